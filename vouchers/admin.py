@@ -1,0 +1,184 @@
+"""Admin for campaign admins: campaigns (credentials write-only), memberships, read-only records.
+
+Campaign admins see only their own campaigns here (the same scoping helper as every page);
+superusers see all. Credential values are never shown, listed or searchable.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .forms import CampaignAdminForm
+from .models import AuditEvent, Campaign, Membership, ProviderOperation
+from .scoping import campaigns_for, scope
+from .services.campaigns import campaign_save, membership_add, membership_remove
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "created_at", "created_by")
+    readonly_fields = ("created_at", "created_by")
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
+    list_display = ("name", "provider", "is_live", "starts_on", "ends_on", "credentials_changed_at")
+    list_filter = ("provider", "is_live")
+    search_fields = ("name", "slug")  # never credentials
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("credentials_status", "created_at", "updated_at")
+    inlines = [MembershipInline]
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "provider", "is_live", ("starts_on", "ends_on"))}),
+        (_("Connection"), {"fields": ("base_url", ("connect_timeout", "read_timeout"))}),
+        (
+            _("Credentials"),
+            {
+                "fields": ("api_username", "new_password", "new_shared_key", "credentials_status"),
+                "description": _("Secrets are stored encrypted and never shown again."),
+            },
+        ),
+        (
+            _("LINA options"),
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "lina_hash_recipe",
+                    ("lina_login_user_field", "lina_login_pass_field"),
+                    ("sale_min_amount", "sale_max_amount"),
+                ),
+            },
+        ),
+        (
+            _("Allsafe options"),
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "allsafe_allocate_path",
+                    ("allsafe_vendor_field", "allsafe_value_field", "allsafe_reference_field"),
+                    ("poll_interval_minutes", "low_stock_threshold", "stale_after_intervals"),
+                ),
+            },
+        ),
+        (_("Record"), {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request.user, field="pk")
+
+    @admin.display(description=_("Stored credentials"))
+    def credentials_status(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        parts = [
+            _("password set") if obj.has_password else _("no password"),
+            _("shared key set") if obj.has_shared_key else _("no shared key"),
+        ]
+        if obj.credentials_changed_at:
+            who = obj.credentials_changed_by.get_username() if obj.credentials_changed_by else _("unknown")
+            parts.append(
+                _("last set %(when)s by %(who)s")
+                % {"when": obj.credentials_changed_at.strftime("%Y-%m-%d %H:%M"), "who": who}
+            )
+        return " · ".join(str(p) for p in parts)
+
+    def save_model(self, request, obj, form, change):
+        campaign_save(
+            campaign=obj,
+            actor=request.user,
+            changed_fields=list(form.changed_data),
+            new_password=form.cleaned_data.get("new_password") or None,
+            new_shared_key=form.cleaned_data.get("new_shared_key") or None,
+        )
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        instances = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            membership_remove(membership=membership, actor=request.user)
+        for membership in instances:
+            if membership.pk is None:
+                membership_add(user=membership.user, campaign=form.instance, actor=request.user)
+            else:
+                membership.save()
+        return None
+
+    def has_delete_permission(self, request, obj=None):
+        # Campaigns with a ledger cannot be deleted (the ledger protects them); switch them off instead.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "campaign", "created_at", "created_by")
+    list_filter = ("campaign",)
+    search_fields = ("user__username", "campaign__name")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("created_at", "created_by")
+
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request.user).select_related(
+            "user", "campaign", "created_by"
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = campaigns_for(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Moving a membership is a removal plus an addition, each audited.
+            original = Membership.objects.get(pk=obj.pk)
+            membership_remove(membership=original, actor=request.user)
+        obj.pk = None
+        saved = membership_add(user=obj.user, campaign=obj.campaign, actor=request.user)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        membership_remove(membership=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset:
+            membership_remove(membership=membership, actor=request.user)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that are written by services only: no add, change or delete here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProviderOperation)
+class ProviderOperationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "campaign", "kind", "state", "code_masked", "amount", "user", "duration_ms")
+    list_filter = ("kind", "state", "campaign")
+    list_select_related = ("campaign", "user")
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request.user)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor_name", "action", "campaign", "summary")
+    list_filter = ("action",)
+    list_select_related = ("campaign",)
+    search_fields = ("summary", "actor_name", "action")
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request.user)

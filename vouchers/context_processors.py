@@ -1,0 +1,28 @@
+from django.urls import NoReverseMatch, reverse
+
+from .navigation import ADMIN_ITEM, NAV_ITEMS
+from .roles import ROLE_PERMISSIONS
+
+
+def navigation(request):
+    """Navigation entries the signed-in user may use, and their role names for the header."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = []
+    current = request.path
+    for item in [*NAV_ITEMS, ADMIN_ITEM]:
+        if item.staff_only and not user.is_staff:
+            continue
+        if item.permission and not user.has_perm(item.permission):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        active = current == url if url == "/" else current.startswith(url)
+        items.append({"label": item.label, "url": url, "active": active})
+    roles = sorted(set(user.groups.values_list("name", flat=True)) & set(ROLE_PERMISSIONS))
+    if user.is_superuser:
+        roles = ["Superuser", *roles]
+    return {"nav_items": items, "user_roles": roles}

@@ -1,0 +1,23 @@
+"""Re-encrypt every stored credential with the newest key in FIELD_ENCRYPTION_KEYS.
+
+Rotation: put a new key first in FIELD_ENCRYPTION_KEYS (keep the old ones after it), deploy,
+run this command, then remove the old keys.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from vouchers.crypto import CredentialDecryptionError
+from vouchers.services.campaigns import credentials_rotate
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt all provider credentials with the newest FIELD_ENCRYPTION_KEYS key."
+
+    def handle(self, *args, **options):
+        try:
+            count = credentials_rotate(actor=None)
+        except CredentialDecryptionError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            self.style.SUCCESS(f"Re-encrypted the credentials of {count} campaign(s) with the newest key.")
+        )

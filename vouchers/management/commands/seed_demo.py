@@ -1,0 +1,106 @@
+"""Create demo users (one per role and a superuser) and demo campaigns on the sandbox providers.
+
+Safe to run again: existing rows are updated, nothing is duplicated. Refuses in production.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from vouchers import roles
+from vouchers.models import Campaign, Membership
+
+DEMO_USERS = [
+    # username, password, role (None: superuser), campaigns (slugs)
+    ("cashier", "cashier-demo-2026", roles.CASHIER, ["demo-lina"]),
+    ("marketing", "marketing-demo-2026", roles.MARKETING_MANAGER, ["demo-lina", "demo-allsafe"]),
+    ("campaignadmin", "campaignadmin-demo-2026", roles.CAMPAIGN_ADMIN, ["demo-lina", "demo-allsafe"]),
+    ("admin", "admin-demo-2026", None, []),
+]
+
+# Credentials the sandbox providers accept (sandbox/ seeds the same values).
+DEMO_CAMPAIGNS = [
+    {
+        "slug": "demo-lina",
+        "name": "Demo LINA gift tokens",
+        "provider": "lina",
+        "path": "/lina/extern/tokenapi",
+        "username": "demo-shop",
+        "password": "demo-lina-password",
+        "shared_key": "demo-lina-shared-key",
+    },
+    {
+        "slug": "demo-allsafe",
+        "name": "Demo Allsafe vault",
+        "provider": "allsafe",
+        "path": "/allsafe",
+        "username": "demo-allsafe",
+        "password": "demo-allsafe-password",
+        "shared_key": "",
+    },
+    {
+        "slug": "second-lina",
+        "name": "Second shop (LINA)",
+        "provider": "lina",
+        "path": "/lina/extern/tokenapi",
+        "username": "second-shop",
+        "password": "second-lina-password",
+        "shared_key": "second-lina-shared-key",
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo users and campaigns (development only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--quiet-passwords", action="store_true", help="Do not print the demo passwords.")
+
+    def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError(
+                "seed_demo creates users with known passwords and is refused in production mode."
+            )
+        with transaction.atomic():
+            campaigns = {spec["slug"]: self._campaign(spec) for spec in DEMO_CAMPAIGNS}
+            rows = [self._user(*spec, campaigns=campaigns) for spec in DEMO_USERS]
+        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with:"))
+        for username, password, role in rows:
+            shown = "(hidden)" if options["quiet_passwords"] else password
+            self.stdout.write(f"  {role:<18} {username:<15} {shown}")
+
+    def _campaign(self, spec) -> Campaign:
+        campaign, _ = Campaign.objects.get_or_create(
+            slug=spec["slug"],
+            defaults={"name": spec["name"], "provider": spec["provider"], "base_url": "http://localhost"},
+        )
+        campaign.name = spec["name"]
+        campaign.provider = spec["provider"]
+        campaign.base_url = settings.SANDBOX_URL + spec["path"]
+        campaign.is_live = True
+        campaign.api_username = spec["username"]
+        campaign.set_password(spec["password"])
+        campaign.set_shared_key(spec["shared_key"])
+        # A demo poll every minute shows the stock chart moving within a short demo.
+        campaign.poll_interval_minutes = 1 if campaign.is_allsafe else campaign.poll_interval_minutes
+        campaign.save()
+        return campaign
+
+    def _user(self, username, password, role, slugs, *, campaigns):
+        User = get_user_model()
+        user, _ = User.objects.get_or_create(username=username)
+        user.set_password(password)
+        user.email = f"{username}@example.com"
+        user.is_superuser = role is None
+        user.is_staff = role is None or role in roles.STAFF_ROLES
+        user.is_active = True
+        user.save()
+        if role:
+            user.groups.set([Group.objects.get(name=role)])
+        for slug in slugs:
+            Membership.objects.get_or_create(user=user, campaign=campaigns[slug])
+        return username, password, role or "Superuser"

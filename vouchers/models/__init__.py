@@ -1,0 +1,7 @@
+"""Models of the vouchers app, one module per area; everything is importable from here."""
+
+from .audit import AuditEvent
+from .campaigns import Campaign, Membership
+from .ledger import ProviderOperation
+
+__all__ = ["AuditEvent", "Campaign", "Membership", "ProviderOperation"]

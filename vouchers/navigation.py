@@ -1,0 +1,26 @@
+"""The main navigation: each entry names the permission that shows it.
+
+A page's link appears only to people whose role holds the permission its view declares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    permission: str | None  # None: every signed-in user
+    staff_only: bool = False
+
+
+NAV_ITEMS: list[NavItem] = [
+    NavItem(_("Home"), "vouchers:home", None),
+]
+
+# The Django admin (campaigns, credentials, memberships) for roles that manage campaigns.
+ADMIN_ITEM = NavItem(_("Administration"), "admin:index", "vouchers.change_campaign", staff_only=True)

@@ -1,0 +1,1 @@
+"""Adapters to the two voucher providers. See base.py for the interface, errors.py for errors."""

@@ -1,0 +1,119 @@
+"""One error tree for both providers (ARCHITECTURE.md, "Provider errors").
+
+Each provider maps its answers to these classes in one place, by HTTP status code or by field
+value, never by reason text. ``message`` is written for staff and safe to show; ``what_to_check``
+lists what a person can look at; ``detail`` is for the log only (it may hold a body excerpt, never
+a secret). Money-moving operations are never retried on any of these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils.translation import gettext_lazy as _
+
+
+class ProviderError(Exception):
+    """Base of every provider error."""
+
+    default_message = _("The provider reported a problem.")
+    #: Reads (availability, ping, checkcode) may be retried with backoff on this error.
+    retry_safe_for_reads = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        what_to_check: list[str] | tuple[str, ...] = (),
+        status_code: int | None = None,
+        detail: str = "",
+        raw: object = None,
+    ):
+        self.message = str(message) if message else str(self.default_message)
+        self.what_to_check = [str(item) for item in what_to_check]
+        self.status_code = status_code
+        self.detail = detail
+        self.raw = raw
+        super().__init__(self.message)
+
+    @property
+    def code(self) -> str:
+        """A stable name for the ledger's error column."""
+        return type(self).__name__
+
+
+class ProviderUnavailable(ProviderError):
+    """Could not connect, DNS, 5xx, an HTML or non-JSON body, LINA Maintenance. Nothing was changed."""
+
+    default_message = _("The provider could not be reached. Nothing was changed; try again in a moment.")
+    retry_safe_for_reads = True
+
+
+class OutcomeUnknown(ProviderError):
+    """The request may have reached the provider but no usable answer came back.
+
+    Raised on a read timeout or a connection dropped after sending. For money-moving calls the
+    operation must be reconciled, never sent again.
+    """
+
+    default_message = _(
+        "The provider did not answer in time. It is not known whether the operation went through."
+    )
+
+
+class RateLimited(ProviderError):
+    """LINA answered DENIED (too many failed calls): no call to this campaign until ``retry_at``."""
+
+    default_message = _("The provider is refusing calls for a while after too many failed attempts.")
+
+    def __init__(self, message: str | None = None, *, retry_at: datetime | None = None, **kwargs):
+        self.retry_at = retry_at
+        super().__init__(message, **kwargs)
+
+
+class AuthFailed(ProviderError):
+    """Allsafe 401; LINA login refused (also after one fresh login)."""
+
+    default_message = _("The provider did not accept the campaign's credentials.")
+
+
+class Misconfigured(ProviderError):
+    """Allsafe 491 (no vault linked), missing credentials or settings on our side."""
+
+    default_message = _("The campaign is not set up correctly for this provider.")
+
+
+class Rejected(ProviderError):
+    """A definite "no" from the provider, with a reason safe to show staff."""
+
+    default_message = _("The provider refused the request.")
+
+
+class OutOfStock(Rejected):
+    """Allsafe 492: no voucher left for this vendor and value."""
+
+    default_message = _("There are no vouchers left for this vendor and value.")
+
+
+class InvalidVendor(Rejected):
+    """Allsafe 496: the vendor name is unknown to Allsafe."""
+
+    default_message = _("The provider does not know this vendor.")
+
+
+class TokenInvalid(Rejected):
+    """LINA: the token does not exist, is used up or is not valid."""
+
+    default_message = _("This code is not a valid token.")
+
+
+class RedeemRefused(Rejected):
+    """LINA redeem answered ``resp: Err``; the provider's ``msg`` says why."""
+
+    default_message = _("The provider refused to redeem this token.")
+
+
+class ValidationFailed(ProviderError):
+    """Allsafe 495; LINA ``status: error`` on a request we built: a bug or a bad setting."""
+
+    default_message = _("The provider rejected the request as malformed. Check the campaign's settings.")

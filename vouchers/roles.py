@@ -1,0 +1,45 @@
+"""The three staff roles and what each may do. Groups are created by a data migration.
+
+Roles say *what* a person may do; memberships (vouchers.Membership) say *where*.
+"""
+
+CASHIER = "Cashier"
+MARKETING_MANAGER = "Marketing manager"
+CAMPAIGN_ADMIN = "Campaign admin"
+
+# "app_label.codename" of every permission each role holds. Keep in step with the data
+# migration that creates the groups (migrations copy their data and never import this module).
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    CASHIER: [
+        "vouchers.use_desk",
+    ],
+    MARKETING_MANAGER: [
+        "vouchers.sell_vouchers",
+        "vouchers.view_sales",
+        "vouchers.view_full_codes",
+        "vouchers.view_stock",
+    ],
+    CAMPAIGN_ADMIN: [
+        "vouchers.view_campaign",
+        "vouchers.add_campaign",
+        "vouchers.change_campaign",
+        "vouchers.view_membership",
+        "vouchers.add_membership",
+        "vouchers.change_membership",
+        "vouchers.delete_membership",
+        "auth.view_user",
+        "vouchers.view_sales",
+        "vouchers.view_stock",
+        "vouchers.manage_stock",
+        "vouchers.view_ledger",
+        "vouchers.resolve_operations",
+        "vouchers.view_audit",
+        "vouchers.test_connection",
+    ],
+}
+
+# Roles whose members use the Django admin (campaigns, memberships) and so need is_staff.
+STAFF_ROLES = {CAMPAIGN_ADMIN}
+
+# Declared permission of a page every signed-in user may open (still scoped to their campaigns).
+SIGNED_IN: tuple[str, ...] = ()

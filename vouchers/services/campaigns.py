@@ -1,0 +1,129 @@
+"""Changing campaigns, their credentials and memberships, each with its audit event."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import Campaign, Membership
+from .audit import audit_record
+
+# Fields whose change is audited by name; their values are recorded too, as none is secret.
+_AUDITED_FIELDS = [
+    f.name
+    for f in Campaign._meta.get_fields()
+    if getattr(f, "editable", False) and f.concrete and f.name not in {"id", "created_at", "updated_at"}
+]
+
+
+def campaign_save(
+    *,
+    campaign: Campaign,
+    actor,
+    changed_fields: list[str] | None = None,
+    new_password: str | None = None,
+    new_shared_key: str | None = None,
+) -> Campaign:
+    """Save a campaign from an admin form. Credentials change only when a new value is given.
+
+    The audit event names the credential that changed, never its value. A newly created campaign
+    gets its creator as a member, so a campaign admin does not lose sight of what they created.
+    """
+    creating = campaign.pk is None
+    credentials_changed = []
+    if new_password:
+        campaign.set_password(new_password)
+        credentials_changed.append("password")
+    if new_shared_key:
+        campaign.set_shared_key(new_shared_key)
+        credentials_changed.append("shared key")
+    if credentials_changed:
+        campaign.credentials_changed_at = timezone.now()
+        campaign.credentials_changed_by = actor
+    with transaction.atomic():
+        campaign.save()
+        if creating and actor is not None and not actor.is_superuser:
+            Membership.objects.get_or_create(user=actor, campaign=campaign, defaults={"created_by": actor})
+        changes = {
+            name: str(getattr(campaign, name)) for name in (changed_fields or []) if name in _AUDITED_FIELDS
+        }
+        audit_record(
+            actor=actor,
+            action="campaign.created" if creating else "campaign.changed",
+            campaign=campaign,
+            obj=campaign,
+            summary=f"Campaign {campaign.name} {'created' if creating else 'changed'}",
+            data={"fields": changes},
+        )
+        if credentials_changed:
+            audit_record(
+                actor=actor,
+                action="campaign.credentials_changed",
+                campaign=campaign,
+                obj=campaign,
+                summary=f"Credentials of {campaign.name} changed: {', '.join(credentials_changed)}",
+                data={"changed": credentials_changed},
+            )
+    return campaign
+
+
+def membership_add(*, user, campaign: Campaign, actor) -> Membership:
+    with transaction.atomic():
+        membership, created = Membership.objects.get_or_create(
+            user=user, campaign=campaign, defaults={"created_by": actor}
+        )
+        if created:
+            audit_record(
+                actor=actor,
+                action="membership.added",
+                campaign=campaign,
+                obj=membership,
+                summary=f"{user.get_username()} added to {campaign.name}",
+                data={"user": user.get_username()},
+            )
+    return membership
+
+
+def membership_remove(*, membership: Membership, actor) -> None:
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="membership.removed",
+            campaign=membership.campaign,
+            obj=membership,
+            summary=f"{membership.user.get_username()} removed from {membership.campaign.name}",
+            data={"user": membership.user.get_username()},
+        )
+        membership.delete()
+
+
+def credentials_rotate(*, actor=None) -> int:
+    """Re-encrypt every stored credential with the newest key; returns how many campaigns changed.
+
+    Runs row by row under ``select_for_update`` so a concurrent credential change is not lost.
+    Raises CredentialDecryptionError (naming the campaign) when a value no key can decrypt is found.
+    """
+    from .. import crypto
+
+    rotated = 0
+    for pk in Campaign.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            campaign = Campaign.objects.select_for_update().get(pk=pk)
+            if not (campaign.api_password_ciphertext or campaign.api_shared_key_ciphertext):
+                continue
+            campaign.api_password_ciphertext = crypto.rotate(
+                campaign.api_password_ciphertext, what=f"API password of campaign {campaign.slug!r}"
+            )
+            campaign.api_shared_key_ciphertext = crypto.rotate(
+                campaign.api_shared_key_ciphertext, what=f"shared key of campaign {campaign.slug!r}"
+            )
+            campaign.save(update_fields=["api_password_ciphertext", "api_shared_key_ciphertext"])
+            audit_record(
+                actor=actor,
+                action="campaign.credentials_reencrypted",
+                campaign=campaign,
+                obj=campaign,
+                summary=f"Credentials of {campaign.name} re-encrypted with the newest key",
+            )
+            rotated += 1
+    return rotated

@@ -1,0 +1,45 @@
+"""From a campaign to a provider client. The single seam where tests put in a fake provider."""
+
+from __future__ import annotations
+
+from ..models import Campaign
+from ..providers.base import ProviderConfig
+from ..providers.errors import Misconfigured
+
+
+def provider_config(campaign: Campaign) -> ProviderConfig:
+    """Build the client configuration, decrypting credentials only here, only when needed."""
+    if not campaign.base_url:
+        raise Misconfigured(what_to_check=["Set the campaign's base URL."])
+    return ProviderConfig(
+        campaign_id=campaign.pk,
+        provider=campaign.provider,
+        base_url=campaign.base_url,
+        username=campaign.api_username,
+        password=campaign.get_password(),
+        shared_key=campaign.get_shared_key(),
+        connect_timeout=campaign.connect_timeout,
+        read_timeout=campaign.read_timeout,
+        lina_hash_recipe=campaign.lina_hash_recipe,
+        lina_login_user_field=campaign.lina_login_user_field,
+        lina_login_pass_field=campaign.lina_login_pass_field,
+        allsafe_allocate_path=campaign.allsafe_allocate_path,
+        allsafe_vendor_field=campaign.allsafe_vendor_field,
+        allsafe_value_field=campaign.allsafe_value_field,
+        allsafe_reference_field=campaign.allsafe_reference_field,
+    )
+
+
+def _build_client(config: ProviderConfig):
+    from ..providers.clients import build_client
+
+    return build_client(config)
+
+
+#: Replaced by tests (tests/fakes.py) to stand a fake provider in for both real ones.
+client_factory = _build_client
+
+
+def provider_client(campaign: Campaign):
+    """A client for the campaign's provider (LinaProvider or AllsafeProvider)."""
+    return client_factory(provider_config(campaign))

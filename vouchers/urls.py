@@ -1,0 +1,10 @@
+from django.urls import path
+
+from .views import home
+
+app_name = "vouchers"
+
+urlpatterns = [
+    path("", home.HomeView.as_view(), name="home"),
+    path("campaigns/<slug:campaign>/", home.CampaignDetailView.as_view(), name="campaign-detail"),
+]

@@ -1,0 +1,1 @@
+"""Views: thin interfaces that parse input, call one service or selector, and render."""
