@@ -1,0 +1,79 @@
+"""Credentials are encrypted at rest with rotating keys and never come back as ciphertext."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from vouchers import crypto
+from vouchers.models import AuditEvent, Campaign
+
+from .factories import CampaignFactory
+
+
+@pytest.fixture
+def fresh_keys(settings):
+    crypto._multifernet.cache_clear()
+    yield settings
+    crypto._multifernet.cache_clear()
+
+
+def raw_columns(campaign: Campaign) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT api_password_ciphertext, api_shared_key_ciphertext FROM vouchers_campaign WHERE id = %s",
+            [campaign.pk],
+        )
+        return list(cursor.fetchone())
+
+
+@pytest.mark.django_db
+def test_credential_columns_hold_no_plaintext():
+    campaign = CampaignFactory(credentials__password="pw-plain-123", credentials__shared_key="key-plain-456")
+    stored = raw_columns(campaign)
+    assert all(stored)
+    assert "pw-plain-123" not in " ".join(stored)
+    assert "key-plain-456" not in " ".join(stored)
+    fresh = Campaign.objects.get(pk=campaign.pk)
+    assert fresh.get_password() == "pw-plain-123"
+    assert fresh.get_shared_key() == "key-plain-456"
+
+
+@pytest.mark.django_db
+def test_rotation_re_encrypts_with_the_newest_key_and_old_key_can_then_go(fresh_keys):
+    old_key = fresh_keys.FIELD_ENCRYPTION_KEYS[0]
+    campaign = CampaignFactory(credentials__password="rotate-me")
+    before = raw_columns(campaign)
+
+    new_key = Fernet.generate_key().decode()
+    fresh_keys.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    crypto._multifernet.cache_clear()
+    assert Campaign.objects.get(pk=campaign.pk).get_password() == "rotate-me"  # any key decrypts
+    call_command("rotate_encryption_keys")
+    after = raw_columns(campaign)
+    assert after != before
+
+    fresh_keys.FIELD_ENCRYPTION_KEYS = [new_key]
+    crypto._multifernet.cache_clear()
+    assert Campaign.objects.get(pk=campaign.pk).get_password() == "rotate-me"
+    assert AuditEvent.objects.filter(action="campaign.credentials_reencrypted", campaign=campaign).exists()
+
+
+@pytest.mark.django_db
+def test_wrong_key_raises_a_clear_error_never_ciphertext(fresh_keys):
+    campaign = CampaignFactory(credentials__password="secret")
+    fresh_keys.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    crypto._multifernet.cache_clear()
+    fresh = Campaign.objects.get(pk=campaign.pk)
+    with pytest.raises(crypto.CredentialDecryptionError, match="FIELD_ENCRYPTION_KEYS"):
+        fresh.get_password()
+    with pytest.raises(CommandError, match="cannot be decrypted"):
+        call_command("rotate_encryption_keys")
+
+
+def test_empty_values_stay_empty():
+    assert crypto.encrypt("") == ""
+    assert crypto.decrypt("") == ""

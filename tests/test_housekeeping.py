@@ -1,0 +1,68 @@
+"""The house rules that a machine can check: lint, migrations, demo data, compose file."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ruff_is_clean():
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_migrations_are_committed():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.django_db
+def test_seed_demo_runs_twice_and_each_role_can_log_in(client):
+    from vouchers.models import Campaign
+
+    call_command("seed_demo", "--quiet-passwords")
+    call_command("seed_demo", "--quiet-passwords")
+    assert Campaign.objects.filter(slug__in=["demo-lina", "demo-allsafe"]).count() == 2
+    from vouchers.management.commands.seed_demo import DEMO_USERS
+
+    for username, password, _role, _slugs in DEMO_USERS:
+        assert client.login(username=username, password=password), username
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+def test_compose_file_parses(tmp_path):
+    compose = _compose_command()
+    if compose is None:
+        pytest.skip("no docker compose client is installed")
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
+    result = subprocess.run(
+        [*compose, "config"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    services = result.stdout
+    for name in ("postgres:", "redis:", "migrate:", "web:", "worker:", "beat:"):
+        assert name in services

@@ -1,0 +1,107 @@
+"""Settings: embedded development defaults, a production mode that refuses bad configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "DJANGO_SECRET_KEY": "x" * 20 + "-production-secret-key-for-tests-only-0123456789",
+    "DATABASE_URL": "sqlite:////tmp/portal-prod-check.sqlite3",
+    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "DJANGO_ALLOWED_HOSTS": "portal.example.com",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "REDIS_URL": "redis://127.0.0.1:6379/1",
+}
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_", "FIELD_ENC", "SANDBOX_"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_deploy_check_is_clean_in_production_mode():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "FIELD_ENCRYPTION_KEYS",
+        "DJANGO_ALLOWED_HOSTS",
+        "CELERY_BROKER_URL",
+    ],
+)
+def test_production_refuses_to_start_without_required_variable(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert missing in result.stderr
+    assert "Traceback" not in result.stderr.splitlines()[-1]
+
+
+def test_production_refuses_the_development_secret_key():
+    from portal.settings import DEV_SECRET_KEY
+
+    result = run_manage("check", env={**PRODUCTION_ENV, "DJANGO_SECRET_KEY": DEV_SECRET_KEY})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_production_never_enables_the_sandbox():
+    result = run_manage("check", env={**PRODUCTION_ENV, "SANDBOX_ENABLED": "true"})
+    assert result.returncode != 0
+    assert "SANDBOX_ENABLED" in result.stderr
+
+
+def test_malformed_variable_is_named():
+    result = run_manage("check", env={"SESSION_COOKIE_AGE": "a-shift"})
+    assert result.returncode != 0
+    assert "SESSION_COOKIE_AGE" in result.stderr
+
+
+def test_malformed_encryption_key_is_named():
+    result = run_manage("check", env={"FIELD_ENCRYPTION_KEYS": "not-a-key"})
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS entry #1 is not a valid Fernet key" in result.stdout + result.stderr
+
+
+def test_unknown_environment_name_is_refused():
+    result = run_manage("check", env={"DJANGO_ENV": "staging"})
+    assert result.returncode != 0
+    assert "DJANGO_ENV" in result.stderr
+
+
+def test_development_defaults_need_no_variables():
+    result = run_manage("check", env={})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_suite_runs_on_postgresql_when_configured():
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"
