@@ -12,6 +12,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_after_configure.connect
+def _install_beat_schedule(sender, **kwargs):
+    from vouchers.schedule import BEAT_SCHEDULE
+
+    sender.conf.beat_schedule = {**BEAT_SCHEDULE, **(sender.conf.beat_schedule or {})}
+
+
 @app.on_after_finalize.connect
 def _prepare_filesystem_broker(sender, **kwargs):
     """kombu's file-system transport needs its folders to exist before anyone publishes."""

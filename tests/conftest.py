@@ -85,3 +85,4 @@ def _plain_static_storage(settings):
 
 
 from .factories import *  # noqa: E402,F403  (fixtures: users per role, campaigns)
+from .fakes import fake_provider  # noqa: E402,F401

@@ -1,0 +1,6 @@
+"""Celery tasks: thin shells that take ids and call one service each (one module per area).
+
+Celery's autodiscovery imports ``vouchers.tasks``; importing the area modules here registers them.
+"""
+
+from . import desk, sales, stock  # noqa: F401
