@@ -97,6 +97,9 @@ def main() -> int:
     children: list[tuple[str, subprocess.Popen]] = []
 
     def stop(*_args):
+        # A second Ctrl-C while stopping must not leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for _name, child in children:
             if child.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -163,7 +163,8 @@ if PRODUCTION and not REDIS_URL:
 
 # --- Celery ---------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
+# Without a broker URL: the Redis of REDIS_URL when there is one, else a broker that needs no server.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     # kombu's file-system transport: a broker that needs no server, for `make run` only.
     _broker_dir = VAR_DIR / "broker"
@@ -273,6 +274,7 @@ STORAGES = {
 
 # --- E-mail ---------------------------------------------------------------------------------
 
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))  # filebased backend only
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend"
@@ -306,4 +308,3 @@ LOGGING = {
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now: bare host names mean https

@@ -22,6 +22,12 @@ class WriteOnlySecretField(forms.CharField):
 
 
 class CampaignAdminForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label=_("base URL"),
+        max_length=300,
+        assume_scheme="https",
+        help_text=Campaign._meta.get_field("base_url").help_text,
+    )
     new_password = WriteOnlySecretField(
         label=_("API password"), help_text=_("Write-only. Leave blank to keep the stored password.")
     )
