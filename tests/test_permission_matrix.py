@@ -1,0 +1,129 @@
+"""The permission matrix: every URL of the portal and every role → the expected answer.
+
+Built from the URLconf: a URL pattern without a rule in RULES fails the suite, so no new page
+can ship without someone deciding who may open it. Campaign-scoped pages are opened on a
+campaign the role works on; the "outsider" is a campaign admin of a *different* campaign and
+must get 404 there (the campaign's existence is not revealed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from vouchers import roles
+
+from .factories import UserFactory, make_user
+
+ROLES = ["anonymous", "cashier", "marketing", "campaign_admin", "superuser", "outsider"]
+
+OK, LOGIN, FORBIDDEN, NOT_FOUND, REDIRECT = 200, "login", 403, 404, 302
+
+
+@dataclass(frozen=True)
+class Rule:
+    expected: dict[str, object]
+    kwargs: dict[str, str] = field(default_factory=dict)
+    method: str = "get"
+
+
+def everyone(answer, **overrides) -> dict[str, object]:
+    return {role: overrides.get(role, answer) for role in ROLES}
+
+
+def signed_in(answer, **overrides) -> dict[str, object]:
+    return everyone(answer, **{"anonymous": LOGIN, **overrides})
+
+
+LINA = {"campaign": "lina-shop"}
+ALLSAFE = {"campaign": "allsafe-vault"}
+
+# url name → Rule. Admin URLs are covered by one representative rule ("admin:index") plus the
+# admin's own tests; the admin is staff-only and scoped inside (tests/test_access.py).
+RULES: dict[str, Rule] = {
+    "login": Rule(
+        everyone(
+            OK,
+            cashier=REDIRECT,
+            marketing=REDIRECT,
+            campaign_admin=REDIRECT,
+            superuser=REDIRECT,
+            outsider=REDIRECT,
+        )
+    ),
+    "logout": Rule(everyone(REDIRECT), method="post"),
+    "set_language": Rule(everyone(REDIRECT), method="post"),
+    "healthz": Rule(everyone(OK)),
+    "readyz": Rule(everyone(OK)),
+    "admin:index": Rule(
+        signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK, anonymous=REDIRECT)
+    ),
+    "vouchers:home": Rule(signed_in(OK)),
+    "vouchers:campaign-detail": Rule(signed_in(OK, outsider=NOT_FOUND), kwargs=LINA),
+    "vouchers:audit-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+}
+
+
+def _named_patterns(resolver: URLResolver, prefix: str = "") -> list[str]:
+    names = []
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            if entry.namespace == "admin":
+                continue  # one representative rule; see RULES["admin:index"]
+            names += _named_patterns(entry, namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            names.append(prefix + entry.name)
+    return names
+
+
+def test_every_url_has_a_rule():
+    missing = sorted(set(_named_patterns(get_resolver())) - set(RULES))
+    assert not missing, (
+        f"URL patterns without a permission rule in tests/test_permission_matrix.py: {missing}"
+    )
+
+
+@pytest.fixture
+def role_user(request, lina_campaign, allsafe_campaign, other_campaign):
+    def build(role: str):
+        if role == "anonymous":
+            return None
+        if role == "superuser":
+            return UserFactory(username="root", is_superuser=True, is_staff=True)
+        if role == "outsider":
+            return make_user(roles.CAMPAIGN_ADMIN, other_campaign, username="outsider")
+        role_name = {
+            "cashier": roles.CASHIER,
+            "marketing": roles.MARKETING_MANAGER,
+            "campaign_admin": roles.CAMPAIGN_ADMIN,
+        }[role]
+        return make_user(role_name, lina_campaign, allsafe_campaign, username=role)
+
+    return build
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url_name", sorted(RULES))
+def test_permission_matrix(client, role_user, role, url_name):
+    rule = RULES[url_name]
+    user = role_user(role)
+    if user is not None:
+        client.force_login(user)
+    url = reverse(url_name, kwargs=rule.kwargs or None)
+    data = {"language": "en", "next": "/"} if url_name == "set_language" else {}
+    response = getattr(client, rule.method)(url, data)
+    expected = rule.expected[role]
+    if expected == LOGIN:
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login")), (
+            f"{url_name} as {role}: expected a redirect to login, got {response.status_code}"
+        )
+    else:
+        assert response.status_code == expected, (
+            f"{url_name} as {role}: expected {expected}, got {response.status_code}"
+        )
+    if response.status_code == 200 and response.get("Content-Type", "").startswith("text/html"):
+        assert "Content-Security-Policy" in response
