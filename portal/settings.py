@@ -345,3 +345,12 @@ LOGGING = {
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
+
+# --- Code look-up throttling (vouchers/services/throttle.py) ---------------------------------
+# Per user and per campaign within one window; failed look-ups (unknown codes) have tighter
+# limits, kept below LINA's own DENIED threshold (assumed 10 failed calls a minute).
+LOOKUP_WINDOW_SECONDS = _env(env.int, "LOOKUP_WINDOW_SECONDS", default=60)
+LOOKUP_LIMIT_PER_USER = _env(env.int, "LOOKUP_LIMIT_PER_USER", default=30)
+LOOKUP_LIMIT_PER_CAMPAIGN = _env(env.int, "LOOKUP_LIMIT_PER_CAMPAIGN", default=300)
+LOOKUP_FAILED_LIMIT_PER_USER = _env(env.int, "LOOKUP_FAILED_LIMIT_PER_USER", default=5)
+LOOKUP_FAILED_LIMIT_PER_CAMPAIGN = _env(env.int, "LOOKUP_FAILED_LIMIT_PER_CAMPAIGN", default=8)

@@ -1,0 +1,86 @@
+"""Throttling of code look-ups, so staff accounts cannot be used to guess voucher codes.
+
+Two fixed-window counters per look-up, in the shared cache (Redis in production): one per user
+and one per campaign. Failed look-ups (unknown or invalid codes) have their own, tighter limits:
+guessing produces failures, and LINA itself answers DENIED after too many failed calls
+(providers.md), which would stop every till of the shop. Keeping our limit below LINA's keeps the
+shop clear of that lock-out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+@dataclass(frozen=True)
+class Limit:
+    scope: str  # "user" or "campaign"
+    kind: str  # "all" or "failed"
+    count: int
+    window_seconds: int
+
+
+class LookupThrottled(Exception):
+    """Too many look-ups; ``retry_after`` seconds until the window ends."""
+
+    def __init__(self, retry_after: int, limit: Limit):
+        self.retry_after = max(1, int(retry_after))
+        self.limit = limit
+        super().__init__(f"Too many code checks; try again in {self.retry_after} s.")
+
+
+def _limits() -> list[Limit]:
+    return [
+        Limit("user", "all", settings.LOOKUP_LIMIT_PER_USER, settings.LOOKUP_WINDOW_SECONDS),
+        Limit("campaign", "all", settings.LOOKUP_LIMIT_PER_CAMPAIGN, settings.LOOKUP_WINDOW_SECONDS),
+        Limit("user", "failed", settings.LOOKUP_FAILED_LIMIT_PER_USER, settings.LOOKUP_WINDOW_SECONDS),
+        Limit(
+            "campaign", "failed", settings.LOOKUP_FAILED_LIMIT_PER_CAMPAIGN, settings.LOOKUP_WINDOW_SECONDS
+        ),
+    ]
+
+
+def _key(limit: Limit, *, user_id: int, campaign_id: int, window: int) -> str:
+    owner = user_id if limit.scope == "user" else campaign_id
+    return f"lookup-throttle:{limit.scope}:{limit.kind}:{owner}:{window}"
+
+
+def _window(limit: Limit, now: float) -> tuple[int, int]:
+    start = int(now // limit.window_seconds) * limit.window_seconds
+    return start, start + limit.window_seconds - int(now)
+
+
+def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
+    """Raise LookupThrottled if a limit is already reached; counts this look-up otherwise."""
+    now = time.time()
+    for limit in _limits():
+        start, remaining = _window(limit, now)
+        key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
+        if (cache.get(key) or 0) >= limit.count:
+            raise LookupThrottled(remaining, limit)
+    for limit in _limits():
+        if limit.kind == "all":
+            _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
+
+
+def lookup_throttle_failed(*, user_id: int, campaign_id: int) -> None:
+    """Count a failed look-up (the code was unknown or invalid)."""
+    now = time.time()
+    for limit in _limits():
+        if limit.kind == "failed":
+            _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
+
+
+def _incr(limit: Limit, *, user_id: int, campaign_id: int, now: float) -> None:
+    start, _remaining = _window(limit, now)
+    key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
+    # add() then incr() is atomic in Redis and locmem: concurrent look-ups are all counted.
+    cache.add(key, 0, timeout=limit.window_seconds + 5)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr: start the window again
+        cache.set(key, 1, timeout=limit.window_seconds + 5)
