@@ -33,7 +33,7 @@ from .formats import berlin_today, normalize_code, parse_decimal
 from .lina import new_token
 from .replies import Reply
 from .seed import seed_demo
-from .state import FAULT_KINDS, OPERATIONS, RECIPES, AllsafeCampaign, LinaAccount, Store, Template
+from .state import FAULT_KINDS, OPERATIONS, RECIPES, AllsafeCampaign, LinaAccount, Store, Template, Vault
 
 
 class BadRequest(ValueError):
@@ -402,6 +402,8 @@ class Control:
                 else:
                     value = str(value)
                 setattr(campaign, option, value)
+            for name in campaign.vaults:  # linking a vault that does not exist yet creates it empty
+                self.store.allsafe_vaults.setdefault(name, Vault(name=name))
             return campaign.as_dict()
 
     def add_vendor(self, data, params):
