@@ -82,6 +82,7 @@ class SandboxServer(ThreadingHTTPServer):
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the portal's client reuses connections
     server_version = "ProviderSandbox/1.0"
+    timeout = 120  # an idle keep-alive connection gives its thread back after two minutes
     server: SandboxServer
 
     def do_GET(self):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -170,7 +171,7 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox() -> Sandbox:
+def sandbox() -> Iterator[Sandbox]:
     """The sandbox providers, reset to the demo data (faults cleared, journal empty)."""
     handle = Sandbox(_running_server())
     handle.reset()

@@ -186,3 +186,19 @@ def test_latency_stacks_with_another_fault(sandbox):
     started = time.monotonic()
     assert call(sandbox, "ping").status_code == 500
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_pooled_keep_alive_client_sees_the_lost_answer_once_and_never_resends(sandbox):
+    with requests.Session() as http:
+        ping = http.post(f"{sandbox.lina_url}/ping", timeout=5)
+        assert ping.headers.get("Connection", "keep-alive").lower() != "close"
+        session = login(sandbox)
+        sandbox.set_fault("lina", "redeem", "lost_answer")
+        with pytest.raises(requests.ConnectionError):
+            http.post(
+                f"{sandbox.lina_url}/redeem",
+                data={"hash": session, "code": "DEMOPARTIAL50EUR", "amount": "7.00"},
+                timeout=5,
+            )
+        assert len(sandbox.journal("lina", "redeem")) == 1
+        assert http.post(f"{sandbox.lina_url}/ping", timeout=5).json()["status"] == "OK"  # a fresh connection
