@@ -61,3 +61,13 @@ def test_two_hundred_concurrent_slow_requests_are_served_in_parallel(sandbox):
     elapsed = time.monotonic() - started
     assert answers == ["OK"] * 200
     assert elapsed < 6, f"200 one-second calls took {elapsed:.1f}s: not served in parallel"
+
+
+def test_keep_alive_calls_are_not_slowed_by_delayed_acks(sandbox):
+    with requests.Session() as http:
+        http.post(f"{sandbox.lina_url}/ping", timeout=5)
+        started = time.monotonic()
+        for _ in range(100):
+            http.post(f"{sandbox.lina_url}/ping", timeout=5)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2, f"100 keep-alive pings took {elapsed:.2f}s (Nagle/delayed-ACK stalls are ~40 ms each)"
