@@ -87,3 +87,4 @@ def _plain_static_storage(settings):
 from .celery_support import celery_worker_process  # noqa: E402,F401
 from .factories import *  # noqa: E402,F403  (fixtures: users per role, campaigns)
 from .fakes import fake_provider  # noqa: E402,F401
+from .sandbox_support import sandbox  # noqa: E402,F401
