@@ -34,13 +34,16 @@ def _record_text(record: logging.LogRecord) -> str:
     return "\n".join(parts)
 
 
+def leaked_values(records, sensitive) -> list[str]:
+    text = "\n".join(_record_text(record) for record in records)
+    return sorted({value for value in sensitive if value and len(value) >= 4 and value in text})
+
+
 @pytest.fixture(autouse=True)
 def _no_secrets_in_logs(caplog, sensitive):
     caplog.set_level(logging.DEBUG)
     yield
-    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
-    text = "\n".join(_record_text(record) for record in records)
-    leaked = sorted({value for value in sensitive if value and len(value) >= 4 and value in text})
+    leaked = leaked_values([*caplog.get_records("setup"), *caplog.get_records("call")], sensitive)
     assert not leaked, f"secrets or full codes reached the logs: {leaked}"
 
 

@@ -86,7 +86,9 @@ class Simulator:
     def install(self, mock: responses.RequestsMock) -> None:
         mock.add_callback(responses.POST, re.compile(re.escape(LINA_BASE) + r"/(\w+)$"), callback=self._lina)
         mock.add_callback(responses.GET, ALLSAFE_BASE + "/availability", callback=self._availability)
-        mock.add_callback(responses.POST, re.compile(re.escape(ALLSAFE_BASE) + r"/.+"), callback=self._allocate)
+        mock.add_callback(
+            responses.POST, re.compile(re.escape(ALLSAFE_BASE) + r"/.+"), callback=self._allocate
+        )
 
     def _take_fault(self, provider: str, operation: str):
         queue = self.faults.get((provider, operation))
@@ -102,7 +104,11 @@ class Simulator:
         if fault == "server_error":
             return 502, {"Content-Type": "text/html"}, "<html><body><h1>502 Bad Gateway</h1></body></html>"
         if fault == "html":
-            return 200, {"Content-Type": "text/html"}, "<!doctype html><title>Login</title><p>Proxy says hi</p>"
+            return (
+                200,
+                {"Content-Type": "text/html"},
+                "<!doctype html><title>Login</title><p>Proxy says hi</p>",
+            )
         return None
 
     @staticmethod
@@ -149,7 +155,9 @@ class Simulator:
         code = normalize_code(form.get("code", ""))
         token = self.tokens.get(code)
         if token is None:
-            return self._json(200, {"status": "OK", "token": "Invalid", "response": "Gutschein nicht gefunden"})
+            return self._json(
+                200, {"status": "OK", "token": "Invalid", "response": "Gutschein nicht gefunden"}
+            )
         return self._json(
             200,
             {
@@ -169,7 +177,9 @@ class Simulator:
         token = self.tokens.get(code)
         amount = Decimal(form.get("amount", "0"))
         if token is None:
-            return self._json(200, {"status": "OK", "token": "Invalid", "resp": "Err", "msg": "Gutschein ungültig"})
+            return self._json(
+                200, {"status": "OK", "token": "Invalid", "resp": "Err", "msg": "Gutschein ungültig"}
+            )
         if amount > token.remaining or (token.full_value_only and amount != token.remaining):
             return self._json(
                 200, {"status": "OK", "token": "Valid", "resp": "Err", "msg": "Restwert nicht ausreichend"}
@@ -248,7 +258,13 @@ class Simulator:
         self.sensitive.append(pin)
         answer = self._json(
             200,
-            {"pin": pin, "serial": f"SER-{reference}", "vendor": vendor, "value": int(value), "expiry": "2027-12-31"},
+            {
+                "pin": pin,
+                "serial": f"SER-{reference}",
+                "vendor": vendor,
+                "value": int(value),
+                "expiry": "2027-12-31",
+            },
         )
         if fault == "drop_after_send":
             self._lost()

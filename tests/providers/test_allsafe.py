@@ -60,7 +60,14 @@ def test_allocate_posts_json_with_the_configured_path_and_field_names(mocked, se
     sensitive.append("PIN-0001-XYZ")
     mocked.post(
         f"{BASE}/v2/vouchers/allocate",
-        json={"pin": "PIN-0001-XYZ", "serial": "S1", "vendor": "Takealot", "value": 100, "expiry": "2027-12-31", "barcode": "x"},
+        json={
+            "pin": "PIN-0001-XYZ",
+            "serial": "S1",
+            "vendor": "Takealot",
+            "value": 100,
+            "expiry": "2027-12-31",
+            "barcode": "x",
+        },
     )
     voucher = client.allocate(REQUEST)
     call = mocked.calls[0]
@@ -155,7 +162,9 @@ TABLE = [
     (
         495,
         ValidationFailed,
-        ["The request was malformed: a bug or a bad setting. Check the campaign's allocate path and field names."],
+        [
+            "The request was malformed: a bug or a bad setting. Check the campaign's allocate path and field names."
+        ],
     ),
     (496, InvalidVendor, ["The vendor name: it must be spelled exactly as Allsafe knows it."]),
 ]

@@ -83,7 +83,11 @@ def test_ping_and_login_are_form_posts_with_the_configured_field_names(mocked, s
     mocked.post(f"{BASE}/login", json={"status": "OK", "hash": SESSION})
     sensitive.append(SESSION)
     client = LinaClient(
-        lina_config(lina_login_user_field="benutzer", lina_login_pass_field="kennung", lina_hash_recipe="md5(password+ip+key)")
+        lina_config(
+            lina_login_user_field="benutzer",
+            lina_login_pass_field="kennung",
+            lina_hash_recipe="md5(password+ip+key)",
+        )
     )
     assert client.login() == SESSION
     ping, login = mocked.calls
@@ -159,7 +163,10 @@ def test_unusable_amounts_are_refused_before_any_call(mocked, sensitive, client,
 
 def test_purchase_without_layout_sends_no_names(mocked, sensitive, client):
     with_session(mocked, sensitive, client)
-    mocked.post(f"{BASE}/purchase", json={"status": "OK", "response": "", "code": "NEWC0DE0NEWC0DE0", "amount": "25.00"})
+    mocked.post(
+        f"{BASE}/purchase",
+        json={"status": "OK", "response": "", "code": "NEWC0DE0NEWC0DE0", "amount": "25.00"},
+    )
     sensitive.append("NEWC0DE0NEWC0DE0")
     result = client.purchase(PurchaseRequest(Decimal("25"), "tmpl-hash", from_name="Ann", for_name="Bob"))
     assert form_of(mocked.calls[0]) == {"hash": SESSION, "amount": "25.00", "tokens": "tmpl-hash"}
@@ -180,7 +187,9 @@ def test_purchase_with_layout_sends_every_field(mocked, sensitive, client):
         },
     )
     sensitive.append("NEWC0DE0NEWC0DE1")
-    request = PurchaseRequest(Decimal("30.00"), "tmpl", email="a@example.com", layout=3, from_name="Ann", for_name="Bob")
+    request = PurchaseRequest(
+        Decimal("30.00"), "tmpl", email="a@example.com", layout=3, from_name="Ann", for_name="Bob"
+    )
     result = client.purchase(request)
     assert form_of(mocked.calls[0]) == {
         "hash": SESSION,
@@ -208,7 +217,10 @@ def test_layout_zero_sends_layout_but_no_names(mocked, sensitive, client):
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        ({"status": "OK", "token": "Valid", "resp": "Err", "msg": "Restwert nicht ausreichend"}, RedeemRefused),
+        (
+            {"status": "OK", "token": "Valid", "resp": "Err", "msg": "Restwert nicht ausreichend"},
+            RedeemRefused,
+        ),
         ({"status": "OK", "token": "Invalid", "resp": "ERR", "msg": "Gutschein ungültig"}, TokenInvalid),
     ],
 )
@@ -250,7 +262,9 @@ def test_http_400_error_is_validation_failed_with_the_providers_reason(mocked, s
 
 def test_a_reason_that_echoes_the_code_is_scrubbed(mocked, sensitive, client):
     with_session(mocked, sensitive, client)
-    mocked.post(f"{BASE}/checkcode", status=400, json={"status": "error", "response": f"Code {CODE} gesperrt"})
+    mocked.post(
+        f"{BASE}/checkcode", status=400, json={"status": "error", "response": f"Code {CODE} gesperrt"}
+    )
     with pytest.raises(ValidationFailed) as caught:
         client.check(CODE)
     assert CODE not in caught.value.message and "gesperrt" in caught.value.message
@@ -267,7 +281,9 @@ def test_refused_login_is_auth_failed_and_not_retried(mocked, client):
 
 @pytest.mark.parametrize("http_status", [200, 403])
 @pytest.mark.parametrize("status_value", ["DENIED", "denied"])
-def test_denied_is_rate_limited_and_cools_down_across_client_instances(mocked, sensitive, http_status, status_value):
+def test_denied_is_rate_limited_and_cools_down_across_client_instances(
+    mocked, sensitive, http_status, status_value
+):
     first = LinaClient(lina_config())
     with_session(mocked, sensitive, first)
     mocked.post(f"{BASE}/checkcode", status=http_status, json={"status": status_value})
@@ -330,7 +346,9 @@ def test_maintenance_on_any_call_is_unavailable(mocked, sensitive, client, spell
         (403, '{"status": "error"}', "application/json", AuthFailed),
     ],
 )
-def test_broken_checkcode_answers_end_as_documented_errors(mocked, sensitive, client, status, body, content_type, error):
+def test_broken_checkcode_answers_end_as_documented_errors(
+    mocked, sensitive, client, status, body, content_type, error
+):
     with_session(mocked, sensitive, client)
     mocked.post(f"{BASE}/checkcode", status=status, body=body, content_type=content_type)
     with pytest.raises(error):
