@@ -8,6 +8,7 @@ read timeout (→ OutcomeUnknown).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -57,10 +58,8 @@ class RawServer:
                     continue
                 if self.behaviour == "slow":
                     time.sleep(self.delay)
-                    try:
+                    with contextlib.suppress(OSError):
                         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-                    except OSError:
-                        pass
                 # "hang_up": close without a byte of answer
 
     def close(self):

@@ -35,7 +35,7 @@ SESSION = "0f0e0d0c0b0a09080706050403020100"
 
 
 def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def form_of(call) -> dict[str, str]:
