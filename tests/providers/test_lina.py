@@ -153,7 +153,9 @@ def test_redeem_sends_amount_with_a_dot_and_two_decimals(mocked, sensitive, clie
     )
 
 
-@pytest.mark.parametrize("amount", [Decimal("0"), Decimal("-5"), Decimal("1.234"), Decimal("NaN")])
+@pytest.mark.parametrize(
+    "amount", [Decimal("0"), Decimal("-5"), Decimal("1.234"), Decimal("NaN"), Decimal("1e40")]
+)
 def test_unusable_amounts_are_refused_before_any_call(mocked, sensitive, client, amount):
     with_session(mocked, sensitive, client)
     with pytest.raises(ValidationFailed):

@@ -396,6 +396,10 @@ def _amount_text(amount: Decimal) -> str:
         raise ValidationFailed(_("The amount is not a number.")) from None
     if not value.is_finite() or value <= 0:
         raise ValidationFailed(_("The amount must be more than zero."))
-    if value != value.quantize(Decimal("0.01")):
+    try:
+        cents = value.quantize(Decimal("0.01"))
+    except ArithmeticError:  # too large to have cents at all
+        raise ValidationFailed(_("The amount is too large.")) from None
+    if value != cents:
         raise ValidationFailed(_("The amount can have at most 2 decimals."))
-    return f"{value.quantize(Decimal('0.01')):.2f}"
+    return f"{cents:.2f}"

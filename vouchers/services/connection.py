@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -46,7 +46,6 @@ class ConnectionReport:
     #: LINA only: a recipe that logged in when the configured one was refused.
     working_recipe: str = ""
     error_code: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def campaign_test_connection(*, campaign: Campaign, actor) -> ConnectionReport:
