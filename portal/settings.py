@@ -283,6 +283,13 @@ SANDBOX_URL = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
 # Defaults for new campaigns; each campaign may override them.
 PROVIDER_CONNECT_TIMEOUT = _env(env.float, "PROVIDER_CONNECT_TIMEOUT", default=3.05)
 PROVIDER_READ_TIMEOUT = _env(env.float, "PROVIDER_READ_TIMEOUT", default=15.0)
+# Reads (ping, checkcode, availability) are retried this many times on transport errors and
+# 5xx, with exponential backoff from this base plus jitter. Money-moving calls never are.
+PROVIDER_READ_RETRIES = _env(env.int, "PROVIDER_READ_RETRIES", default=2)
+PROVIDER_RETRY_BACKOFF_SECONDS = _env(env.float, "PROVIDER_RETRY_BACKOFF_SECONDS", default=0.3)
+# After LINA answers DENIED (too many failed calls) no process calls that campaign for this long:
+# every call during LINA's lock-out would extend it (providers.md). Stored in the shared cache.
+LINA_DENIED_COOLDOWN_SECONDS = _env(env.int, "LINA_DENIED_COOLDOWN_SECONDS", default=300)
 
 # --- Internationalisation -------------------------------------------------------------------
 

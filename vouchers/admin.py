@@ -6,13 +6,20 @@ superusers see all. Credential values are never shown, listed or searchable.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .forms import CampaignAdminForm
 from .models import AuditEvent, Campaign, Membership, ProviderOperation
 from .scoping import campaigns_for, scope
 from .services.campaigns import campaign_save, membership_add, membership_remove
+from .services.connection import ConnectionReport, campaign_test_connection
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,6 +39,8 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("credentials_status", "created_at", "updated_at")
     inlines = [MembershipInline]
+    actions = ["test_connection_action"]
+    change_form_template = "admin/vouchers/campaign/change_form.html"
     fieldsets = (
         (None, {"fields": ("name", "slug", "provider", "is_live", ("starts_on", "ends_on"))}),
         (_("Connection"), {"fields": ("base_url", ("connect_timeout", "read_timeout"))}),
@@ -107,6 +116,63 @@ class CampaignAdmin(admin.ModelAdmin):
             else:
                 membership.save()
         return None
+
+    # --- Test connection: an action on the list and a button on the change page ---------------
+
+    def has_test_connection_permission(self, request, obj=None):
+        return request.user.has_perm("vouchers.test_connection")
+
+    @admin.action(description=_("Test connection"), permissions=["test_connection"])
+    def test_connection_action(self, request, queryset):
+        for campaign in queryset:  # already scoped to the user's campaigns by get_queryset
+            self._report(request, campaign, campaign_test_connection(campaign=campaign, actor=request.user))
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name="vouchers_campaign_test_connection",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request, object_id):
+        """POST only: a test writes a ledger row and an audit event."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_test_connection_permission(request):
+            raise PermissionDenied
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None:
+            raise Http404
+        self._report(request, campaign, campaign_test_connection(campaign=campaign, actor=request.user))
+        return redirect("admin:vouchers_campaign_change", campaign.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_test_connection": self.has_test_connection_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _report(self, request, campaign, report: ConnectionReport) -> None:
+        steps = "; ".join(f"{'✓' if step.ok else '✗'} {step.detail}" for step in report.steps)
+        if report.ok:
+            messages.success(request, f"{campaign.name}: {report.message} ({steps})")
+            return
+        messages.error(request, f"{campaign.name}: {report.message}")
+        if report.working_recipe:
+            messages.warning(
+                request,
+                gettext("Working LINA login recipe: %(recipe)s") % {"recipe": report.working_recipe},
+            )
+        if report.what_to_check:
+            messages.info(
+                request, gettext("What to check: %(items)s") % {"items": " · ".join(report.what_to_check)}
+            )
+        if steps:
+            messages.info(request, gettext("Steps: %(steps)s") % {"steps": steps})
 
     def has_delete_permission(self, request, obj=None):
         # Campaigns with a ledger cannot be deleted (the ledger protects them); switch them off instead.

@@ -117,3 +117,13 @@ class ValidationFailed(ProviderError):
     """Allsafe 495; LINA ``status: error`` on a request we built: a bug or a bad setting."""
 
     default_message = _("The provider rejected the request as malformed. Check the campaign's settings.")
+
+
+class UnexpectedAnswer(ProviderUnavailable):
+    """The provider answered, but not in a shape we can read (not JSON, a field of the wrong type).
+
+    A kind of :class:`ProviderUnavailable`: the staff message stays generic, the body excerpt goes
+    to the log only (in ``detail``, redacted).
+    """
+
+    default_message = _("The provider sent an answer the portal cannot read. Try again in a moment.")

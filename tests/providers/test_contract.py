@@ -1,0 +1,180 @@
+"""One contract, both providers: what every provider client promises its callers.
+
+Each test runs for LINA and for Allsafe (the ``driver`` fixture) against every backend (the
+``backend`` fixture: today the responses-backed simulator; the sandbox backend joins later by
+adding a param). Tests speak only through ProviderBackend and the drivers below.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from vouchers.providers.base import AllocateRequest, Availability, TokenInfo
+from vouchers.providers.clients import build_client
+from vouchers.providers.errors import (
+    AuthFailed,
+    OutcomeUnknown,
+    ProviderError,
+    ProviderUnavailable,
+    Rejected,
+)
+
+from .backends import ResponsesBackend
+
+CODE = "CTRC7H2K9M4PQ8XZ"
+
+
+@pytest.fixture(params=["responses"])
+def backend(request):
+    if request.param == "responses":
+        return ResponsesBackend(request.getfixturevalue("simulator"), request.getfixturevalue("mocked"))
+    raise NotImplementedError(request.param)  # pragma: no cover - the sandbox backend comes later
+
+
+class LinaDriver:
+    provider = "lina"
+    read_operation = "checkcode"
+    money_operation = "redeem"
+
+    def __init__(self, backend):
+        self.backend = backend
+        backend.add_lina_token(CODE, Decimal("50.00"))
+
+    def read(self, client):
+        result = client.check(CODE)
+        assert isinstance(result, TokenInfo) and result.valid
+        assert result.remaining_value == Decimal("50.00")
+        return result
+
+    def move_money(self, client):
+        result = client.redeem(CODE, Decimal("10.00"))
+        assert (result.balance_before, result.balance_after) == (Decimal("50.00"), Decimal("40.00"))
+        return result
+
+    def ask_for_a_definite_no(self, client):
+        client.redeem(CODE, Decimal("999.00"))  # more than the balance
+
+    def money_moved(self) -> bool:
+        return self.backend.lina_balance(CODE) != Decimal("50.00")
+
+
+class AllsafeDriver:
+    provider = "allsafe"
+    read_operation = "availability"
+    money_operation = "allocate"
+
+    def __init__(self, backend):
+        self.backend = backend
+        backend.set_allsafe_stock("Takealot", Decimal("100"), 3)
+        backend.set_allsafe_stock("Takealot", Decimal("50"), 0)
+
+    def read(self, client):
+        result = client.availability()
+        assert isinstance(result, Availability)
+        assert {(i.vendor, i.value, i.remaining) for i in result.items} == {
+            ("Takealot", Decimal("100"), 3),
+            ("Takealot", Decimal("50"), 0),
+        }
+        return result
+
+    def move_money(self, client):
+        voucher = client.allocate(AllocateRequest("Takealot", Decimal("100"), "portal-op-1"))
+        assert voucher.code and voucher.vendor == "Takealot" and voucher.value == Decimal("100")
+        return voucher
+
+    def ask_for_a_definite_no(self, client):
+        client.allocate(AllocateRequest("Takealot", Decimal("50"), "portal-op-2"))  # none left
+
+    def money_moved(self) -> bool:
+        return self.backend.allsafe_stock("Takealot", Decimal("100")) != 3
+
+
+@pytest.fixture(params=[LinaDriver, AllsafeDriver], ids=["lina", "allsafe"])
+def driver(request, backend):
+    return request.param(backend)
+
+
+@pytest.fixture
+def client(driver, backend):
+    return build_client(backend.config(driver.provider))
+
+
+def test_read_returns_a_typed_result_and_keeps_the_raw_answer(driver, client):
+    result = driver.read(client)
+    assert result.raw
+
+
+def test_money_call_is_sent_once_and_returns_a_typed_result(driver, client, backend):
+    result = driver.move_money(client)
+    assert result.raw
+    assert driver.money_moved()
+    assert backend.request_count(driver.provider, driver.money_operation) == 1
+
+
+def test_a_definite_no_is_rejected_with_a_staff_message_and_changes_nothing(driver, client):
+    with pytest.raises(Rejected) as caught:
+        driver.ask_for_a_definite_no(client)
+    assert caught.value.message
+    assert not driver.money_moved()
+
+
+def test_wrong_credentials_are_auth_failed_with_what_to_check(driver, backend):
+    client = build_client(backend.wrong_credentials_config(driver.provider))
+    with pytest.raises(AuthFailed) as caught:
+        driver.read(client)
+    assert caught.value.what_to_check
+
+
+def test_a_read_is_retried_after_a_server_error(driver, client, backend):
+    backend.fault_next(driver.provider, driver.read_operation, "server_error")
+    driver.read(client)
+    assert backend.request_count(driver.provider, driver.read_operation) == 2
+
+
+def test_a_read_gives_up_after_bounded_retries(driver, client, backend):
+    for _ in range(5):
+        backend.fault_next(driver.provider, driver.read_operation, "server_error")
+    with pytest.raises(ProviderUnavailable):
+        driver.read(client)
+    assert backend.request_count(driver.provider, driver.read_operation) == 3  # 1 + PROVIDER_READ_RETRIES
+
+
+def test_a_money_call_is_never_retried(driver, client, backend):
+    backend.fault_next(driver.provider, driver.money_operation, "server_error")
+    with pytest.raises(ProviderUnavailable):
+        driver.move_money(client)
+    assert backend.request_count(driver.provider, driver.money_operation) == 1
+
+
+def test_an_answer_lost_after_sending_is_outcome_unknown_and_not_resent(driver, client, backend):
+    backend.fault_next(driver.provider, driver.money_operation, "drop_after_send")
+    with pytest.raises(OutcomeUnknown):
+        driver.move_money(client)
+    assert backend.request_count(driver.provider, driver.money_operation) == 1
+    assert driver.money_moved(), "the provider acted: 'unknown' is the only honest answer"
+
+
+def test_an_unreachable_provider_is_unavailable_and_nothing_was_sent(driver, backend):
+    client = build_client(backend.unreachable_config(driver.provider))
+    with pytest.raises(ProviderUnavailable) as caught:
+        driver.move_money(client)
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert not driver.money_moved()
+
+
+def test_an_html_page_is_unavailable_and_never_shown(driver, client, backend):
+    for _ in range(3):
+        backend.fault_next(driver.provider, driver.read_operation, "html")
+    with pytest.raises(ProviderUnavailable) as caught:
+        driver.read(client)
+    assert "<" not in caught.value.message and "Proxy" not in caught.value.message
+
+
+def test_every_error_is_a_documented_provider_error(driver, client, backend):
+    """Whatever fault comes, the caller sees a ProviderError, never a transport exception."""
+    for fault in ("server_error", "html", "drop_after_send"):
+        backend.fault_next(driver.provider, driver.money_operation, fault)
+        with pytest.raises(ProviderError):
+            driver.move_money(client)

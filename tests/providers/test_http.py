@@ -1,0 +1,260 @@
+"""The shared HTTP layer: pooled sessions, timeouts, retries, outcome classification, log lines.
+
+Outcome classification is tested against real local sockets where it matters: a server that
+accepts and hangs up after reading the request (sent, answer lost → OutcomeUnknown), a port
+nobody listens on (refused → ProviderUnavailable, provably not sent), a server slower than the
+read timeout (→ OutcomeUnknown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+
+import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NameResolutionError, ProtocolError
+
+from vouchers.providers import http
+from vouchers.providers.errors import Misconfigured, OutcomeUnknown, ProviderUnavailable
+from vouchers.providers.http import Transport, never_sent, session_for
+
+from .backends import closed_local_url
+from .conftest import leaked_values
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1:0 that reads one request per connection, then ``behaviour``."""
+
+    def __init__(self, behaviour: str, delay: float = 0.0):
+        self.behaviour = behaviour
+        self.delay = delay
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)  # the whole request arrived: it was sent
+                except OSError:
+                    continue
+                if self.behaviour == "slow":
+                    time.sleep(self.delay)
+                    with contextlib.suppress(OSError):
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                # "hang_up": close without a byte of answer
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server(request):
+    servers = []
+
+    def start(behaviour, delay=0.0):
+        server = RawServer(behaviour, delay)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def transport(base_url: str, **kwargs) -> Transport:
+    options = {"connect_timeout": 1.0, "read_timeout": 2.0} | kwargs
+    return Transport(provider="lina", campaign_id=3, base_url=base_url, **options)
+
+
+# --- Outcome classification on real sockets ------------------------------------------------------
+
+
+def test_connection_dropped_after_sending_is_outcome_unknown_and_never_resent(raw_server):
+    server = raw_server("hang_up")
+    with pytest.raises(OutcomeUnknown):
+        transport(server.url).request("redeem", "POST", "redeem", form={"amount": "1.00"}, retry=False)
+    assert server.connections == 1
+
+
+def test_a_dropped_read_is_retried_a_bounded_number_of_times(raw_server):
+    server = raw_server("hang_up")
+    with pytest.raises(OutcomeUnknown):
+        transport(server.url).request("checkcode", "POST", "checkcode", form={}, retry=True)
+    assert server.connections == 3
+
+
+def test_read_timeout_is_outcome_unknown(raw_server):
+    server = raw_server("slow", delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknown):
+        transport(server.url, read_timeout=0.2).request("redeem", "POST", "redeem", form={}, retry=False)
+    assert time.monotonic() - started < 1.0
+
+
+def test_refused_connection_is_unavailable_not_sent():
+    url = closed_local_url()
+    with pytest.raises(ProviderUnavailable) as caught:
+        transport(url).request("redeem", "POST", "redeem", form={}, retry=False)
+    assert not isinstance(caught.value, OutcomeUnknown)
+
+
+@pytest.mark.parametrize(
+    ("raised", "error"),
+    [
+        (requests.exceptions.ConnectTimeout("connect timed out"), ProviderUnavailable),
+        (
+            requests.exceptions.ConnectionError(
+                MaxRetryError(
+                    None, "/", NameResolutionError("lina.test", None, socket.gaierror(-2, "Name unknown"))
+                )
+            ),
+            ProviderUnavailable,
+        ),
+        (requests.exceptions.ReadTimeout("read timed out"), OutcomeUnknown),
+        # A bare ConnectionError proves nothing about whether the request left: unknown.
+        (requests.exceptions.ConnectionError("Connection reset by peer"), OutcomeUnknown),
+        (
+            requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError())),
+            OutcomeUnknown,
+        ),
+        (requests.exceptions.ChunkedEncodingError("broken body"), OutcomeUnknown),
+        (requests.exceptions.SSLError("handshake failed"), ProviderUnavailable),
+    ],
+)
+def test_transport_exceptions_are_classified(mocked, raised, error):
+    mocked.post("https://lina.test/x/redeem", body=raised)
+    with pytest.raises(error) as caught:
+        transport("https://lina.test/x").request("redeem", "POST", "redeem", form={}, retry=False)
+    assert type(caught.value) is error
+
+
+def test_never_sent_looks_through_the_exception_chain():
+    inner = NameResolutionError("h", None, socket.gaierror())
+    assert never_sent(requests.exceptions.ConnectionError(MaxRetryError(None, "/", inner)))
+    assert not never_sent(requests.exceptions.ConnectionError("reset"))
+
+
+def test_a_bad_base_url_is_misconfigured():
+    with pytest.raises(Misconfigured):
+        transport("lina.test/no-scheme").request("ping", "POST", "ping", form={}, retry=True)
+
+
+# --- Retries, timeouts, pooling --------------------------------------------------------------------
+
+
+def test_reads_back_off_with_jitter_and_money_calls_do_not_retry(mocked, settings, monkeypatch):
+    settings.PROVIDER_RETRY_BACKOFF_SECONDS = 0.5
+    delays = []
+    monkeypatch.setattr(http.time, "sleep", delays.append)
+    mocked.post("https://lina.test/x/checkcode", status=503, body="busy")
+    mocked.post("https://lina.test/x/redeem", status=503, body="busy")
+    answer = transport("https://lina.test/x").request("checkcode", "POST", "checkcode", form={}, retry=True)
+    assert answer.status == 503
+    assert len(delays) == 2
+    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 1.5  # 0.5·2^n plus up to 0.5 of jitter
+    delays.clear()
+    transport("https://lina.test/x").request("redeem", "POST", "redeem", form={}, retry=False)
+    assert delays == []
+    assert [c.request.url.rsplit("/", 1)[1] for c in mocked.calls] == ["checkcode"] * 3 + ["redeem"]
+
+
+def test_timeouts_come_from_the_configuration(mocked):
+    mocked.post("https://lina.test/x/ping", json={"status": "OK"})
+    transport("https://lina.test/x", connect_timeout=1.5, read_timeout=7.0).request(
+        "ping", "POST", "ping", form={}, retry=True
+    )
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (1.5, 7.0)
+
+
+def test_one_session_per_base_url_and_process(monkeypatch):
+    first = session_for("https://one.test/api")
+    assert session_for("https://one.test/api") is first
+    assert session_for("https://two.test/api") is not first
+    monkeypatch.setattr(http.os, "getpid", lambda: -1)  # as in a forked worker
+    assert session_for("https://one.test/api") is not first
+
+
+def test_sessions_never_keep_cookies(mocked):
+    mocked.post("https://lina.test/x/ping", json={"status": "OK"}, headers={"Set-Cookie": "sid=abc; Path=/"})
+    transport("https://lina.test/x").request("ping", "POST", "ping", form={}, retry=True)
+    assert len(session_for("https://lina.test/x").cookies) == 0
+
+
+# --- Logs ------------------------------------------------------------------------------------------
+
+
+def test_one_structured_line_per_call(mocked, caplog):
+    mocked.post("https://lina.test/x/checkcode", json={"status": "OK"})
+    transport("https://lina.test/x").request("checkcode", "POST", "checkcode", form={"code": "X"}, retry=True)
+    records = [r for r in caplog.records if r.name == "vouchers.providers"]
+    assert len(records) == 1
+    record = records[0]
+    assert (record.provider, record.campaign_id, record.operation, record.http_status) == (
+        "lina",
+        3,
+        "checkcode",
+        200,
+    )
+    assert record.elapsed_ms >= 0 and record.outcome == "answered"
+    assert "operation=checkcode status=200" in record.getMessage()
+
+
+def test_a_non_json_body_is_excerpted_in_the_log_only_and_redacted(mocked, caplog, sensitive):
+    code = "QWER7890TYUI1234"
+    sensitive.append(code)
+    secret_page = f"<html><p>Bad gateway</p><!-- pass=hunter2 user {code} Shared-Key-never-logged --></html>"
+    sensitive.append("hunter2")
+    mocked.post("https://lina.test/x/checkcode", status=502, body=secret_page, content_type="text/html")
+    answer = transport("https://lina.test/x", secrets=("Shared-Key-never-logged",)).request(
+        "checkcode", "POST", "checkcode", form={}, retry=False, secrets=(code,)
+    )
+    assert answer.is_json is False and answer.data is None
+    line = next(r for r in caplog.records if r.name == "vouchers.providers").getMessage()
+    assert "Bad gateway" in line and "outcome=not-json" in line
+    # The autouse guard fails the test if the password, code or shared key are in any record.
+
+
+def test_basic_auth_credentials_never_reach_the_log(mocked, caplog, sensitive):
+    mocked.get("https://allsafe.test/api/availability", json=[])
+    Transport(
+        provider="allsafe",
+        campaign_id=1,
+        base_url="https://allsafe.test/api",
+        connect_timeout=1,
+        read_timeout=1,
+        auth=("user", "Basic-pass-never-logged"),
+    ).request("availability", "GET", "availability", retry=True)
+    sensitive.append("Basic-pass-never-logged")
+    assert any(r.name == "vouchers.providers" for r in caplog.records)
+    assert caplog.records[-1].levelno == logging.INFO
+    assert mocked.calls[0].request.headers["Authorization"].startswith("Basic ")
+
+
+def test_the_log_guard_finds_a_leak():
+    record = logging.LogRecord("x", logging.INFO, "", 0, "code %s", ("ABCDEFGH12345678",), None)
+    record.extra_field = "Shared-Key-never-logged"
+    assert leaked_values([record], ["ABCDEFGH12345678", "Shared-Key-never-logged", "absent-value"]) == [
+        "ABCDEFGH12345678",
+        "Shared-Key-never-logged",
+    ]

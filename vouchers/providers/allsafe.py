@@ -1,0 +1,180 @@
+"""Allsafe (Techsys) Redemption API client (providers.md, "Allsafe").
+
+HTTP Basic auth per campaign. Errors are mapped BY STATUS NUMBER only, never by body text: the
+provider's own codes 491-496 carry no standard reason phrase and the JSON ``detail`` is not
+documented. Each row of providers.md's status table is one entry in :data:`STATUS_ERRORS`,
+with the staff-facing message and what to check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+
+from . import parsing
+from .base import (
+    ALLSAFE_CAPABILITIES,
+    AllocatedVoucher,
+    AllocateRequest,
+    Availability,
+    ProviderConfig,
+)
+from .errors import (
+    AuthFailed,
+    InvalidVendor,
+    Misconfigured,
+    OutcomeUnknown,
+    OutOfStock,
+    ProviderError,
+    ProviderUnavailable,
+    UnexpectedAnswer,
+    ValidationFailed,
+)
+from .http import HttpAnswer, Transport
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    error: type[ProviderError]
+    message: object  # lazy translation
+    what_to_check: tuple[object, ...]
+
+
+#: providers.md's status table, by number.
+STATUS_ERRORS: dict[int, StatusRow] = {
+    401: StatusRow(
+        AuthFailed,
+        _("Allsafe did not accept the campaign's credentials (HTTP 401)."),
+        (
+            _("The API user name and password of the campaign, as issued in the Allsafe management portal."),
+            _(
+                "Whether the campaign's integration was revoked: check the integration status in the Allsafe management portal."
+            ),
+            _("Whether the campaign is still Live in Allsafe: check its status and its start and end dates."),
+        ),
+    ),
+    491: StatusRow(
+        Misconfigured,
+        _("No vault is linked to this campaign in Allsafe (HTTP 491)."),
+        (_("Link a vault to the campaign in the Allsafe management portal."),),
+    ),
+    492: StatusRow(
+        OutOfStock,
+        _("Allsafe has no voucher for this vendor and value (HTTP 492)."),
+        (
+            _("Whether the vaults linked to the campaign still hold vouchers."),
+            _("Whether this vendor has vouchers of the requested value (a vendor/value mismatch)."),
+        ),
+    ),
+    495: StatusRow(
+        ValidationFailed,
+        _("Allsafe rejected the request as malformed (HTTP 495)."),
+        (
+            _(
+                "The request was malformed: a bug or a bad setting. Check the campaign's allocate path and field names."
+            ),
+        ),
+    ),
+    496: StatusRow(
+        InvalidVendor,
+        _("Allsafe does not know this vendor (HTTP 496)."),
+        (_("The vendor name: it must be spelled exactly as Allsafe knows it."),),
+    ),
+}
+UNAVAILABLE_ROW = StatusRow(
+    ProviderUnavailable,
+    _("Allsafe could not be reached or sent an unusable answer. Try again later."),
+    (_("Try again later (reads are retried automatically; allocations never are)."),),
+)
+
+
+def error_for_status(status: int, *, detail: str = "") -> ProviderError:
+    """The error for an HTTP status that is not a success (providers.md's table, by number)."""
+    row = STATUS_ERRORS.get(status, UNAVAILABLE_ROW)
+    return row.error(str(row.message), what_to_check=row.what_to_check, status_code=status, detail=detail)
+
+
+class AllsafeClient:
+    """Implements :class:`~vouchers.providers.base.AllsafeProvider` over HTTP."""
+
+    capabilities = ALLSAFE_CAPABILITIES
+
+    def __init__(self, config: ProviderConfig):
+        self.config = config
+        self.transport = Transport(
+            provider="allsafe",
+            campaign_id=config.campaign_id,
+            base_url=config.base_url,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            auth=(config.username, config.password),
+            secrets=(config.password,),
+        )
+
+    def _require_credentials(self) -> None:
+        if not (self.config.username and self.config.password):
+            raise Misconfigured(
+                str(_("The campaign has no Allsafe user name or password.")),
+                what_to_check=[
+                    str(_("Enter the API user name and password issued in the Allsafe management portal."))
+                ],
+            )
+
+    def availability(self) -> Availability:
+        """GET /availability with Basic auth; 204 means an empty list.
+        Raises AuthFailed (401), Misconfigured (491), ProviderUnavailable. Safe to retry."""
+        self._require_credentials()
+        answer = self.transport.request("availability", "GET", "availability", retry=True)
+        if answer.status == 204:
+            return Availability(items=(), raw=None)
+        if answer.status != 200:
+            raise error_for_status(answer.status, detail=f"allsafe availability: HTTP {answer.status}")
+        if not answer.is_json:
+            raise self._unreadable(answer, "availability")
+        return parsing.allsafe_availability(answer.data)
+
+    def allocate(self, request: AllocateRequest) -> AllocatedVoucher:
+        """POST <allocate path> with JSON {vendor, value, reference} (names are campaign settings).
+        Never retried: no idempotency key is documented, so a lost answer is OutcomeUnknown.
+        Raises OutOfStock (492), InvalidVendor (496), ValidationFailed (495), AuthFailed (401),
+        Misconfigured (491), OutcomeUnknown, ProviderUnavailable (not sent, or another status)."""
+        self._require_credentials()
+        config = self.config
+        body = {
+            config.allsafe_vendor_field: request.vendor,
+            config.allsafe_value_field: _json_number(request.value),
+            config.allsafe_reference_field: request.reference,
+        }
+        answer = self.transport.request(
+            "allocate", "POST", config.allsafe_allocate_path, json_body=body, retry=False
+        )
+        if answer.status == 200:
+            if not answer.is_json:
+                # 200 says a voucher was handed out; which one is lost with the body.
+                raise OutcomeUnknown(detail="allsafe allocate: 200 with a body that is not JSON")
+            return parsing.allsafe_voucher(
+                answer.data, requested_vendor=request.vendor, requested_value=request.value
+            )
+        if 200 < answer.status < 300:
+            raise OutcomeUnknown(detail=f"allsafe allocate: unexpected success status {answer.status}")
+        raise error_for_status(answer.status, detail=f"allsafe allocate: HTTP {answer.status}")
+
+    @staticmethod
+    def _unreadable(answer: HttpAnswer, operation: str) -> ProviderError:
+        row = UNAVAILABLE_ROW
+        return UnexpectedAnswer(
+            str(row.message),
+            what_to_check=row.what_to_check,
+            status_code=answer.status,
+            detail=f"allsafe {operation}: body is not JSON",
+        )
+
+
+def _json_number(value: Decimal) -> int | float:
+    """Denominations go out as JSON numbers (100, 12.5): whole values as integers."""
+    value = Decimal(value)
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)

@@ -1,0 +1,297 @@
+"""The HTTP layer both provider clients share: pooled sessions, timeouts, retries, outcome, logs.
+
+One place turns every transport failure into the error tree (ARCHITECTURE.md, "Provider
+errors"; the Sentry client base is the model):
+
+* connect timeout, refused connection, DNS failure → :class:`ProviderUnavailable`: the request
+  provably never left, so nothing changed at the provider;
+* read timeout, a connection dropped after sending, a broken body → :class:`OutcomeUnknown`: the
+  provider may have acted. A plain ``requests.ConnectionError`` proves nothing, so the exception
+  chain is searched for the urllib3/socket errors that can only happen before sending.
+
+Reads (``retry=True``) are retried a bounded number of times with exponential backoff and
+jitter; money-moving calls never are. Each HTTP attempt writes one structured log line
+(provider, campaign, operation, HTTP status, elapsed ms, outcome) and never a secret, session
+hash or full voucher code: bodies are not logged, except a redacted excerpt of a body that is not
+JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http import cookiejar
+from typing import Any
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from ..logging import redact
+from .errors import Misconfigured, OutcomeUnknown, ProviderUnavailable
+from .parsing import FieldError, decode_json
+
+logger = logging.getLogger("vouchers.providers")
+
+#: Status codes after which a *read* is worth another attempt.
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+EXCERPT_CHARS = 200
+_BACKOFF_CAP_SECONDS = 5.0
+
+
+# --- One pooled session per process and base URL ----------------------------------------------
+
+
+class _NoCookies(cookiejar.CookiePolicy):
+    """Sessions are shared by every campaign on a base URL: a cookie must never cross campaigns."""
+
+    netscape = True
+    rfc2965 = hide_cookie2 = False
+
+    def set_ok(self, cookie, request):
+        return False
+
+    def return_ok(self, cookie, request):
+        return False
+
+    def domain_return_ok(self, domain, request):
+        return False
+
+    def path_return_ok(self, path, request):
+        return False
+
+
+_sessions: dict[str, requests.Session] = {}
+_sessions_pid: int | None = None
+_sessions_lock = threading.Lock()
+
+
+def session_for(base_url: str) -> requests.Session:
+    """The process's pooled session for ``base_url`` (a forked worker starts its own pool)."""
+    global _sessions_pid
+    with _sessions_lock:
+        if _sessions_pid != os.getpid():
+            _sessions.clear()  # sockets inherited from the parent process must not be shared
+            _sessions_pid = os.getpid()
+        session = _sessions.get(base_url)
+        if session is None:
+            session = requests.Session()
+            session.cookies.set_policy(_NoCookies())
+            session.headers["User-Agent"] = "voucher-portal/1 (+requests)"
+            # max_retries=0: urllib3 must never resend on its own; retries are decided here.
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _sessions[base_url] = session
+        return session
+
+
+# --- Outcome classification --------------------------------------------------------------------
+
+# Errors that can only happen before a single byte of the request was sent.
+_NOT_SENT = (NewConnectionError, ConnectTimeoutError, socket.gaierror, ConnectionRefusedError)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when the exception chain proves the request did not leave this machine."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _NOT_SENT):
+            return True
+        stack.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return False
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What came back. ``data`` is the decoded JSON (``None`` when the body was empty or not JSON)."""
+
+    status: int
+    body: bytes
+    data: Any
+    is_json: bool
+    elapsed_ms: float
+
+    @property
+    def empty(self) -> bool:
+        return not self.body.strip()
+
+
+class Transport:
+    """Sends one provider's requests for one campaign.
+
+    ``secrets`` are values that must never appear in a log excerpt (password, shared key); each
+    call adds its own (the session hash, the voucher code).
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        campaign_id: int,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        auth: tuple[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+    ):
+        self.provider = provider
+        self.campaign_id = campaign_id
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.auth = auth
+        self.secrets = tuple(s for s in secrets if s)
+        self.read_retries = max(0, int(getattr(settings, "PROVIDER_READ_RETRIES", 2)))
+        self.backoff = max(0.0, float(getattr(settings, "PROVIDER_RETRY_BACKOFF_SECONDS", 0.3)))
+
+    def url(self, path: str) -> str:
+        return self.base_url + "/" + path.lstrip("/")
+
+    def request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        form: dict[str, str] | None = None,
+        json_body: Any = None,
+        retry: bool,
+        secrets: tuple[str, ...] = (),
+    ) -> HttpAnswer:
+        """Send, retrying only when ``retry`` (reads). Raises ProviderUnavailable / OutcomeUnknown
+        for transport failures; any HTTP status is returned for the provider module to map."""
+        attempts = 1 + (self.read_retries if retry else 0)
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                answer = self._send(operation, method, path, form, json_body, secrets, attempt)
+            except (ProviderUnavailable, OutcomeUnknown):
+                if last:
+                    raise
+                self._sleep(attempt)
+                continue
+            if answer.status in RETRY_STATUSES and not last:
+                self._sleep(attempt)
+                continue
+            return answer
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _sleep(self, attempt: int) -> None:
+        if self.backoff <= 0:
+            return
+        delay = min(_BACKOFF_CAP_SECONDS, self.backoff * 2 ** (attempt - 1))
+        time.sleep(delay + random.uniform(0, self.backoff))  # noqa: S311 (jitter, not crypto)
+
+    def _send(self, operation, method, path, form, json_body, secrets, attempt) -> HttpAnswer:
+        session = session_for(self.base_url)
+        started = time.perf_counter()
+        try:
+            response = session.request(
+                method,
+                self.url(path),
+                data=form,
+                json=json_body,
+                auth=self.auth,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            raise self._failed(
+                operation, started, attempt, ProviderUnavailable, "connect timeout", exc
+            ) from None
+        except requests.exceptions.ReadTimeout as exc:
+            raise self._failed(operation, started, attempt, OutcomeUnknown, "read timeout", exc) from None
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ) as exc:
+            raise self._failed(operation, started, attempt, Misconfigured, "invalid base URL", exc) from None
+        except requests.exceptions.SSLError as exc:
+            # TLS fails during the handshake, before the request is written.
+            raise self._failed(operation, started, attempt, ProviderUnavailable, "TLS error", exc) from None
+        except requests.exceptions.ConnectionError as exc:
+            if never_sent(exc):
+                raise self._failed(
+                    operation, started, attempt, ProviderUnavailable, "could not connect", exc
+                ) from None
+            raise self._failed(
+                operation, started, attempt, OutcomeUnknown, "connection lost after sending", exc
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            # A broken or undecodable body: the request was sent, the answer is lost.
+            raise self._failed(
+                operation, started, attempt, OutcomeUnknown, "answer unreadable", exc
+            ) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        body = response.content or b""
+        data, is_json, excerpt = None, False, ""
+        if body.strip():
+            try:
+                data, is_json = decode_json(body), True
+            except FieldError:
+                excerpt = self.excerpt(body, secrets)
+        answer = HttpAnswer(response.status_code, body, data, is_json, elapsed_ms)
+        self._log(
+            logging.INFO if is_json or not body.strip() else logging.WARNING,
+            operation,
+            answer.status,
+            elapsed_ms,
+            "answered" if is_json or not body.strip() else "not-json",
+            attempt,
+            excerpt,
+        )
+        return answer
+
+    def _failed(self, operation, started, attempt, error_class, outcome, exc):
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self._log(logging.WARNING, operation, None, elapsed_ms, outcome, attempt, type(exc).__name__)
+        if error_class is Misconfigured:
+            return Misconfigured(
+                what_to_check=["The campaign's base URL (it must start with https:// or http://)."],
+                detail=outcome,
+            )
+        return error_class(detail=f"{self.provider} {operation}: {outcome} ({type(exc).__name__})")
+
+    def excerpt(self, body: bytes, secrets: tuple[str, ...] = ()) -> str:
+        """At most EXCERPT_CHARS of a body, with every known secret and code-like value removed."""
+        text = body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+        for secret in sorted((*self.secrets, *secrets), key=len, reverse=True):
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, "[redacted]")
+        return redact(" ".join(text.split()))[:EXCERPT_CHARS]
+
+    def _log(self, level, operation, status, elapsed_ms, outcome, attempt, note=""):
+        logger.log(
+            level,
+            "provider call provider=%s campaign=%s operation=%s status=%s elapsed_ms=%.1f outcome=%s attempt=%d%s",
+            self.provider,
+            self.campaign_id,
+            operation,
+            status if status is not None else "-",
+            elapsed_ms,
+            outcome,
+            attempt,
+            f" note={note!r}" if note else "",
+            extra={
+                "provider": self.provider,
+                "campaign_id": self.campaign_id,
+                "operation": operation,
+                "http_status": status,
+                "elapsed_ms": round(elapsed_ms, 1),
+                "outcome": outcome,
+                "attempt": attempt,
+            },
+        )

@@ -1,0 +1,405 @@
+"""LINA Voucher token API client (providers.md, "LINA Voucher"; wire details in the WIRE contract).
+
+Every call is a form POST to ``<base>/<name>`` answering JSON, also on HTTP 400. The session
+hash from ``login`` lives in Django's cache per campaign, so every web and worker process shares
+one session: it is reused until the server rejects it (HTTP 401), then the client logs in once
+more and repeats the call once — safe even for redeem/purchase, because a 401 means LINA did not
+act. ``DENIED`` (too many failed calls) stores a cool-down in the same cache; until it passes no
+process calls that campaign at all, since every further call would extend the lock-out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache as default_cache
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..codes import format_code, normalize_code
+from ..logging import redact
+from . import parsing
+from .base import (
+    LINA_CAPABILITIES,
+    PingResult,
+    ProviderConfig,
+    PurchaseRequest,
+    PurchaseResult,
+    RedeemResult,
+    TokenInfo,
+)
+from .errors import (
+    AuthFailed,
+    Misconfigured,
+    ProviderUnavailable,
+    RateLimited,
+    UnexpectedAnswer,
+    ValidationFailed,
+)
+from .http import HttpAnswer, Transport
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+#: The login ``pass`` recipes (providers.md: the real one is not public, [assumed]). The keys are
+#: exactly the Campaign.lina_hash_recipe choices.
+RECIPES = {
+    "md5(md5(password)+ip+key)": lambda password, ip, key: _md5(_md5(password) + ip + key),
+    "md5(password+ip+key)": lambda password, ip, key: _md5(password + ip + key),
+    "md5(ip+md5(password)+key)": lambda password, ip, key: _md5(ip + _md5(password) + key),
+}
+DEFAULT_RECIPE = "md5(md5(password)+ip+key)"
+
+MAINTENANCE_STATUSES = {"maintenance", "maintanance"}  # the old spelling still occurs (providers.md)
+
+# A cached session hash is dropped after this long even if never rejected: it costs one login.
+SESSION_TTL_SECONDS = 12 * 60 * 60
+
+
+def login_pass(recipe: str, password: str, ip: str, shared_key: str) -> str:
+    """The lower-hex MD5 sent as the login ``pass`` field."""
+    try:
+        return RECIPES[recipe](password, ip, shared_key)
+    except KeyError:
+        raise Misconfigured(
+            _("The campaign's LINA login recipe is unknown."),
+            what_to_check=[_("Pick one of the listed login hash recipes in the campaign's LINA options.")],
+        ) from None
+
+
+def session_key(campaign_id: int) -> str:
+    return f"providers:lina:{campaign_id}:session"
+
+
+def cooldown_key(campaign_id: int) -> str:
+    return f"providers:lina:{campaign_id}:denied-until"
+
+
+def _login_lock_key(campaign_id: int) -> str:
+    return f"providers:lina:{campaign_id}:login-lock"
+
+
+class _HashRejected(Exception):
+    """HTTP 401 on a hashed call: the session hash is unknown, expired or bound to another IP."""
+
+
+class LinaClient:
+    """Implements :class:`~vouchers.providers.base.LinaProvider` over HTTP."""
+
+    capabilities = LINA_CAPABILITIES
+
+    def __init__(self, config: ProviderConfig, *, cache=None):
+        self.config = config
+        self.cache = cache if cache is not None else default_cache
+        self.transport = Transport(
+            provider="lina",
+            campaign_id=config.campaign_id,
+            base_url=config.base_url,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            secrets=(config.password, config.shared_key),
+        )
+        self.logins = 0  # how many logins this instance made (benchmark and tests)
+
+    # --- Operations ----------------------------------------------------------------------
+
+    def ping(self) -> PingResult:
+        """POST ping. Returns the public IP LINA sees; a changed IP drops the cached session.
+        Raises ProviderUnavailable (also Maintenance), RateLimited. Safe to retry."""
+        data = self._post("ping", {}, retry=True)
+        ip = parsing.lenient(parsing.parse_text, data.get("myip")) or ""
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise UnexpectedAnswer(detail="ping: 'myip' is not an IP address", raw=data) from None
+        cached = self._cached_session()
+        if cached and cached.get("ip") != ip:
+            self.cache.delete(session_key(self.config.campaign_id))
+        return PingResult(ok=True, ip=ip, raw=data)
+
+    def login(self, *, recipe: str | None = None, ip: str | None = None, remember: bool = True) -> str:
+        """ping (unless ``ip`` is given) then POST login; returns the session hash.
+
+        ``remember=False`` tries a recipe without touching the shared session (test connection).
+        Raises AuthFailed (login refused), Misconfigured (credentials missing), RateLimited,
+        ProviderUnavailable. Retried on transport errors only; a refused login is never retried
+        (failed logins count towards DENIED).
+        """
+        config = self.config
+        if not (config.username and config.password and config.shared_key):
+            raise Misconfigured(
+                _("The campaign has no complete LINA credentials."),
+                what_to_check=[_("Enter the API user name, password and shared key of the campaign.")],
+            )
+        recipe = recipe or config.lina_hash_recipe or DEFAULT_RECIPE
+        if ip is None:
+            ip = self.ping().ip
+        pass_value = login_pass(recipe, config.password, ip, config.shared_key)
+        form = {config.lina_login_user_field: config.username, config.lina_login_pass_field: pass_value}
+        self.logins += 1
+        data = self._post("login", form, retry=True, secrets=(pass_value,), login_ip=ip)
+        session_hash = parsing.lenient(parsing.parse_text, data.get("hash")) or ""
+        if not session_hash:
+            raise UnexpectedAnswer(detail="login: status OK without a hash", raw=None)
+        if remember:
+            self.cache.set(
+                session_key(config.campaign_id),
+                {"hash": session_hash, "ip": ip, "fingerprint": self._fingerprint()},
+                timeout=SESSION_TTL_SECONDS,
+            )
+        return session_hash
+
+    def check(self, code: str) -> TokenInfo:
+        """POST checkcode (hash, code). An unknown code is a TokenInfo with ``valid=False``.
+        Raises ProviderUnavailable, RateLimited, AuthFailed, ValidationFailed. Safe to retry."""
+        code = self._require_code(code)
+        data = self._hashed("checkcode", {"code": code}, retry=True, code=code)
+        return parsing.lina_token_info(data, code=code)
+
+    def redeem(self, code: str, amount: Decimal) -> RedeemResult:
+        """POST redeem (hash, code, amount). Success only on ``resp: OK``. Never retried.
+        Raises RedeemRefused/TokenInvalid, OutcomeUnknown, RateLimited, ProviderUnavailable,
+        AuthFailed, ValidationFailed (amount unusable: nothing sent)."""
+        code = self._require_code(code)
+        form = {"code": code, "amount": _amount_text(amount)}
+        data = self._hashed("redeem", form, retry=False, code=code)
+        return parsing.lina_redeem_result(data, code=code, amount=amount)
+
+    def purchase(self, request: PurchaseRequest) -> PurchaseResult:
+        """POST purchase (hash, amount, tokens, sendmail?, layout?, tokenfrom/tokenfor with a layout
+        > 0). Never retried. Raises ValidationFailed (unknown template, layout not allowed),
+        OutcomeUnknown, RateLimited, ProviderUnavailable, AuthFailed."""
+        if not request.template_hash:
+            raise ValidationFailed(_("No token template was given."))
+        form = {"amount": _amount_text(request.amount), "tokens": request.template_hash}
+        if request.email:
+            form["sendmail"] = request.email
+        if request.layout is not None:
+            form["layout"] = str(int(request.layout))
+            if request.layout > 0:  # names are only allowed with a layout (providers.md)
+                if request.from_name:
+                    form["tokenfrom"] = request.from_name
+                if request.for_name:
+                    form["tokenfor"] = request.for_name
+        data = self._hashed("purchase", form, retry=False, code="")
+        return parsing.lina_purchase_result(data, amount=request.amount)
+
+    # --- Session -------------------------------------------------------------------------
+
+    def _fingerprint(self) -> str:
+        """Changes when anything the login depends on changes, so new credentials log in anew."""
+        c = self.config
+        material = "\x1f".join(
+            [c.base_url, c.username, c.password, c.shared_key, c.lina_hash_recipe, c.lina_login_user_field]
+        )
+        return hmac.new(settings.SECRET_KEY.encode(), material.encode(), hashlib.sha256).hexdigest()
+
+    def _cached_session(self) -> dict | None:
+        cached = self.cache.get(session_key(self.config.campaign_id))
+        if (
+            isinstance(cached, dict)
+            and cached.get("fingerprint") == self._fingerprint()
+            and cached.get("hash")
+        ):
+            return cached
+        return None
+
+    def _session_hash(self, rejected: str | None = None) -> str:
+        """The shared session hash, logging in when there is none (or only the rejected one).
+
+        A short cache lock lets one process log in while the others wait for its hash, so a
+        burst of workers after an expiry costs one login, not one each.
+        """
+        cached = self._cached_session()
+        if cached and cached["hash"] != rejected:
+            return cached["hash"]
+        lock = _login_lock_key(self.config.campaign_id)
+        wait_for = self.config.connect_timeout + self.config.read_timeout
+        have_lock = self.cache.add(lock, "1", timeout=int(wait_for) + 1)
+        if not have_lock:
+            deadline = time.monotonic() + wait_for
+            while time.monotonic() < deadline and self.cache.get(lock) is not None:
+                time.sleep(0.05)
+            cached = self._cached_session()
+            if cached and cached["hash"] != rejected:
+                return cached["hash"]
+        try:
+            return self.login()
+        finally:
+            if have_lock:
+                self.cache.delete(lock)
+
+    def _hashed(self, operation: str, fields: dict[str, str], *, retry: bool, code: str) -> dict:
+        """A call that needs the session hash: on HTTP 401, one fresh login and one repeat."""
+        secrets = (code, format_code(code)) if code else ()
+        session_hash = self._session_hash()
+        try:
+            return self._post(
+                operation, {"hash": session_hash, **fields}, retry=retry, secrets=(*secrets, session_hash)
+            )
+        except _HashRejected:
+            pass
+        session_hash = self._session_hash(rejected=session_hash)
+        try:
+            return self._post(
+                operation, {"hash": session_hash, **fields}, retry=retry, secrets=(*secrets, session_hash)
+            )
+        except _HashRejected:
+            self.cache.delete(session_key(self.config.campaign_id))
+            raise AuthFailed(
+                _("LINA rejected a fresh session. The login works but the session does not."),
+                what_to_check=[
+                    _("Whether the portal's public IP address changes between calls (proxy or NAT pool)."),
+                    _("Whether the API key in LINA (Gutscheine → API Zugriff) is active."),
+                ],
+                status_code=401,
+            ) from None
+
+    # --- One request and its envelope -----------------------------------------------------
+
+    def _guard_cooldown(self) -> None:
+        retry_at = self.cache.get(cooldown_key(self.config.campaign_id))
+        if isinstance(retry_at, int | float) and retry_at > time.time():
+            raise self._rate_limited(retry_at)
+
+    def _rate_limited(self, retry_at: float) -> RateLimited:
+        when = datetime.fromtimestamp(retry_at, tz=UTC)
+        return RateLimited(
+            _("LINA is refusing calls after too many failed attempts. Try again after %(time)s.")
+            % {"time": timezone.localtime(when).strftime("%H:%M")},
+            retry_at=when,
+            what_to_check=[
+                _("Wait until the lock-out has passed: every call before then extends it."),
+                _("If logins keep failing, check the campaign's credentials and login recipe."),
+            ],
+        )
+
+    def _post(
+        self,
+        operation: str,
+        form: dict[str, str],
+        *,
+        retry: bool,
+        secrets: tuple[str, ...] = (),
+        login_ip: str = "",
+    ) -> dict[str, Any]:
+        self._guard_cooldown()
+        answer = self.transport.request(operation, "POST", operation, form=form, retry=retry, secrets=secrets)
+        return self._envelope(operation, answer, secrets, login_ip)
+
+    def _envelope(self, operation: str, answer: HttpAnswer, secrets, login_ip: str) -> dict[str, Any]:
+        """Map one answer to data (status OK) or an error; by HTTP status and ``status`` value."""
+        data = answer.data if answer.is_json else None
+        status = ""
+        if isinstance(data, dict):
+            status = parsing.lenient(parsing.parse_enum, data.get("status")) or ""
+        if status == "denied":
+            seconds = int(getattr(settings, "LINA_DENIED_COOLDOWN_SECONDS", 300))
+            retry_at = time.time() + seconds
+            self.cache.set(cooldown_key(self.config.campaign_id), retry_at, timeout=seconds)
+            raise self._rate_limited(retry_at)
+        if status in MAINTENANCE_STATUSES:
+            raise ProviderUnavailable(
+                _("LINA is down for maintenance. Nothing was changed; try again later."),
+                what_to_check=[_("Try again later; LINA announces maintenance windows to its customers.")],
+                status_code=answer.status,
+            )
+        if answer.status == 401:
+            if operation in {"ping", "login"}:
+                raise self._login_refused(answer, login_ip)
+            raise _HashRejected()
+        if answer.status == 403:
+            raise AuthFailed(
+                _("LINA refused access to this function."),
+                what_to_check=[
+                    _("Redeem and purchase need a special permission on the API key in LINA."),
+                    _("Whether the API key in LINA (Gutscheine → API Zugriff) is active."),
+                ],
+                status_code=403,
+            )
+        if answer.status not in (200, 400):
+            raise ProviderUnavailable(
+                status_code=answer.status, detail=f"lina {operation}: HTTP {answer.status}"
+            )
+        if data is None:
+            raise UnexpectedAnswer(status_code=answer.status, detail=f"lina {operation}: body is not JSON")
+        if not isinstance(data, dict):
+            raise UnexpectedAnswer(status_code=answer.status, detail=f"lina {operation}: not an object")
+        if answer.status == 400 or status == "error":
+            if operation == "login":
+                raise self._login_refused(answer, login_ip)
+            raise self._validation_failed(operation, data, answer.status, secrets)
+        if status != "ok":
+            raise UnexpectedAnswer(
+                status_code=answer.status, detail=f"lina {operation}: unknown status value"
+            )
+        return data
+
+    def _login_refused(self, answer: HttpAnswer, ip: str) -> AuthFailed:
+        checks = [
+            _("The API user name, password and shared key (LINA: Gutscheine → API Zugriff)."),
+            _(
+                "The login hash recipe in the campaign's LINA options (the connection test finds the one that works)."
+            ),
+            _("The login field names in the campaign's LINA options."),
+        ]
+        if ip:
+            checks.append(_("Whether LINA accepts logins from the public IP address %(ip)s.") % {"ip": ip})
+        return AuthFailed(_("LINA refused the login."), what_to_check=checks, status_code=answer.status)
+
+    def _validation_failed(self, operation, data: dict, status_code: int, secrets) -> ValidationFailed:
+        reason = self._scrub(data.get("response") or data.get("msg"), secrets)
+        checks = {
+            "purchase": [
+                _("The token template hash of the sale (tokens) as shown in the LINA backend."),
+                _("Whether the chosen layout is assigned to that template in LINA."),
+            ],
+        }.get(operation, [_("The campaign's LINA settings; this may be a bug in the portal.")])
+        message = (
+            _("LINA rejected the request: %(reason)s") % {"reason": reason}
+            if reason
+            else _("LINA rejected the request as malformed.")
+        )
+        return ValidationFailed(message, what_to_check=checks, status_code=status_code)
+
+    def _scrub(self, text: Any, secrets) -> str:
+        """Provider text shown to staff: never a code, hash or credential, at most 200 characters."""
+        if not isinstance(text, str):
+            return ""
+        for secret in sorted((*secrets, self.config.password, self.config.shared_key), key=len, reverse=True):
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, "…")
+        return redact(" ".join(text.split()))[:200]
+
+    @staticmethod
+    def _require_code(code: str) -> str:
+        normalised = normalize_code(code)
+        if not normalised:
+            raise ValidationFailed(_("Enter a voucher code."))
+        return normalised
+
+
+def _amount_text(amount: Decimal) -> str:
+    """The amount with a dot and exactly 2 decimals; more decimals are refused, never rounded."""
+    try:
+        value = Decimal(amount)
+    except (TypeError, ValueError, ArithmeticError):
+        raise ValidationFailed(_("The amount is not a number.")) from None
+    if not value.is_finite() or value <= 0:
+        raise ValidationFailed(_("The amount must be more than zero."))
+    try:
+        cents = value.quantize(Decimal("0.01"))
+    except ArithmeticError:  # too large to have cents at all
+        raise ValidationFailed(_("The amount is too large.")) from None
+    if value != cents:
+        raise ValidationFailed(_("The amount can have at most 2 decimals."))
+    return f"{cents:.2f}"
