@@ -68,3 +68,15 @@ def test_compose_file_parses(tmp_path):
     services = result.stdout
     for name in ("postgres:", "redis:", "migrate:", "web:", "worker:", "beat:"):
         assert name in services
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    import re
+
+    settings_source = (ROOT / "portal" / "settings.py").read_text()
+    read = set(re.findall(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", settings_source))
+    read |= set(re.findall(r"""_env\(\s*env\.\w+,\s*["']([A-Z][A-Z0-9_]+)["']""", settings_source))
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert read, "the pattern found no variables in settings.py"
+    missing = sorted(read - listed)
+    assert not missing, f".env.example lacks: {missing}"
