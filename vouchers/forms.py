@@ -27,6 +27,7 @@ class CampaignAdminForm(forms.ModelForm):
         max_length=300,
         assume_scheme="https",
         help_text=Campaign._meta.get_field("base_url").help_text,
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
     )
     new_password = WriteOnlySecretField(
         label=_("API password"), help_text=_("Write-only. Leave blank to keep the stored password.")
