@@ -247,6 +247,17 @@ SANDBOX_URL = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
 PROVIDER_CONNECT_TIMEOUT = _env(env.float, "PROVIDER_CONNECT_TIMEOUT", default=3.05)
 PROVIDER_READ_TIMEOUT = _env(env.float, "PROVIDER_READ_TIMEOUT", default=15.0)
 
+# --- Stock monitoring (Allsafe) --------------------------------------------------------------
+
+# Snapshots older than this many days are deleted by the daily cleanup task.
+STOCK_HISTORY_DAYS = _env(env.int, "STOCK_HISTORY_DAYS", default=90)
+# Retries of a poll that found the provider unavailable or rate-limited (reads only), with
+# exponential backoff from this base plus jitter; the next scheduled poll follows anyway.
+STOCK_POLL_MAX_RETRIES = _env(env.int, "STOCK_POLL_MAX_RETRIES", default=3)
+STOCK_POLL_RETRY_BASE_SECONDS = _env(env.int, "STOCK_POLL_RETRY_BASE_SECONDS", default=20)
+if STOCK_HISTORY_DAYS < 1:
+    raise ImproperlyConfigured("STOCK_HISTORY_DAYS must be at least 1.")
+
 # --- Internationalisation -------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
