@@ -20,6 +20,7 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "vouchers:home", None),
+    NavItem(_("Stock"), "vouchers:stock-dashboard", "vouchers.view_stock"),
 ]
 
 # The Django admin (campaigns, credentials, memberships) for roles that manage campaigns.

@@ -41,6 +41,7 @@ from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
 from ..models.stock import AlertKind, AlertState, stock_item_key
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
+from ..selectors.stock import ThresholdRules, stale_after
 from .audit import audit_record
 from .ledger import operation_log
 from .providers import provider_client
@@ -96,32 +97,6 @@ class PollResult:
 
 
 # --- Thresholds ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ThresholdRules:
-    """The campaign default, overridden per vendor, overridden per vendor and value (most specific wins)."""
-
-    default: int
-    per_vendor: dict[str, int]
-    per_item: dict[tuple[str, Decimal], int]
-
-    @classmethod
-    def for_campaign(cls, campaign: Campaign) -> ThresholdRules:
-        per_vendor: dict[str, int] = {}
-        per_item: dict[tuple[str, Decimal], int] = {}
-        for rule in StockThreshold.objects.filter(campaign=campaign):
-            if rule.value is None:
-                per_vendor[rule.vendor.casefold()] = rule.threshold
-            else:
-                per_item[(rule.vendor.casefold(), rule.value)] = rule.threshold
-        return cls(default=campaign.low_stock_threshold, per_vendor=per_vendor, per_item=per_item)
-
-    def threshold_for(self, vendor: str, value: Decimal) -> int:
-        key = vendor.casefold()
-        if (key, value) in self.per_item:
-            return self.per_item[(key, value)]
-        return self.per_vendor.get(key, self.default)
 
 
 @dataclass(frozen=True)
@@ -561,10 +536,6 @@ def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: dateti
             )
             done.append(pk)
     return done
-
-
-def stale_after(campaign: Campaign) -> timedelta:
-    return timedelta(minutes=campaign.poll_interval_minutes * campaign.stale_after_intervals)
 
 
 def _open_stale_alert_if_due(
