@@ -528,3 +528,38 @@ def test_history_cleanup_deletes_only_snapshots_past_retention(allsafe_campaign,
     assert StockSnapshot.objects.count() == 2
     assert StockLevel.objects.count() == 2
     assert stock_history_cleanup() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_to_open_the_same_alert_open_it_once(allsafe_campaign):
+    """Eight threads (eight DB connections) insert the same open alert at once: one wins."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(8)
+    results = []
+
+    def race():
+        try:
+            barrier.wait()
+            alert = stock_services._open_alert(
+                allsafe_campaign,
+                kind=AlertKind.OUT_OF_STOCK,
+                now=timezone.now(),
+                message="x",
+                vendor="Uber",
+                value=Decimal("50"),
+            )
+            results.append(alert is not None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+    assert StockAlert.objects.count() == 1
