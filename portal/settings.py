@@ -291,6 +291,17 @@ PROVIDER_RETRY_BACKOFF_SECONDS = _env(env.float, "PROVIDER_RETRY_BACKOFF_SECONDS
 # every call during LINA's lock-out would extend it (providers.md). Stored in the shared cache.
 LINA_DENIED_COOLDOWN_SECONDS = _env(env.int, "LINA_DENIED_COOLDOWN_SECONDS", default=300)
 
+# --- Stock monitoring (Allsafe) --------------------------------------------------------------
+
+# Snapshots older than this many days are deleted by the daily cleanup task.
+STOCK_HISTORY_DAYS = _env(env.int, "STOCK_HISTORY_DAYS", default=90)
+# Retries of a poll that found the provider unavailable or rate-limited (reads only), with
+# exponential backoff from this base plus jitter; the next scheduled poll follows anyway.
+STOCK_POLL_MAX_RETRIES = _env(env.int, "STOCK_POLL_MAX_RETRIES", default=3)
+STOCK_POLL_RETRY_BASE_SECONDS = _env(env.int, "STOCK_POLL_RETRY_BASE_SECONDS", default=20)
+if STOCK_HISTORY_DAYS < 1:
+    raise ImproperlyConfigured("STOCK_HISTORY_DAYS must be at least 1.")
+
 # --- Internationalisation -------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
@@ -348,6 +359,8 @@ LOGGING = {
     "loggers": {
         # Request bodies never reach the logs; only Django's one-line summaries do.
         "django.request": {"level": "ERROR"},
+        # Axes announces itself at every start; its lock-out warnings still come through.
+        "axes": {"level": "WARNING"},
     },
 }
 

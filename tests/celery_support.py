@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], queue_prefix: str):
+    def __init__(self, env: dict[str, str], queue_prefix: str, include: tuple[str, ...] = ()):
         self.env = env
+        #: Extra modules the worker imports at start (celery's ``-I``), e.g. a test provider.
+        self.include = tuple(include)
         self.queue_prefix = queue_prefix
         self.process: subprocess.Popen | None = None
         self.log_path = Path(env["PORTAL_VAR_DIR"]) / "worker.log"
@@ -48,6 +50,7 @@ class WorkerProcess:
                 "--without-gossip",
                 "-n",
                 f"test-{uuid.uuid4().hex[:8]}@%h",
+                *(["-I", ",".join(self.include)] if self.include else []),
             ],
             cwd=ROOT,
             env=self.env,
@@ -88,7 +91,8 @@ class WorkerProcess:
 
 @pytest.fixture
 def celery_worker_process(transactional_db, settings, tmp_path):
-    """Yields a function ``start(concurrency=2)`` → WorkerProcess bound to the test database.
+    """Yields a function ``start(concurrency=2, include=(), env=None)`` → WorkerProcess bound to the
+    test database; ``env`` adds environment variables (settings) for that worker only.
 
     Tasks sent from the test process (``task.delay``) go to the same Redis broker; the Celery
     app in this process is pointed at it for the test's duration.
@@ -103,7 +107,7 @@ def celery_worker_process(transactional_db, settings, tmp_path):
     db = connection.settings_dict
     database_url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     prefix = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
+    base_env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": redis_url,
@@ -117,8 +121,10 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         pytest.fail("this process's Celery broker must be REDIS_URL (settings use it when it is set)")
     workers: list[WorkerProcess] = []
 
-    def start(concurrency: int = 2) -> WorkerProcess:
-        worker = WorkerProcess(env, prefix)
+    def start(
+        concurrency: int = 2, include: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        worker = WorkerProcess({**base_env, **(env or {})}, prefix, include=include)
         worker.start(concurrency=concurrency)
         workers.append(worker)
         return worker

@@ -3,7 +3,7 @@
 It keeps tokens and stock in memory, counts calls, and can be told to fail the next call of an
 operation with any provider error (``fail_next``), or to apply an operation and then lose the
 answer (``lose_answer_next``: the money moved, the caller gets OutcomeUnknown), as the real
-providers can.
+providers can, or to return a scripted (possibly broken) answer to a read (``answer_next``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class FakeProvider:
     capabilities: frozenset = base.LINA_CAPABILITIES | base.ALLSAFE_CAPABILITIES
     _failures: dict[str, list[ProviderError]] = field(default_factory=lambda: defaultdict(list))
     _lose: Counter = field(default_factory=Counter)
+    _answers: dict[str, list] = field(default_factory=lambda: defaultdict(list))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _serial: int = 0
 
@@ -73,6 +74,11 @@ class FakeProvider:
     def lose_answer_next(self, operation: str) -> None:
         """The next call of ``operation`` is applied, then the answer is lost (OutcomeUnknown)."""
         self._lose[operation] += 1
+
+    def answer_next(self, operation: str, answer) -> None:
+        """The next call of a read (``availability``) returns ``answer`` as it is, however broken:
+        for testing how services treat answers a real client might let through."""
+        self._answers[operation].append(answer)
 
     def _enter(self, operation: str) -> bool:
         """Count the call, raise an injected failure; True when the answer should be lost."""
@@ -165,6 +171,8 @@ class FakeProvider:
     def availability(self) -> base.Availability:
         with self._lock:
             self._enter("availability")
+            if self._answers["availability"]:
+                return self._answers["availability"].pop(0)
             items = tuple(
                 base.StockItem(
                     vendor=v, value=value, remaining=n, raw={"vendor": v, "value": str(value), "remaining": n}

@@ -63,6 +63,17 @@ RULES: dict[str, Rule] = {
     "vouchers:home": Rule(signed_in(OK)),
     "vouchers:campaign-detail": Rule(signed_in(OK, outsider=NOT_FOUND), kwargs=LINA),
     "vouchers:audit-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    # Stock monitoring (Allsafe): marketing and admins see stock, admins set thresholds.
+    "vouchers:stock-dashboard": Rule(
+        signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=OK)
+    ),
+    "vouchers:stock-detail": Rule(
+        signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
+        kwargs=ALLSAFE,
+    ),
+    "vouchers:stock-thresholds": Rule(
+        signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND), kwargs=ALLSAFE
+    ),
 }
 
 

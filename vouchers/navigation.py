@@ -21,6 +21,7 @@ class NavItem:
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "vouchers:home", None),
     NavItem(_("Audit"), "vouchers:audit-list", "vouchers.view_audit"),
+    NavItem(_("Stock"), "vouchers:stock-dashboard", "vouchers.view_stock"),
 ]
 
 # The Django admin (campaigns, credentials, memberships) for roles that manage campaigns.

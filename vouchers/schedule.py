@@ -3,4 +3,19 @@
 Each entry dispatches a small task; fan-out to per-campaign work happens inside the task.
 """
 
-BEAT_SCHEDULE: dict[str, dict] = {}
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict[str, dict] = {
+    # Stock: every minute, enqueue one poll per Allsafe campaign whose own interval is due.
+    # A dispatch that waited in the queue for a minute is dropped: the next one does its work.
+    "stock-poll-dispatch": {
+        "task": "vouchers.tasks.stock.stock_poll_dispatch_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Stock: delete history older than STOCK_HISTORY_DAYS, once a night.
+    "stock-history-cleanup": {
+        "task": "vouchers.tasks.stock.stock_history_cleanup_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}

@@ -3,5 +3,16 @@
 from .audit import AuditEvent
 from .campaigns import Campaign, Membership
 from .ledger import ProviderOperation
+from .stock import StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 
-__all__ = ["AuditEvent", "Campaign", "Membership", "ProviderOperation"]
+__all__ = [
+    "AuditEvent",
+    "Campaign",
+    "Membership",
+    "ProviderOperation",
+    "StockAlert",
+    "StockLevel",
+    "StockMonitor",
+    "StockSnapshot",
+    "StockThreshold",
+]

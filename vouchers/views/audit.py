@@ -12,7 +12,7 @@ from django_tables2.views import SingleTableMixin
 from ..csv_export import csv_response
 from ..models import AuditEvent
 from ..scoping import campaigns_for
-from ..selectors import audit_events_for
+from ..selectors.audit import audit_events_for
 from .base import PortalPermissionMixin
 
 
