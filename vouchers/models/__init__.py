@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .campaigns import Campaign, Membership
+from .desk import ReconcileTicket
 from .ledger import ProviderOperation
 
-__all__ = ["AuditEvent", "Campaign", "Membership", "ProviderOperation"]
+__all__ = ["AuditEvent", "Campaign", "Membership", "ProviderOperation", "ReconcileTicket"]
