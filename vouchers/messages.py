@@ -7,6 +7,7 @@ anything changed and what to do next. Details for engineers go to the log, never
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from django.utils import formats, timezone
@@ -107,3 +108,23 @@ def provider_error_text(error: errors.ProviderError, *, money_moving: bool = Fal
             "Ask a campaign admin to check the campaign's settings."
         )
     return _("The provider reported a problem. Nothing was changed; try again in a moment.")
+
+
+def operation_error_text(operation) -> str:
+    """The plain-words reason a recorded operation failed, from its error columns."""
+    code = operation.error_code
+    if code == "CodeBusy":
+        return str(CODE_BUSY)
+    if code == "BalanceChanged":
+        return str(BALANCE_CHANGED)
+    error_class = getattr(errors, code, None) if code else None
+    if not (isinstance(error_class, type) and issubclass(error_class, errors.ProviderError)):
+        return operation.error_message or _("The operation did not go through.")
+    kwargs = {}
+    if error_class is errors.RateLimited:
+        retry_at = (operation.response_data or {}).get("retry_at")
+        if retry_at:
+            with contextlib.suppress(ValueError):
+                kwargs["retry_at"] = datetime.fromisoformat(retry_at)
+    error = error_class(operation.error_message or None, **kwargs)
+    return provider_error_text(error, money_moving=operation.kind in ("redeem", "purchase", "allocate"))

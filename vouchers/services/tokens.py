@@ -102,6 +102,15 @@ def safe_answer(raw: object) -> dict:
     return {k: v for k, v in raw.items() if str(k).lower() not in _SECRET_KEYS}
 
 
+def _error_answer(error: ProviderError) -> dict:
+    """What to keep of an error: the provider's answer and, when rate limited, until when."""
+    answer = safe_answer(error.raw)
+    retry_at = getattr(error, "retry_at", None)
+    if retry_at is not None:
+        answer["retry_at"] = retry_at.isoformat()
+    return answer
+
+
 def _lina_client(campaign: Campaign):
     """The campaign's client; refuses campaigns the desk must not call (nothing is sent)."""
     if not campaign.is_lina:
@@ -403,7 +412,7 @@ def token_redeem(
             state=OperationState.FAILED,
             started=started,
             error=error,
-            response_data=safe_answer(error.raw),
+            response_data=_error_answer(error),
         )
         return RedeemOutcome(operation, replayed=False)
     except Exception:
