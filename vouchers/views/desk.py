@@ -50,7 +50,9 @@ class DeskHomeView(PortalPermissionMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         campaigns = list(desk_campaigns(request.user))
         slugs = {c.slug for c in campaigns}
-        wanted = request.GET.get("campaign") or request.session.get(SESSION_CAMPAIGN)
+        wanted = request.GET.get("campaign")
+        if wanted not in slugs:
+            wanted = request.session.get(SESSION_CAMPAIGN)
         if wanted not in slugs and len(campaigns) == 1:
             wanted = campaigns[0].slug
         if wanted in slugs:
@@ -123,9 +125,7 @@ class DeskRedeemView(DeskMixin, TemplateView):
                 code=request.POST.get("code", ""),
             )
         except DeskInputError as exc:
-            check_form = CheckForm()
-            check_form.add_error(None, exc.message)
-            return self.render_to_response(self.desk_context(check_form=check_form))
+            return self.render_to_response(self.desk_context(desk_error=exc.message))
         form = RedeemForm(request.POST, card=card)
         if form.is_valid():
             try:
