@@ -27,7 +27,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import crypto, messages
@@ -322,15 +322,24 @@ def _claim(*, campaign, user, code, amount, request_token, card: TokenCard) -> t
                 operation.save(update_fields=["balance_before"])
                 ReconcileTicket.objects.create(operation=operation, code_ciphertext=crypto.encrypt(code))
                 return operation, True
-        row = _refusal_row(
-            campaign=campaign,
-            user=user,
-            request_token=request_token,
-            code=code,
-            amount=amount,
-            error_code=refusal[0],
-            message=refusal[1],
-        )
+        try:
+            with transaction.atomic():
+                row = _refusal_row(
+                    campaign=campaign,
+                    user=user,
+                    request_token=request_token,
+                    code=code,
+                    amount=amount,
+                    error_code=refusal[0],
+                    message=refusal[1],
+                )
+        except IntegrityError:
+            # The same request token was recorded meanwhile (only possible where the lock is a
+            # no-op, e.g. SQLite): that earlier row is the answer to this resubmit.
+            existing = ProviderOperation.objects.filter(request_token=request_token).first()
+            if existing is None:
+                raise
+            return existing, False
     # Committed: the refused attempt stays in the ledger; a resubmit shows this refusal again.
     if refusal[0] == "CodeBusy":
         raise CodeBusy(row)
