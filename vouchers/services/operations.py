@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from .. import crypto
@@ -30,6 +31,7 @@ from ..models import ProviderOperation, ReconcileTicket
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import ProviderError, Rejected
 from .audit import audit_record
+from .ledger import operation_log
 from .providers import provider_client
 
 logger = logging.getLogger(__name__)
@@ -88,8 +90,8 @@ def _settle(*, operation_id: int, verdict: Verdict, actor=None) -> ProviderOpera
         # operation_record would overwrite finished_at/duration of the original call; write directly.
         ProviderOperation.objects.filter(pk=operation.pk).update(state=verdict.state, **fields)
         operation.refresh_from_db()
-        if verdict.state != OperationState.NEEDS_REVIEW:
-            ReconcileTicket.objects.filter(operation=operation).delete()
+        # Settled or handed to a person: the full code is not needed any more.
+        ReconcileTicket.objects.filter(operation=operation).delete()
         audit_record(
             actor=actor,
             action="operation.reconciled",
@@ -131,32 +133,12 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
     started = time.monotonic()
     try:
         info = provider_client(operation.campaign).check(code)
-    except Rejected as error:
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(OperationState.NEEDS_REVIEW, f"The re-check was refused: {error.message}"),
-        )
-    except (ProviderError, crypto.CredentialDecryptionError) as error:
-        attempts = ticket.attempts + 1
-        ReconcileTicket.objects.filter(pk=ticket.pk).update(attempts=attempts, last_attempt_at=timezone.now())
-        logger.info(
-            "Reconcile check for operation %s got no answer (%s), attempt %s",
-            operation.pk,
-            type(error).__name__,
-            attempts,
-        )
-        if attempts >= max_attempts():
-            return _settle(
-                operation_id=operation.pk,
-                verdict=Verdict(
-                    OperationState.NEEDS_REVIEW,
-                    f"The balance could not be re-checked in {attempts} attempts.",
-                ),
-            )
-        return operation
-    logger.info(
-        "Reconcile check for operation %s took %d ms", operation.pk, (time.monotonic() - started) * 1000
-    )
+    except ProviderError as error:
+        _log_check(operation=operation, code=code, started=started, error=error)
+        return _check_failed(operation=operation, ticket=ticket, error=error)
+    except crypto.CredentialDecryptionError as exc:
+        return _check_failed(operation=operation, ticket=ticket, error=exc)
+    _log_check(operation=operation, code=code, started=started, remaining=info.remaining_value)
 
     reference = operation.finished_at or operation.created_at
     settled = not at_once and timezone.now() - reference >= timedelta(seconds=settle_seconds())
@@ -165,6 +147,51 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
         ReconcileTicket.objects.filter(pk=ticket.pk).update(last_attempt_at=timezone.now())
         return operation
     return _settle(operation_id=operation.pk, verdict=verdict)
+
+
+def _log_check(
+    *, operation: ProviderOperation, code: str, started: float, remaining=None, error=None
+) -> None:
+    """The re-check is a provider call like any other: one ledger row (by the system, no user)."""
+    operation_log(
+        campaign=operation.campaign,
+        user=None,
+        kind=OperationKind.CHECK,
+        started=started,
+        code=code,
+        request_data={"reconcile_of": operation.pk},
+        response_data={"remaining_value": str(remaining)} if remaining is not None else None,
+        error=error,
+    )
+
+
+def _check_failed(
+    *, operation: ProviderOperation, ticket: ReconcileTicket, error: Exception
+) -> ProviderOperation:
+    """A re-check without a usable answer: a definite refusal asks a person, anything else waits."""
+    if isinstance(error, Rejected):
+        return _settle(
+            operation_id=operation.pk,
+            verdict=Verdict(OperationState.NEEDS_REVIEW, f"The re-check was refused: {error.message}"),
+        )
+    ReconcileTicket.objects.filter(pk=ticket.pk).update(
+        attempts=F("attempts") + 1, last_attempt_at=timezone.now()
+    )
+    attempts = ReconcileTicket.objects.filter(pk=ticket.pk).values_list("attempts", flat=True).first() or 0
+    logger.info(
+        "Reconcile check for operation %s got no answer (%s), attempt %s",
+        operation.pk,
+        type(error).__name__,
+        attempts,
+    )
+    if attempts >= max_attempts():
+        return _settle(
+            operation_id=operation.pk,
+            verdict=Verdict(
+                OperationState.NEEDS_REVIEW, f"The balance could not be re-checked in {attempts} attempts."
+            ),
+        )
+    return operation
 
 
 def stale_pending_cutoff(operation: ProviderOperation) -> timedelta:

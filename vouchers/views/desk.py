@@ -116,7 +116,6 @@ class DeskRedeemView(DeskMixin, TemplateView):
         return redirect("vouchers:desk-check", campaign=self.campaign.slug)
 
     def post(self, request, *args, **kwargs):
-        form = RedeemForm(request.POST)
         try:
             card = desk_check_for(
                 campaign=self.campaign,
