@@ -10,6 +10,7 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.db import connections
 
 from vouchers import roles
 from vouchers.models import ProviderOperation
@@ -66,6 +67,15 @@ def _scan(page, code: str):
 
 
 def test_cashier_checks_and_redeems_at_the_till(page, live_server, fake_provider, settings):
+    try:
+        _till_flow(page, live_server, fake_provider, settings)
+    finally:
+        # While Playwright runs, ORM calls in the test use their own database connection (its
+        # greenlet has its own context); close it so the test database can be dropped.
+        connections.close_all()
+
+
+def _till_flow(page, live_server, fake_provider, settings):
     from playwright.sync_api import expect
 
     settings.DESK_UNKNOWN_REFRESH_SECONDS = 1
