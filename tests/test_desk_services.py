@@ -480,3 +480,20 @@ def test_rate_limit_message_names_the_time():
     text = messages.provider_error_text(errors.RateLimited(retry_at=retry_at))
     assert "Try again after" in text
     assert "11:59" in text or "23:59" in text
+
+
+def test_queries_per_redeem_do_not_grow_with_the_ledger(lina_campaign, cashier, fake_provider):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def one_redeem(code):
+        fake_provider.add_token(code, "50")
+        card = token_check(campaign=lina_campaign, user=cashier, code=code)
+        with CaptureQueriesContext(connection) as queries:
+            _redeem(lina_campaign, cashier, card, "10")
+        return len(queries)
+
+    first = one_redeem("AAAA1234EFGH0001")
+    for i in range(2, 30):
+        one_redeem(f"AAAA1234EFGH{i:04d}")
+    assert one_redeem("AAAA1234EFGH9999") == first
