@@ -52,7 +52,9 @@ class FakeProvider:
     _failures: dict[str, list[ProviderError]] = field(default_factory=lambda: defaultdict(list))
     _lose: Counter = field(default_factory=Counter)
     _answers: dict[str, list] = field(default_factory=lambda: defaultdict(list))
+    _during: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _count_lock: threading.Lock = field(default_factory=threading.Lock)
     _serial: int = 0
 
     # --- Set-up helpers -------------------------------------------------------------------
@@ -80,9 +82,24 @@ class FakeProvider:
         for testing how services treat answers a real client might let through."""
         self._answers[operation].append(answer)
 
+    def during(self, operation: str, hook) -> None:
+        """Run ``hook(code=..., amount=...)`` inside every call of ``operation`` (redeem, check).
+
+        The hook runs after the fake has read the token and before it answers or changes it, with
+        the fake's own lock released, so it can call back into the portal (a second till) or
+        sleep to widen a race window. A redeem with a hook is therefore a read-modify-write
+        without a lock on the provider side: concurrent calls can overspend, which is what the
+        portal's own per-code lock must prevent. ``during(operation, None)`` removes the hook.
+        """
+        if hook is None:
+            self._during.pop(operation, None)
+        else:
+            self._during[operation] = hook
+
     def _enter(self, operation: str) -> bool:
         """Count the call, raise an injected failure; True when the answer should be lost."""
-        self.calls[operation] += 1
+        with self._count_lock:
+            self.calls[operation] += 1
         if self._failures[operation]:
             raise self._failures[operation].pop(0)
         if self._lose[operation]:
@@ -96,6 +113,9 @@ class FakeProvider:
         return base.PingResult(ok=True, ip=self.ip, raw={"status": "OK", "myip": self.ip})
 
     def check(self, code: str) -> base.TokenInfo:
+        hook = self._during.get("check")
+        if hook is not None:
+            hook(code=normalize_code(code), amount=None)
         with self._lock:
             self._enter("check")
             token = self.tokens.get(normalize_code(code))
@@ -133,21 +153,31 @@ class FakeProvider:
             if token.full_value_only and amount != token.remaining:
                 raise RedeemRefused("Nur vollständige Einlösung möglich")
             before = token.remaining
-            token.remaining = before - amount
-            if lose:
-                raise OutcomeUnknown()
-            return base.RedeemResult(
-                code=token.code,
-                amount=amount,
-                balance_before=before,
-                balance_after=token.remaining,
-                raw={
-                    "status": "OK",
-                    "resp": "OK",
-                    "amount_old": str(before),
-                    "amount_new": str(token.remaining),
-                },
-            )
+            hook = self._during.get("redeem")
+            if hook is None:
+                return self._apply_redeem(token, before, amount, lose)
+        hook(code=token.code, amount=amount)
+        with self._lock:
+            return self._apply_redeem(token, before, amount, lose)
+
+    def _apply_redeem(
+        self, token: FakeToken, before: Decimal, amount: Decimal, lose: bool
+    ) -> base.RedeemResult:
+        token.remaining = before - amount
+        if lose:
+            raise OutcomeUnknown()
+        return base.RedeemResult(
+            code=token.code,
+            amount=amount,
+            balance_before=before,
+            balance_after=token.remaining,
+            raw={
+                "status": "OK",
+                "resp": "OK",
+                "amount_old": str(before),
+                "amount_new": str(token.remaining),
+            },
+        )
 
     def purchase(self, request: base.PurchaseRequest) -> base.PurchaseResult:
         with self._lock:

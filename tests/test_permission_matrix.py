@@ -8,6 +8,7 @@ must get 404 there (the campaign's existence is not revealed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,7 +26,8 @@ OK, LOGIN, FORBIDDEN, NOT_FOUND, REDIRECT = 200, "login", 403, 404, 302
 @dataclass(frozen=True)
 class Rule:
     expected: dict[str, object]
-    kwargs: dict[str, str] = field(default_factory=dict)
+    #: URL kwargs, or a callable taking the test's ``world`` dict and returning them.
+    kwargs: dict[str, str] | Callable[[dict], dict] = field(default_factory=dict)
     method: str = "get"
 
 
@@ -39,6 +41,12 @@ def signed_in(answer, **overrides) -> dict[str, object]:
 
 LINA = {"campaign": "lina-shop"}
 ALLSAFE = {"campaign": "allsafe-vault"}
+
+
+def cashiers_unknown_redeem(world: dict) -> dict:
+    """An unresolved redeem made by the cashier on the LINA campaign."""
+    return {"pk": world["unknown_redeem"].pk}
+
 
 # url name → Rule. Admin URLs are covered by one representative rule ("admin:index") plus the
 # admin's own tests; the admin is staff-only and scoped inside (tests/test_access.py).
@@ -71,6 +79,20 @@ RULES: dict[str, Rule] = {
         signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
         kwargs=ALLSAFE,
     ),
+    # Cashier desk (LINA). Campaign admins settle unknown outcomes; they do not redeem.
+    # A cashier with one LINA campaign goes straight to its desk.
+    "vouchers:desk-home": Rule(signed_in(FORBIDDEN, cashier=REDIRECT, superuser=OK)),
+    "vouchers:desk-today": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK)),
+    "vouchers:desk-check": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK), kwargs=LINA),
+    "vouchers:desk-redeem": Rule(signed_in(FORBIDDEN, cashier=REDIRECT, superuser=REDIRECT), kwargs=LINA),
+    "vouchers:desk-operation": Rule(
+        signed_in(FORBIDDEN, cashier=OK, superuser=OK), kwargs=cashiers_unknown_redeem
+    ),
+    "vouchers:operation-review": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    "vouchers:operation-resolve": Rule(
+        signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
+        kwargs=cashiers_unknown_redeem,
+    ),
     "vouchers:stock-thresholds": Rule(
         signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND), kwargs=ALLSAFE
     ),
@@ -98,33 +120,43 @@ def test_every_url_has_a_rule():
 
 
 @pytest.fixture
-def role_user(request, lina_campaign, allsafe_campaign, other_campaign):
-    def build(role: str):
-        if role == "anonymous":
-            return None
-        if role == "superuser":
-            return UserFactory(username="root", is_superuser=True, is_staff=True)
-        if role == "outsider":
-            return make_user(roles.CAMPAIGN_ADMIN, other_campaign, username="outsider")
-        role_name = {
-            "cashier": roles.CASHIER,
-            "marketing": roles.MARKETING_MANAGER,
-            "campaign_admin": roles.CAMPAIGN_ADMIN,
-        }[role]
-        return make_user(role_name, lina_campaign, allsafe_campaign, username=role)
+def world(lina_campaign, allsafe_campaign, other_campaign):
+    """One user per role, and the objects that detail pages are opened on."""
+    from vouchers.models import ProviderOperation
 
-    return build
+    users = {
+        "anonymous": None,
+        "superuser": UserFactory(username="root", is_superuser=True, is_staff=True),
+        "outsider": make_user(roles.CAMPAIGN_ADMIN, other_campaign, username="outsider"),
+    }
+    for role, role_name in (
+        ("cashier", roles.CASHIER),
+        ("marketing", roles.MARKETING_MANAGER),
+        ("campaign_admin", roles.CAMPAIGN_ADMIN),
+    ):
+        users[role] = make_user(role_name, lina_campaign, allsafe_campaign, username=role)
+    unknown_redeem = ProviderOperation.objects.create(
+        campaign=lina_campaign,
+        user=users["cashier"],
+        kind=ProviderOperation.Kind.REDEEM,
+        state=ProviderOperation.State.UNKNOWN,
+        code_masked="••••WXYZ",
+        code_digest="d" * 64,
+        amount="5.00",
+    )
+    return {"users": users, "unknown_redeem": unknown_redeem}
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("url_name", sorted(RULES))
-def test_permission_matrix(client, role_user, role, url_name):
+def test_permission_matrix(client, world, role, url_name):
     rule = RULES[url_name]
-    user = role_user(role)
+    user = world["users"][role]
     if user is not None:
         client.force_login(user)
-    url = reverse(url_name, kwargs=rule.kwargs or None)
+    kwargs = rule.kwargs(world) if callable(rule.kwargs) else rule.kwargs
+    url = reverse(url_name, kwargs=kwargs or None)
     data = {"language": "en", "next": "/"} if url_name == "set_language" else {}
     response = getattr(client, rule.method)(url, data)
     expected = rule.expected[role]

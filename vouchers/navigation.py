@@ -22,6 +22,9 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "vouchers:home", None),
     NavItem(_("Audit"), "vouchers:audit-list", "vouchers.view_audit"),
     NavItem(_("Stock"), "vouchers:stock-dashboard", "vouchers.view_stock"),
+    NavItem(_("Desk"), "vouchers:desk-home", "vouchers.use_desk"),
+    NavItem(_("Today's redemptions"), "vouchers:desk-today", "vouchers.use_desk"),
+    NavItem(_("Unresolved operations"), "vouchers:operation-review", "vouchers.resolve_operations"),
 ]
 
 # The Django admin (campaigns, credentials, memberships) for roles that manage campaigns.

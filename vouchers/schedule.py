@@ -18,4 +18,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "vouchers.tasks.stock.stock_history_cleanup_task",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Desk: settle redeems whose answer got lost (and calls interrupted by a crash).
+    "desk-reconcile-unknown": {
+        "task": "vouchers.tasks.desk.operations_reconcile_due_task",
+        "schedule": 30.0,
+    },
 }

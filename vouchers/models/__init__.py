@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .campaigns import Campaign, Membership
+from .desk import ReconcileTicket
 from .ledger import ProviderOperation
 from .stock import StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 
@@ -10,6 +11,7 @@ __all__ = [
     "Campaign",
     "Membership",
     "ProviderOperation",
+    "ReconcileTicket",
     "StockAlert",
     "StockLevel",
     "StockMonitor",

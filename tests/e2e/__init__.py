@@ -1,0 +1,1 @@
+"""Browser tests (Playwright on Debian's Chromium against live_server)."""

@@ -1,0 +1,291 @@
+"""Settling operations whose outcome is not known: automatic reconcile and manual resolution.
+
+A redeem whose answer got lost is ``unknown``. :func:`operation_reconcile` settles it with a
+fresh ``checkcode`` (ARCHITECTURE.md): the balance dropped by the amount → succeeded; unchanged →
+failed; anything else → ``needs_review`` for a person. It never sends the redeem again.
+
+"Unchanged" is only trusted once the operation has settled for ``DESK_RECONCILE_SETTLE_SECONDS``:
+right after a read timeout the provider may still be working on the request, and calling it
+"failed" too early could let the customer redeem twice. "Dropped by the amount" is conclusive
+at once.
+
+:func:`operation_resolve` is the manual way out for any open money-moving operation (redeem,
+purchase, allocate): a person with ``vouchers.resolve_operations`` decides, gives a reason, and
+the decision is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import crypto
+from ..models import ProviderOperation, ReconcileTicket
+from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
+from ..providers.errors import ProviderError, Rejected
+from .audit import audit_record
+from .ledger import operation_log
+from .providers import provider_client
+
+logger = logging.getLogger(__name__)
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def settle_seconds() -> int:
+    return _setting("DESK_RECONCILE_SETTLE_SECONDS", 30)
+
+
+def max_attempts() -> int:
+    return _setting("DESK_RECONCILE_MAX_ATTEMPTS", 20)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str
+    note: str
+    balance_after: object = None
+
+
+def reconcile_verdict(*, operation: ProviderOperation, remaining, settled: bool) -> Verdict | None:
+    """Compare a fresh remaining value with the balance before the redeem. None: not yet decidable."""
+    before, amount = operation.balance_before, operation.amount
+    if remaining is None or before is None or amount is None:
+        return Verdict(OperationState.NEEDS_REVIEW, "The balance before or after is not known.")
+    if remaining == before - amount:
+        return Verdict(
+            OperationState.SUCCEEDED,
+            f"Balance dropped from {before} to {remaining} by the amount: redeemed.",
+            remaining,
+        )
+    if remaining == before:
+        if not settled:
+            return None
+        return Verdict(OperationState.FAILED, f"Balance unchanged at {remaining}: not redeemed.", remaining)
+    return Verdict(
+        OperationState.NEEDS_REVIEW,
+        f"Balance went from {before} to {remaining}, which does not match a redeem of {amount}.",
+        remaining,
+    )
+
+
+def _settle(*, operation_id: int, verdict: Verdict, actor=None) -> ProviderOperation:
+    """Write the verdict if the operation is still unknown (another worker may have been faster)."""
+    with transaction.atomic():
+        operation = ProviderOperation.objects.select_for_update().get(pk=operation_id)
+        if operation.state != OperationState.UNKNOWN:
+            return operation
+        fields = {"resolved_at": timezone.now(), "resolution_note": verdict.note}
+        if verdict.balance_after is not None and verdict.state == OperationState.SUCCEEDED:
+            fields["balance_after"] = verdict.balance_after
+        # operation_record would overwrite finished_at/duration of the original call; write directly.
+        ProviderOperation.objects.filter(pk=operation.pk).update(state=verdict.state, **fields)
+        operation.refresh_from_db()
+        # Settled or handed to a person: the full code is not needed any more.
+        ReconcileTicket.objects.filter(operation=operation).delete()
+        audit_record(
+            actor=actor,
+            action="operation.reconciled",
+            campaign=operation.campaign,
+            obj=operation,
+            summary=f"{operation.get_kind_display()} #{operation.pk} on {operation.code_masked} "
+            f"reconciled: {verdict.state}",
+            data={"state": verdict.state, "note": verdict.note},
+        )
+    return operation
+
+
+def operation_reconcile(*, operation_id: int, at_once: bool = False) -> ProviderOperation:
+    """Try to settle one ``unknown`` operation; safe to run any number of times, from anywhere.
+
+    Only redeems can be reconciled (with a fresh check); other kinds go to ``needs_review``.
+    A check that gets no answer leaves the operation ``unknown`` for the next run; after
+    ``DESK_RECONCILE_MAX_ATTEMPTS`` such runs it goes to ``needs_review``.
+    """
+    operation = ProviderOperation.objects.select_related("campaign").get(pk=operation_id)
+    if operation.state != OperationState.UNKNOWN:
+        return operation
+    if operation.kind != OperationKind.REDEEM:
+        return _settle(
+            operation_id=operation.pk,
+            verdict=Verdict(OperationState.NEEDS_REVIEW, "Only a person can settle this kind of operation."),
+        )
+    ticket = ReconcileTicket.objects.filter(operation=operation).first()
+    try:
+        code = crypto.decrypt(ticket.code_ciphertext, what="reconcile ticket") if ticket else ""
+    except crypto.CredentialDecryptionError:
+        code = ""
+    if not code:
+        return _settle(
+            operation_id=operation.pk,
+            verdict=Verdict(OperationState.NEEDS_REVIEW, "The code to re-check is no longer available."),
+        )
+
+    started = time.monotonic()
+    try:
+        info = provider_client(operation.campaign).check(code)
+    except ProviderError as error:
+        _log_check(operation=operation, code=code, started=started, error=error)
+        return _check_failed(operation=operation, ticket=ticket, error=error)
+    except crypto.CredentialDecryptionError as exc:
+        return _check_failed(operation=operation, ticket=ticket, error=exc)
+    _log_check(operation=operation, code=code, started=started, remaining=info.remaining_value)
+
+    reference = operation.finished_at or operation.created_at
+    settled = not at_once and timezone.now() - reference >= timedelta(seconds=settle_seconds())
+    verdict = reconcile_verdict(operation=operation, remaining=info.remaining_value, settled=settled)
+    if verdict is None:
+        ReconcileTicket.objects.filter(pk=ticket.pk).update(last_attempt_at=timezone.now())
+        return operation
+    return _settle(operation_id=operation.pk, verdict=verdict)
+
+
+def _log_check(
+    *, operation: ProviderOperation, code: str, started: float, remaining=None, error=None
+) -> None:
+    """The re-check is a provider call like any other: one ledger row (by the system, no user)."""
+    operation_log(
+        campaign=operation.campaign,
+        user=None,
+        kind=OperationKind.CHECK,
+        started=started,
+        code=code,
+        request_data={"reconcile_of": operation.pk},
+        response_data={"remaining_value": str(remaining)} if remaining is not None else None,
+        error=error,
+    )
+
+
+def _check_failed(
+    *, operation: ProviderOperation, ticket: ReconcileTicket, error: Exception
+) -> ProviderOperation:
+    """A re-check without a usable answer: a definite refusal asks a person, anything else waits."""
+    if isinstance(error, Rejected):
+        return _settle(
+            operation_id=operation.pk,
+            verdict=Verdict(OperationState.NEEDS_REVIEW, f"The re-check was refused: {error.message}"),
+        )
+    ReconcileTicket.objects.filter(pk=ticket.pk).update(
+        attempts=F("attempts") + 1, last_attempt_at=timezone.now()
+    )
+    attempts = ReconcileTicket.objects.filter(pk=ticket.pk).values_list("attempts", flat=True).first() or 0
+    logger.info(
+        "Reconcile check for operation %s got no answer (%s), attempt %s",
+        operation.pk,
+        type(error).__name__,
+        attempts,
+    )
+    if attempts >= max_attempts():
+        return _settle(
+            operation_id=operation.pk,
+            verdict=Verdict(
+                OperationState.NEEDS_REVIEW, f"The balance could not be re-checked in {attempts} attempts."
+            ),
+        )
+    return operation
+
+
+def stale_pending_cutoff(operation: ProviderOperation) -> timedelta:
+    """How long a pending call may take before we assume its process died mid-call."""
+    campaign = operation.campaign
+    return timedelta(seconds=campaign.connect_timeout + campaign.read_timeout + 60)
+
+
+def operations_reconcile_due() -> list[int]:
+    """Ids of unknown redeems to reconcile now. Stale ``pending`` money-moving operations (their
+    process died during the call) become ``unknown`` first (redeems) or ``needs_review`` (others).
+    """
+    now = timezone.now()
+    pending = ProviderOperation.objects.filter(
+        kind__in=list(MONEY_MOVING), state=OperationState.PENDING, created_at__lt=now - timedelta(minutes=1)
+    ).select_related("campaign")
+    for operation in pending:
+        if now - operation.created_at < stale_pending_cutoff(operation):
+            continue
+        target = (
+            OperationState.UNKNOWN if operation.kind == OperationKind.REDEEM else OperationState.NEEDS_REVIEW
+        )
+        with transaction.atomic():
+            changed = ProviderOperation.objects.filter(pk=operation.pk, state=OperationState.PENDING).update(
+                state=target,
+                error_code="Interrupted",
+                error_message="The call never finished (process stopped).",
+            )
+            if changed:
+                audit_record(
+                    actor=None,
+                    action="operation.interrupted",
+                    campaign=operation.campaign,
+                    obj=operation,
+                    summary=f"{operation.get_kind_display()} #{operation.pk} never finished: {target}",
+                    data={"state": target},
+                )
+    return list(
+        ProviderOperation.objects.filter(kind=OperationKind.REDEEM, state=OperationState.UNKNOWN)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+
+
+class ResolveError(Exception):
+    """A manual resolution was refused; ``field`` names the form field."""
+
+    def __init__(self, message, *, field: str | None = None):
+        self.field = field
+        self.message = str(message)
+        super().__init__(self.message)
+
+
+RESOLVABLE_STATES = (OperationState.UNKNOWN, OperationState.NEEDS_REVIEW)
+RESOLUTIONS = (OperationState.SUCCEEDED, OperationState.FAILED)
+
+
+def operation_resolve(*, operation_id: int, actor, state: str, reason: str) -> ProviderOperation:
+    """A person settles an unknown / needs-review operation of any money-moving kind.
+
+    ``state`` is succeeded (it went through) or failed (it did not). The reason is required and
+    recorded with the actor in the operation and in the audit trail. Runs under a row lock, so
+    two admins (or an admin and the reconcile task) cannot both settle it.
+    """
+    from django.utils.translation import gettext as _
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ResolveError(_("Say why you settle it this way."), field="reason")
+    if state not in RESOLUTIONS:
+        raise ResolveError(_("Choose whether the operation went through or not."), field="state")
+    with transaction.atomic():
+        operation = ProviderOperation.objects.select_for_update().get(pk=operation_id)
+        if operation.state not in RESOLVABLE_STATES:
+            raise ResolveError(
+                _("This operation is already settled: %(state)s.") % {"state": operation.get_state_display()}
+            )
+        previous = operation.state
+        now = timezone.now()
+        ProviderOperation.objects.filter(pk=operation.pk).update(
+            state=state,
+            finished_at=operation.finished_at or now,
+            resolved_at=now,
+            resolved_by=actor,
+            resolution_note=reason[:2000],
+        )
+        operation.refresh_from_db()
+        ReconcileTicket.objects.filter(operation=operation).delete()
+        audit_record(
+            actor=actor,
+            action="operation.resolved",
+            campaign=operation.campaign,
+            obj=operation,
+            summary=f"{operation.get_kind_display()} #{operation.pk} resolved by hand: {previous} → {state}",
+            data={"from": previous, "to": state, "reason": reason[:2000]},
+        )
+    return operation

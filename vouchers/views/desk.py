@@ -1,0 +1,238 @@
+"""The cashier desk (check and redeem LINA tokens) and the review of unresolved operations.
+
+Views parse input, call one service or selector and render. The check is a POST whose answer is
+rendered directly (the full code never goes into a URL); a redeem POSTs and redirects to its
+operation's page, so reloading shows the same result and never redeems again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.views.generic import FormView, TemplateView
+
+from .. import messages
+from ..desk_forms import CampaignChoiceForm, CheckForm, RedeemForm, ResolveForm
+from ..models.campaigns import Provider
+from ..models.ledger import OperationState
+from ..providers.errors import ProviderError
+from ..selectors.desk import (
+    desk_campaigns,
+    desk_operation,
+    operation_unresolved,
+    operations_unresolved,
+    redemptions_today,
+)
+from ..services.ledger import CodeBusy
+from ..services.operations import ResolveError, operation_resolve
+from ..services.tokens import DeskInputError, desk_check_for, token_check, token_redeem
+from .base import CampaignScopedMixin, PortalPermissionMixin
+
+logger = logging.getLogger(__name__)
+
+SESSION_CAMPAIGN = "desk_campaign"
+USE_DESK = "vouchers.use_desk"
+RESOLVE = "vouchers.resolve_operations"
+
+
+class DeskHomeView(PortalPermissionMixin, TemplateView):
+    """Choose the campaign (remembered in the session) and go to its desk."""
+
+    permission_required = USE_DESK
+    template_name = "vouchers/desk_choose.html"
+
+    def get(self, request, *args, **kwargs):
+        campaigns = list(desk_campaigns(request.user))
+        slugs = {c.slug for c in campaigns}
+        wanted = request.GET.get("campaign")
+        if wanted not in slugs:
+            wanted = request.session.get(SESSION_CAMPAIGN)
+        if wanted not in slugs and len(campaigns) == 1:
+            wanted = campaigns[0].slug
+        if wanted in slugs:
+            request.session[SESSION_CAMPAIGN] = wanted
+            return redirect("vouchers:desk-check", campaign=wanted)
+        form = CampaignChoiceForm(campaigns=campaigns)
+        return self.render_to_response(self.get_context_data(form=form, campaigns=campaigns))
+
+
+class DeskMixin(CampaignScopedMixin):
+    permission_required = USE_DESK
+    provider = Provider.LINA
+    template_name = "vouchers/desk_check.html"
+
+    def desk_context(self, **kwargs):
+        self.request.session[SESSION_CAMPAIGN] = self.campaign.slug
+        campaigns = list(desk_campaigns(self.request.user))
+        context = {
+            "campaign": self.campaign,
+            "campaigns": campaigns,
+            "campaign_form": CampaignChoiceForm(
+                campaigns=campaigns, initial={"campaign": self.campaign.slug}
+            ),
+            "check_form": CheckForm(),
+        }
+        context.update(kwargs)
+        return context
+
+
+class DeskCheckView(DeskMixin, TemplateView):
+    """The desk page: GET shows the code field; POST checks the code and shows the token card."""
+
+    def get(self, request, *args, **kwargs):
+        return self.render_to_response(self.desk_context())
+
+    def post(self, request, *args, **kwargs):
+        form = CheckForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.desk_context(check_form=form), status=200)
+        try:
+            card = token_check(campaign=self.campaign, user=request.user, code=form.cleaned_data["code"])
+        except DeskInputError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return self.render_to_response(self.desk_context(check_form=form))
+        except ProviderError as error:
+            logger.info("Check failed for campaign %s: %s (%s)", self.campaign.pk, error.code, error.detail)
+            return self.render_to_response(
+                self.desk_context(check_form=form, provider_error=messages.provider_error_text(error))
+            )
+        return self.render_to_response(
+            self.desk_context(card=card, redeem_form=RedeemForm.for_card(card) if card.redeemable else None)
+        )
+
+
+class DeskRedeemView(DeskMixin, TemplateView):
+    """POST only: redeem, then redirect to the operation's page (GET shows the desk)."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request, *args, **kwargs):
+        return redirect("vouchers:desk-check", campaign=self.campaign.slug)
+
+    def post(self, request, *args, **kwargs):
+        try:
+            card = desk_check_for(
+                campaign=self.campaign,
+                user=request.user,
+                check_operation_id=request.POST.get("check"),
+                code=request.POST.get("code", ""),
+            )
+        except DeskInputError as exc:
+            return self.render_to_response(self.desk_context(desk_error=exc.message))
+        form = RedeemForm(request.POST, card=card)
+        if form.is_valid():
+            try:
+                outcome = token_redeem(
+                    campaign=self.campaign,
+                    user=request.user,
+                    code=card.code,
+                    amount=form.cleaned_data["amount"],
+                    request_token=form.cleaned_data["request_token"],
+                    check_operation_id=card.operation.pk,
+                )
+            except CodeBusy:
+                return self.render_to_response(
+                    self.desk_context(card=card, redeem_form=RedeemForm.for_card(card), busy=True)
+                )
+            except DeskInputError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            except ProviderError as error:  # refusals before the claim (e.g. missing credentials)
+                form.add_error(None, messages.provider_error_text(error))
+            else:
+                if outcome.replayed:
+                    flash.info(request, _("This redemption was already sent once; here is its result."))
+                return redirect("vouchers:desk-operation", pk=outcome.operation.pk)
+        # Show the errors with a fresh one-time token only when nothing was claimed with the old one.
+        return self.render_to_response(self.desk_context(card=card, redeem_form=form))
+
+
+class DeskOperationView(PortalPermissionMixin, TemplateView):
+    """The result of one redeem: the slip, the refusal, or "outcome unknown" (refreshing)."""
+
+    permission_required = USE_DESK
+
+    def get_template_names(self):
+        operation = self.operation
+        if operation.state in (OperationState.PENDING, OperationState.UNKNOWN, OperationState.NEEDS_REVIEW):
+            return ["vouchers/desk_unknown.html"]
+        return ["vouchers/desk_result.html"]
+
+    def get(self, request, *args, **kwargs):
+        self.operation = desk_operation(user=request.user, pk=kwargs["pk"])
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        operation = self.operation
+        context.update(
+            operation=operation,
+            campaign=operation.campaign,
+            refresh_seconds=getattr(settings, "DESK_UNKNOWN_REFRESH_SECONDS", 5),
+            error_text=messages.operation_error_text(operation)
+            if operation.state == OperationState.FAILED
+            else "",
+            unknown_text=messages.OUTCOME_UNKNOWN,
+            review_text=messages.NEEDS_REVIEW,
+        )
+        return context
+
+
+class DeskTodayView(PortalPermissionMixin, TemplateView):
+    permission_required = USE_DESK
+    template_name = "vouchers/desk_today.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["today"] = redemptions_today(user=self.request.user)
+        return context
+
+
+class OperationReviewView(PortalPermissionMixin, TemplateView):
+    """Admins: every unknown / needs-review operation in their campaigns, oldest first."""
+
+    permission_required = RESOLVE
+    template_name = "vouchers/desk_review.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["operations"] = operations_unresolved(user=self.request.user)
+        return context
+
+
+class OperationResolveView(PortalPermissionMixin, FormView):
+    permission_required = RESOLVE
+    template_name = "vouchers/desk_resolve.html"
+    form_class = ResolveForm
+
+    @cached_property
+    def operation(self):
+        return operation_unresolved(user=self.request.user, pk=self.kwargs["pk"])
+
+    def get(self, request, *args, **kwargs):
+        self.operation  # noqa: B018 (404 before showing a form for nothing)
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["operation"] = self.operation
+        return context
+
+    def form_valid(self, form):
+        try:
+            operation_resolve(
+                operation_id=self.operation.pk,
+                actor=self.request.user,
+                state=form.cleaned_data["state"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ResolveError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return self.form_invalid(form)
+        flash.success(self.request, _("Operation #%(pk)s is settled.") % {"pk": self.operation.pk})
+        return redirect(reverse("vouchers:operation-review"))
