@@ -41,3 +41,33 @@ def test_failed_lookups_have_a_tighter_limit(limits):
     with pytest.raises(LookupThrottled) as caught:
         lookup_throttle_check(user_id=1, campaign_id=1)
     assert caught.value.limit.kind == "failed"
+
+
+@pytest.mark.django_db
+def test_desk_check_is_throttled_with_a_wait_time_and_no_provider_call(
+    client, cashier, lina_campaign, fake_provider, limits
+):
+    from django.urls import reverse
+
+    fake_provider.add_token("ABCDEFGHIJKLMNOP", "20.00")
+    client.force_login(cashier)
+    url = reverse("vouchers:desk-check", kwargs={"campaign": lina_campaign.slug})
+    for _ in range(3):
+        assert client.post(url, {"code": "ABCDEFGHIJKLMNOP"}).status_code == 200
+    response = client.post(url, {"code": "ABCDEFGHIJKLMNOP"})
+    assert "Too many code checks" in response.content.decode()
+    assert "seconds" in response.content.decode()
+    assert fake_provider.calls["check"] == 3
+
+
+@pytest.mark.django_db
+def test_unknown_codes_count_as_failed_lookups(client, cashier, lina_campaign, fake_provider, limits):
+    from django.urls import reverse
+
+    client.force_login(cashier)
+    url = reverse("vouchers:desk-check", kwargs={"campaign": lina_campaign.slug})
+    client.post(url, {"code": "UNKNOWN000000001"})
+    client.post(url, {"code": "UNKNOWN000000002"})
+    response = client.post(url, {"code": "UNKNOWN000000003"})
+    assert "Too many code checks" in response.content.decode()
+    assert fake_provider.calls["check"] == 2

@@ -12,8 +12,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from .forms import CampaignAdminForm
 from .models import AuditEvent, Campaign, Membership, ProviderOperation
@@ -78,6 +80,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return scope(super().get_queryset(request), request.user, field="pk")
+
+    @method_decorator(sensitive_post_parameters("new_password", "new_shared_key"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("Stored credentials"))
     def credentials_status(self, obj):

@@ -67,6 +67,17 @@ def retry_time(retry_at: datetime | None) -> str:
     return formats.date_format(local, "SHORT_DATETIME_FORMAT")
 
 
+def lookup_throttled_text(retry_after_seconds: int) -> str:
+    """Too many code checks from this user or till: how long to wait, in whole seconds/minutes."""
+    if retry_after_seconds < 90:
+        return _("Too many code checks in a short time. Wait %(seconds)d seconds, then scan again.") % {
+            "seconds": retry_after_seconds
+        }
+    return _("Too many code checks in a short time. Wait %(minutes)d minutes, then scan again.") % {
+        "minutes": -(-retry_after_seconds // 60)
+    }
+
+
 def provider_error_text(error: errors.ProviderError, *, money_moving: bool = False) -> str:
     """One sentence (or two) for staff about ``error``; says whether anything changed."""
     if isinstance(error, errors.RedeemRefused):

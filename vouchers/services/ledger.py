@@ -130,6 +130,7 @@ def operation_log(
     request_data: dict[str, Any] | None = None,
     response_data: dict[str, Any] | None = None,
     error: ProviderError | None = None,
+    balance_after: Decimal | None = None,
 ) -> ProviderOperation:
     """Write a finished read operation (check, poll, test) in one insert."""
     state = OperationState.SUCCEEDED if error is None else OperationState.FAILED
@@ -146,6 +147,7 @@ def operation_log(
         response_data=response_data or {},
         error_code=error.code if error else "",
         error_message=error.message if error else "",
+        balance_after=balance_after,
         finished_at=now,
         duration_ms=max(0, int((time.monotonic() - started) * 1000)),
     )

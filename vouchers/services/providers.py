@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from django.views.decorators.debug import sensitive_variables
+
 from ..models import Campaign
 from ..providers.base import ProviderConfig
 from ..providers.errors import Misconfigured
 
 
+@sensitive_variables("campaign")
 def provider_config(campaign: Campaign) -> ProviderConfig:
     """Build the client configuration, decrypting credentials only here, only when needed."""
     if not campaign.base_url:

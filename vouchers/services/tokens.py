@@ -44,6 +44,7 @@ from .audit import audit_record
 from .ledger import CodeBusy, operation_claim, operation_log, operation_record
 from .locking import lock_key
 from .providers import provider_client
+from .throttle import LookupThrottled, lookup_throttle_check, lookup_throttle_failed
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +138,18 @@ def _card_data(info) -> dict:
 def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
     """Check a code with the provider and log the check in the ledger.
 
-    Raises DeskInputError (bad code, wrong campaign; no call made) or the ProviderError the
-    client raised (logged as a failed check first).
+    Raises DeskInputError (bad code, wrong campaign, too many look-ups; no call made) or the
+    ProviderError the client raised (logged as a failed check first). Look-ups are throttled per
+    user and per campaign (services/throttle.py); unknown or invalid codes count as failed.
     """
     try:
         code = parse_code(code)
     except ValidationError as exc:
         raise DeskInputError(exc.messages[0], field="code") from None
+    try:
+        lookup_throttle_check(user_id=user.pk, campaign_id=campaign.pk)
+    except LookupThrottled as exc:
+        raise DeskInputError(messages.lookup_throttled_text(exc.retry_after), field="code") from None
     client = _lina_client(campaign)
     started = time.monotonic()
     try:
@@ -153,6 +159,8 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
             campaign=campaign, user=user, kind=OperationKind.CHECK, started=started, code=code, error=error
         )
         raise
+    if not info.valid:
+        lookup_throttle_failed(user_id=user.pk, campaign_id=campaign.pk)
     data = _card_data(info)
     operation = operation_log(
         campaign=campaign,
@@ -161,10 +169,8 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
         started=started,
         code=code,
         response_data={"card": data, "answer": safe_answer(info.raw)},
+        balance_after=info.remaining_value,
     )
-    if info.remaining_value is not None:
-        ProviderOperation.objects.filter(pk=operation.pk).update(balance_after=info.remaining_value)
-        operation.balance_after = info.remaining_value
     return TokenCard(
         operation=operation,
         code=code,

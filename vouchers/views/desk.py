@@ -13,8 +13,10 @@ from django.conf import settings
 from django.contrib import messages as flash
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView
 
 from .. import messages
@@ -82,6 +84,8 @@ class DeskMixin(CampaignScopedMixin):
         return context
 
 
+# Full codes never reach an error report (the same rule as for logs).
+@method_decorator(sensitive_post_parameters("code"), name="dispatch")
 class DeskCheckView(DeskMixin, TemplateView):
     """The desk page: GET shows the code field; POST checks the code and shows the token card."""
 
@@ -107,6 +111,7 @@ class DeskCheckView(DeskMixin, TemplateView):
         )
 
 
+@method_decorator(sensitive_post_parameters("code"), name="dispatch")
 class DeskRedeemView(DeskMixin, TemplateView):
     """POST only: redeem, then redirect to the operation's page (GET shows the desk)."""
 
