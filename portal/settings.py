@@ -374,3 +374,12 @@ LOOKUP_LIMIT_PER_USER = _env(env.int, "LOOKUP_LIMIT_PER_USER", default=30)
 LOOKUP_LIMIT_PER_CAMPAIGN = _env(env.int, "LOOKUP_LIMIT_PER_CAMPAIGN", default=300)
 LOOKUP_FAILED_LIMIT_PER_USER = _env(env.int, "LOOKUP_FAILED_LIMIT_PER_USER", default=5)
 LOOKUP_FAILED_LIMIT_PER_CAMPAIGN = _env(env.int, "LOOKUP_FAILED_LIMIT_PER_CAMPAIGN", default=8)
+
+# --- Cashier desk (vouchers/services/tokens.py, operations.py) ------------------------------
+# A redeem whose answer got lost is called failed (balance unchanged) only once it is this old:
+# right after a timeout the provider may still be applying it.
+DESK_RECONCILE_SETTLE_SECONDS = _env(env.int, "DESK_RECONCILE_SETTLE_SECONDS", default=30)
+# Re-checks of one unknown redeem before it is handed to a person (needs review).
+DESK_RECONCILE_MAX_ATTEMPTS = _env(env.int, "DESK_RECONCILE_MAX_ATTEMPTS", default=20)
+# How often the "outcome unknown" page reloads itself, in seconds.
+DESK_UNKNOWN_REFRESH_SECONDS = _env(env.int, "DESK_UNKNOWN_REFRESH_SECONDS", default=5)

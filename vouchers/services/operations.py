@@ -37,16 +37,12 @@ from .providers import provider_client
 logger = logging.getLogger(__name__)
 
 
-def _setting(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
-
-
 def settle_seconds() -> int:
-    return _setting("DESK_RECONCILE_SETTLE_SECONDS", 30)
+    return settings.DESK_RECONCILE_SETTLE_SECONDS
 
 
 def max_attempts() -> int:
-    return _setting("DESK_RECONCILE_MAX_ATTEMPTS", 20)
+    return settings.DESK_RECONCILE_MAX_ATTEMPTS
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,7 @@ class DeskOperationView(PortalPermissionMixin, TemplateView):
         context.update(
             operation=operation,
             campaign=operation.campaign,
-            refresh_seconds=getattr(settings, "DESK_UNKNOWN_REFRESH_SECONDS", 5),
+            refresh_seconds=settings.DESK_UNKNOWN_REFRESH_SECONDS,
             error_text=messages.operation_error_text(operation)
             if operation.state == OperationState.FAILED
             else "",
