@@ -1,8 +1,8 @@
 """One contract, both providers: what every provider client promises its callers.
 
 Each test runs for LINA and for Allsafe (the ``driver`` fixture) against every backend (the
-``backend`` fixture: today the responses-backed simulator; the sandbox backend joins later by
-adding a param). Tests speak only through ProviderBackend and the drivers below.
+``backend`` fixture: the responses-backed simulator, and the sandbox over real HTTP). Tests speak
+only through ProviderBackend and the drivers below.
 """
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ from vouchers.providers.errors import (
     Rejected,
 )
 
-from .backends import ResponsesBackend
+from .backends import ResponsesBackend, SandboxBackend
 
 CODE = "CTRC7H2K9M4PQ8XZ"
 
 
-@pytest.fixture(params=["responses"])
-def backend(request):
+@pytest.fixture(params=["responses", "sandbox"])
+def backend(request, sensitive):
     if request.param == "responses":
-        return ResponsesBackend(request.getfixturevalue("simulator"), request.getfixturevalue("mocked"))
-    raise NotImplementedError(request.param)  # pragma: no cover - the sandbox backend comes later
+        yield ResponsesBackend(request.getfixturevalue("simulator"), request.getfixturevalue("mocked"))
+        return
+    backend = SandboxBackend(request.getfixturevalue("sandbox"), sensitive)
+    yield backend
+    for config in (backend.config("lina"), backend.config("allsafe")):
+        backend.guard_cached_session(config.campaign_id)
 
 
 class LinaDriver:
