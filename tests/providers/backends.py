@@ -47,7 +47,8 @@ class ProviderBackend(Protocol):
         """``fault``: server_error (a 5xx, not applied), html (a 200 HTML page from a proxy),
         drop_after_send (applied, answer lost), denied, maintenance. ``operation`` is the wire
         name (checkcode, allocate, ...). Calls queue: each fault hits one later request, in order.
-        maintenance is LINA only; on the sandbox it is its maintenance switch, which stays on."""
+        maintenance is LINA's switch, not a queued fault: from then on every LINA call answers
+        Maintenance (WIRE.md: on any call), as the sandbox's switch does."""
 
     def request_count(self, provider: str, operation: str) -> int:
         """Requests of ``operation`` that reached the provider, faulted ones included."""
