@@ -9,6 +9,8 @@ DELETE faults/<id>                 remove one fault
 POST latency {"ms": N}             default latency of every provider call
 GET|POST maintenance               LINA maintenance switch {enabled, spelling}
 GET|DELETE journal                 money-moving calls (?provider=&operation=&since=<seq>&applied=1)
+GET|DELETE requests                provider calls received per provider/operation, faulted or not
+                                   (?provider=&operation=)
 GET|POST tokens, GET tokens/<code> LINA tokens (add or replace by code)
 GET|POST lina/accounts             LINA accounts and their [assumed] options
 POST lina/templates                add or replace a template of an account
@@ -86,6 +88,8 @@ class Control:
             ("POST", "maintenance"): self.set_maintenance,
             ("GET", "journal"): self.journal,
             ("DELETE", "journal"): self.clear_journal,
+            ("GET", "requests"): self.requests,
+            ("DELETE", "requests"): self.clear_requests,
             ("GET", "tokens"): self.tokens,
             ("POST", "tokens"): self.add_token,
             ("GET", "lina/accounts"): self.lina_accounts,
@@ -142,6 +146,7 @@ class Control:
                 "stock": store.stock_rows(),
                 "faults": [f.as_dict() for f in store.faults],
                 "journal_entries": len(store.journal),
+                "requests": store.request_rows(),
             }
 
     def reset(self, data, params):
@@ -238,6 +243,19 @@ class Control:
     def clear_journal(self, data, params):
         with self.store.lock:
             self.store.journal.clear()
+        return {"ok": True}
+
+    # --- request counts -------------------------------------------------------------------------
+    def requests(self, data, params):
+        rows = self.store.request_rows()
+        for key in ("provider", "operation"):
+            if params.get(key):
+                rows = [r for r in rows if r[key] == params[key]]
+        return rows
+
+    def clear_requests(self, data, params):
+        with self.store.lock:
+            self.store.requests.clear()
         return {"ok": True}
 
     # --- LINA ---------------------------------------------------------------------------------

@@ -178,6 +178,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self._send(Reply.json({"detail": "Not Found"}, 404))
 
     def _provider_call(self, provider: str, operation: str, handle) -> None:
+        self.server.store.count_request(provider, operation)
         latency_ms, fault = self.server.store.take_faults(provider, operation)
         if latency_ms:
             time.sleep(latency_ms / 1000)  # never under the store's lock

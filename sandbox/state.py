@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -311,6 +311,10 @@ class Store:
             self.allsafe_vendors: dict[str, str] = {}  # lower-case → canonical spelling
             self.faults: list[Fault] = []
             self.journal: deque[dict[str, Any]] = deque(maxlen=JOURNAL_LIMIT)
+            # Every provider call that reached the server, per (provider, operation), faulted or
+            # not: the journal only holds money-moving calls that were handled, so "how many times
+            # did the client send this" (retries, no resend after a lost answer) is counted here.
+            self.requests: Counter[tuple[str, str]] = Counter()
             self._sequence = 0
             self._fault_ids = 0
             self._serials = 0
@@ -334,6 +338,17 @@ class Store:
             }
             self.journal.append(entry)
             return entry
+
+    def count_request(self, provider: str, operation: str) -> None:
+        with self.lock:
+            self.requests[(provider, operation)] += 1
+
+    def request_rows(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                {"provider": provider, "operation": operation, "count": count}
+                for (provider, operation), count in sorted(self.requests.items())
+            ]
 
     def add_fault(self, **spec: Any) -> Fault:
         with self.lock:

@@ -97,6 +97,11 @@ class Sandbox:
             params["applied"] = "1" if applied else "0"
         return self.control("GET", "journal", **params)
 
+    def request_count(self, provider: str, operation: str) -> int:
+        """How many ``provider``/``operation`` calls reached the sandbox (faulted ones included)."""
+        rows = self.control("GET", "requests", provider=provider, operation=operation)
+        return sum(row["count"] for row in rows)
+
     # --- LINA ----------------------------------------------------------------------------------
     def add_token(
         self,

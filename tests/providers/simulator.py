@@ -61,6 +61,7 @@ class Simulator:
     hashes: set[str] = field(default_factory=set)
     requests: Counter = field(default_factory=Counter)
     faults: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    maintenance: bool = False  # a switch, as at LINA (and the sandbox): every call answers it
     sold: int = 0
 
     # --- Arrange ---------------------------------------------------------------------------
@@ -76,7 +77,13 @@ class Simulator:
         self.stock[(vendor, Decimal(str(value)))] = count
 
     def fault(self, provider: str, operation: str, fault: str) -> None:
+        """Queue ``fault`` for the next request of ``operation``; "maintenance" is LINA's switch
+        instead: from now on every LINA call answers it (WIRE.md: on ANY call)."""
         assert fault in FAULTS, fault
+        if fault == "maintenance":
+            assert provider == "lina", "maintenance is a LINA state"
+            self.maintenance = True
+            return
         self.faults[(provider, operation)].append(fault)
 
     def expire_sessions(self) -> None:
@@ -128,8 +135,8 @@ class Simulator:
             return canned
         if fault == "denied":
             return self._json(403, {"status": "DENIED"})
-        if fault == "maintenance":
-            return self._json(200, {"status": "Maintanance"})
+        if self.maintenance:
+            return self._json(200, {"status": "Maintanance"})  # the old spelling still occurs
         form = {k: v[0] for k, v in parse_qs(request.body or "", keep_blank_values=True).items()}
         if operation == "ping":
             return self._json(200, {"status": "OK", "myip": self.ip})

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+import responses
 
 from vouchers.providers.allsafe import STATUS_ERRORS, AllsafeClient
 from vouchers.providers.base import AllocateRequest
@@ -206,12 +207,35 @@ def test_any_other_status_is_unavailable_and_reads_are_retried(mocked, client, s
     assert len(mocked.calls) == (3 if status >= 500 else 1)
 
 
-@pytest.mark.parametrize("status", UNAVAILABLE_STATUSES)
-def test_any_other_status_on_allocate_is_unavailable_and_never_retried(mocked, client, status):
-    mocked.post(f"{BASE}/allocate", status=status, body="<html>oops</html>", content_type="text/html")
-    with pytest.raises(ProviderUnavailable):
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 302])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [('{"detail": "error"}', "application/json"), ("<html>oops</html>", "text/html"), ("", "text/html")],
+    ids=["json", "html", "empty"],
+)
+def test_a_server_error_or_redirect_on_allocate_is_outcome_unknown_and_never_retried(
+    mocked, client, status, body, content_type
+):
+    """A proxy's 502/504 may come after Allsafe was reached, a 500 after it allocated: the
+    outcome is unknown whatever the body, to be reviewed, never resent."""
+    mocked.post(f"{BASE}/allocate", status=status, body=body, content_type=content_type)
+    with pytest.raises(OutcomeUnknown) as caught:
         client.allocate(REQUEST)
+    assert caught.value.status_code == status and "oops" not in caught.value.message
     assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize("status", [s for s in UNAVAILABLE_STATUSES if 400 <= s < 500])
+def test_another_4xx_on_allocate_is_unavailable_with_json_and_unknown_with_html(mocked, client, status):
+    """A readable 4xx is a refusal (nothing allocated); an HTML page could be anyone's."""
+    mocked.post(f"{BASE}/allocate", status=status, json={"detail": "refused"})
+    with pytest.raises(ProviderUnavailable) as caught:
+        client.allocate(REQUEST)
+    assert type(caught.value) is ProviderUnavailable and caught.value.status_code == status
+    mocked.replace(responses.POST, f"{BASE}/allocate", status=status, body="<html>oops</html>")
+    with pytest.raises(OutcomeUnknown):
+        client.allocate(REQUEST)
+    assert len(mocked.calls) == 2
 
 
 def test_availability_200_that_is_not_json_is_unavailable(mocked, client):

@@ -7,13 +7,14 @@ import json
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
+from django.core.cache import cache
 from django.urls import reverse
 
 from vouchers.models import AuditEvent, ProviderOperation
-from vouchers.providers.lina import RECIPES
-from vouchers.services.connection import campaign_test_connection
+from vouchers.providers.lina import RECIPES, session_key
+from vouchers.services.connection import ConnectionStep, campaign_test_connection
 
-from ..factories import make_user
+from ..factories import CampaignFactory, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +129,73 @@ def test_undecryptable_credentials_are_reported_without_a_call(mocked, lina_camp
     assert any("FIELD_ENCRYPTION_KEYS" in item for item in report.what_to_check)
     assert len(mocked.calls) == 0
     assert ProviderOperation.objects.get(kind="test").state == "failed"
+
+
+# --- Against the live sandbox (real HTTP) -------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox_lina_campaign(sandbox, sensitive):
+    """A LINA campaign with the sandbox's demo credentials (sandbox/seed.py)."""
+    sensitive.extend(["demo-lina-password", "demo-lina-shared-key"])
+    campaign = CampaignFactory(
+        name="Sandbox LINA",
+        slug="sandbox-lina",
+        provider="lina",
+        base_url=sandbox.lina_url,
+        api_username="demo-shop",
+        credentials__password="demo-lina-password",
+        credentials__shared_key="demo-lina-shared-key",
+    )
+    yield campaign
+    cached = cache.get(session_key(campaign.pk))
+    if isinstance(cached, dict):
+        sensitive.append(cached["hash"])
+
+
+def test_sandbox_lina_demo_credentials_work(sandbox, sandbox_lina_campaign, campaign_admin):
+    report = campaign_test_connection(campaign=sandbox_lina_campaign, actor=campaign_admin)
+    assert report.ok, report.message
+    assert [(s.name, s.ok) for s in report.steps] == [("ping", True), ("login", True)]
+    assert "127.0.0.1" in report.steps[0].detail  # the address the sandbox sees
+    assert sandbox.request_count("lina", "login") == 1
+    assert ProviderOperation.objects.get(kind="test").state == "succeeded"
+
+
+@pytest.mark.parametrize("working", [r for r in RECIPES if r != "md5(md5(password)+ip+key)"])
+def test_sandbox_lina_names_the_working_recipe(sandbox, sandbox_lina_campaign, campaign_admin, working):
+    """The campaign keeps the default recipe; the sandbox account is switched to another."""
+    sandbox.set_lina_account("demo-shop", recipe=working)
+    report = campaign_test_connection(campaign=sandbox_lina_campaign, actor=campaign_admin)
+    assert not report.ok and report.working_recipe == working
+    assert working in report.message and report.error_code == "AuthFailed"
+    assert report.steps[-1] == ConnectionStep("login", True, f"Login with recipe {working} accepted.")
+    # Each refused recipe is one failed login at LINA (they count towards DENIED): no more than needed.
+    tried = list(RECIPES).index(working) + 1
+    assert sandbox.request_count("lina", "login") == tried
+    assert ProviderOperation.objects.get(kind="test").response_data["working_recipe"] == working
+    sandbox_lina_campaign.lina_hash_recipe = working
+    sandbox_lina_campaign.save()
+    assert campaign_test_connection(campaign=sandbox_lina_campaign, actor=campaign_admin).ok
+
+
+def test_sandbox_allsafe_demo_credentials_work(sandbox, sensitive, campaign_admin):
+    sensitive.append("demo-allsafe-password")
+    campaign = CampaignFactory(
+        name="Sandbox Allsafe",
+        slug="sandbox-allsafe",
+        provider="allsafe",
+        base_url=sandbox.allsafe_url,
+        api_username="demo-allsafe",
+        credentials__password="demo-allsafe-password",
+    )
+    report = campaign_test_connection(campaign=campaign, actor=campaign_admin)
+    assert report.ok, report.message
+    total = sum(row["count"] for row in sandbox.stock("demo-allsafe"))
+    assert f"{total} vouchers in stock" in report.steps[0].detail
+    sandbox.set_allsafe_campaign("demo-allsafe", integration_active=False)
+    report = campaign_test_connection(campaign=campaign, actor=campaign_admin)
+    assert not report.ok and report.error_code == "AuthFailed" and len(report.what_to_check) == 3
 
 
 # --- Admin ----------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """One contract, both providers: what every provider client promises its callers.
 
 Each test runs for LINA and for Allsafe (the ``driver`` fixture) against every backend (the
-``backend`` fixture: today the responses-backed simulator; the sandbox backend joins later by
-adding a param). Tests speak only through ProviderBackend and the drivers below.
+``backend`` fixture: the responses-backed simulator, and the sandbox over real HTTP). Tests speak
+only through ProviderBackend and the drivers below.
 """
 
 from __future__ import annotations
@@ -18,19 +18,24 @@ from vouchers.providers.errors import (
     OutcomeUnknown,
     ProviderError,
     ProviderUnavailable,
+    RateLimited,
     Rejected,
 )
 
-from .backends import ResponsesBackend
+from .backends import ResponsesBackend, SandboxBackend
 
 CODE = "CTRC7H2K9M4PQ8XZ"
 
 
-@pytest.fixture(params=["responses"])
-def backend(request):
+@pytest.fixture(params=["responses", "sandbox"])
+def backend(request, sensitive):
     if request.param == "responses":
-        return ResponsesBackend(request.getfixturevalue("simulator"), request.getfixturevalue("mocked"))
-    raise NotImplementedError(request.param)  # pragma: no cover - the sandbox backend comes later
+        yield ResponsesBackend(request.getfixturevalue("simulator"), request.getfixturevalue("mocked"))
+        return
+    backend = SandboxBackend(request.getfixturevalue("sandbox"), sensitive)
+    yield backend
+    for config in (backend.config("lina"), backend.config("allsafe")):
+        backend.guard_cached_session(config.campaign_id)
 
 
 class LinaDriver:
@@ -141,10 +146,15 @@ def test_a_read_gives_up_after_bounded_retries(driver, client, backend):
     assert backend.request_count(driver.provider, driver.read_operation) == 3  # 1 + PROVIDER_READ_RETRIES
 
 
-def test_a_money_call_is_never_retried(driver, client, backend):
-    backend.fault_next(driver.provider, driver.money_operation, "server_error")
-    with pytest.raises(ProviderUnavailable):
+@pytest.mark.parametrize("fault", ["server_error", "html"])
+def test_a_money_call_answered_with_an_error_page_is_outcome_unknown_and_never_resent(
+    driver, client, backend, fault
+):
+    """A 5xx or an HTML page may come after the provider acted: reconcile, never resend."""
+    backend.fault_next(driver.provider, driver.money_operation, fault)
+    with pytest.raises(OutcomeUnknown) as caught:
         driver.move_money(client)
+    assert "<" not in caught.value.message
     assert backend.request_count(driver.provider, driver.money_operation) == 1
 
 
@@ -178,3 +188,34 @@ def test_every_error_is_a_documented_provider_error(driver, client, backend):
         backend.fault_next(driver.provider, driver.money_operation, fault)
         with pytest.raises(ProviderError):
             driver.move_money(client)
+
+
+# --- LINA only: the states Allsafe does not have ----------------------------------------------------
+
+
+@pytest.fixture
+def lina(backend):
+    return LinaDriver(backend), build_client(backend.config("lina"))
+
+
+def test_lina_maintenance_is_unavailable_and_changes_nothing(lina, backend):
+    driver, client = lina
+    backend.fault_next("lina", "redeem", "maintenance")
+    with pytest.raises(ProviderUnavailable) as caught:
+        driver.move_money(client)
+    assert not isinstance(caught.value, OutcomeUnknown) and "maintenance" in caught.value.message
+    assert not driver.money_moved()
+
+
+def test_lina_denied_is_rate_limited_and_no_call_is_made_during_the_cool_down(lina, backend):
+    driver, client = lina
+    backend.fault_next("lina", "checkcode", "denied")
+    with pytest.raises(RateLimited) as caught:
+        driver.read(client)
+    assert caught.value.retry_at is not None
+    sent = {op: backend.request_count("lina", op) for op in ("ping", "login", "checkcode", "redeem")}
+    for call in (lambda: driver.read(client), lambda: driver.move_money(client), client.ping):
+        with pytest.raises(RateLimited):
+            call()
+    assert {op: backend.request_count("lina", op) for op in sent} == sent
+    assert not driver.money_moved()

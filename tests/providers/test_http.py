@@ -93,14 +93,14 @@ def transport(base_url: str, **kwargs) -> Transport:
 def test_connection_dropped_after_sending_is_outcome_unknown_and_never_resent(raw_server):
     server = raw_server("hang_up")
     with pytest.raises(OutcomeUnknown):
-        transport(server.url).request("redeem", "POST", "redeem", form={"amount": "1.00"}, retry=False)
+        transport(server.url).request("redeem", "POST", "redeem", form={"amount": "1.00"}, money_moving=True)
     assert server.connections == 1
 
 
 def test_a_dropped_read_is_retried_a_bounded_number_of_times(raw_server):
     server = raw_server("hang_up")
     with pytest.raises(OutcomeUnknown):
-        transport(server.url).request("checkcode", "POST", "checkcode", form={}, retry=True)
+        transport(server.url).request("checkcode", "POST", "checkcode", form={}, money_moving=False)
     assert server.connections == 3
 
 
@@ -108,14 +108,16 @@ def test_read_timeout_is_outcome_unknown(raw_server):
     server = raw_server("slow", delay=1.0)
     started = time.monotonic()
     with pytest.raises(OutcomeUnknown):
-        transport(server.url, read_timeout=0.2).request("redeem", "POST", "redeem", form={}, retry=False)
+        transport(server.url, read_timeout=0.2).request(
+            "redeem", "POST", "redeem", form={}, money_moving=True
+        )
     assert time.monotonic() - started < 1.0
 
 
 def test_refused_connection_is_unavailable_not_sent():
     url = closed_local_url()
     with pytest.raises(ProviderUnavailable) as caught:
-        transport(url).request("redeem", "POST", "redeem", form={}, retry=False)
+        transport(url).request("redeem", "POST", "redeem", form={}, money_moving=True)
     assert not isinstance(caught.value, OutcomeUnknown)
 
 
@@ -145,8 +147,66 @@ def test_refused_connection_is_unavailable_not_sent():
 def test_transport_exceptions_are_classified(mocked, raised, error):
     mocked.post("https://lina.test/x/redeem", body=raised)
     with pytest.raises(error) as caught:
-        transport("https://lina.test/x").request("redeem", "POST", "redeem", form={}, retry=False)
+        transport("https://lina.test/x").request("redeem", "POST", "redeem", form={}, money_moving=True)
     assert type(caught.value) is error
+
+
+# --- Answers to money-moving calls -----------------------------------------------------------------
+
+HTML = "text/html"
+JSON = "application/json"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "definite", "money_outcome"),
+    [
+        (200, '{"resp": "OK"}', JSON, (), "answer"),
+        (400, '{"status": "error"}', JSON, (), "answer"),
+        (404, '{"detail": "Not Found"}', JSON, (), "answer"),  # a readable refusal
+        (492, "<html>No vouchers</html>", HTML, (492,), "answer"),  # documented: definite by number
+        (401, "", JSON, (401,), "answer"),
+        (500, '{"status": "error"}', JSON, (), "unknown"),  # a 500 may come after the provider acted
+        (500, "Internal Server Error", "text/plain", (), "unknown"),
+        (502, "<html>Bad Gateway</html>", HTML, (), "unknown"),  # a proxy's page after forwarding
+        (504, "", HTML, (), "unknown"),
+        (503, '{"detail": "busy"}', JSON, (503,), "answer"),  # only if a provider documents it
+        (200, "<html>proxy login</html>", HTML, (), "unknown"),
+        (200, '{"status": "OK", "tok', JSON, (), "unknown"),  # malformed JSON
+        (200, "", JSON, (), "unknown"),
+        (302, "", HTML, (), "unknown"),  # a redirect may follow a completed POST
+        (404, "<html>Not Found</html>", HTML, (), "unknown"),
+    ],
+)
+def test_money_moving_answers_are_definite_only_when_readable(
+    mocked, status, body, content_type, definite, money_outcome
+):
+    mocked.post("https://lina.test/x/redeem", status=status, body=body, content_type=content_type)
+    mocked.post("https://lina.test/x/checkcode", status=status, body=body, content_type=content_type)
+    send = transport("https://lina.test/x").request
+    if money_outcome == "unknown":
+        with pytest.raises(OutcomeUnknown) as caught:
+            send("redeem", "POST", "redeem", form={}, money_moving=True, definite_statuses=definite)
+        assert caught.value.status_code == status and caught.value.what_to_check
+        assert "<" not in caught.value.message
+    else:
+        assert (
+            send("redeem", "POST", "redeem", form={}, money_moving=True, definite_statuses=definite).status
+            == status
+        )
+    assert len(mocked.calls) == 1  # never resent
+    # A read gets every answer back for its provider module to map (unavailable), retried on 5xx.
+    assert send("checkcode", "POST", "checkcode", form={}, money_moving=False).status == status
+
+
+def test_unusable_answer_is_unknown_for_money_and_unexpected_for_reads():
+    answer = http.HttpAnswer(200, b"[]", [], True, 1.0)
+    money = http.unusable_answer(answer, provider="lina", operation="redeem", money_moving=True, reason="x")
+    read = http.unusable_answer(
+        answer, provider="lina", operation="checkcode", money_moving=False, reason="x"
+    )
+    assert type(money) is OutcomeUnknown and "not known whether" in money.message
+    assert isinstance(read, ProviderUnavailable) and not isinstance(read, OutcomeUnknown)
+    assert money.detail == "lina redeem: HTTP 200, x"
 
 
 def test_never_sent_looks_through_the_exception_chain():
@@ -157,7 +217,7 @@ def test_never_sent_looks_through_the_exception_chain():
 
 def test_a_bad_base_url_is_misconfigured():
     with pytest.raises(Misconfigured):
-        transport("lina.test/no-scheme").request("ping", "POST", "ping", form={}, retry=True)
+        transport("lina.test/no-scheme").request("ping", "POST", "ping", form={}, money_moving=False)
 
 
 # --- Retries, timeouts, pooling --------------------------------------------------------------------
@@ -169,12 +229,15 @@ def test_reads_back_off_with_jitter_and_money_calls_do_not_retry(mocked, setting
     monkeypatch.setattr(http.time, "sleep", delays.append)
     mocked.post("https://lina.test/x/checkcode", status=503, body="busy")
     mocked.post("https://lina.test/x/redeem", status=503, body="busy")
-    answer = transport("https://lina.test/x").request("checkcode", "POST", "checkcode", form={}, retry=True)
+    answer = transport("https://lina.test/x").request(
+        "checkcode", "POST", "checkcode", form={}, money_moving=False
+    )
     assert answer.status == 503
     assert len(delays) == 2
     assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 1.5  # 0.5·2^n plus up to 0.5 of jitter
     delays.clear()
-    transport("https://lina.test/x").request("redeem", "POST", "redeem", form={}, retry=False)
+    with pytest.raises(OutcomeUnknown):  # a 5xx to a money-moving call: reconcile, never resend
+        transport("https://lina.test/x").request("redeem", "POST", "redeem", form={}, money_moving=True)
     assert delays == []
     assert [c.request.url.rsplit("/", 1)[1] for c in mocked.calls] == ["checkcode"] * 3 + ["redeem"]
 
@@ -182,7 +245,7 @@ def test_reads_back_off_with_jitter_and_money_calls_do_not_retry(mocked, setting
 def test_timeouts_come_from_the_configuration(mocked):
     mocked.post("https://lina.test/x/ping", json={"status": "OK"})
     transport("https://lina.test/x", connect_timeout=1.5, read_timeout=7.0).request(
-        "ping", "POST", "ping", form={}, retry=True
+        "ping", "POST", "ping", form={}, money_moving=False
     )
     assert mocked.calls[0].request.req_kwargs["timeout"] == (1.5, 7.0)
 
@@ -197,7 +260,7 @@ def test_one_session_per_base_url_and_process(monkeypatch):
 
 def test_sessions_never_keep_cookies(mocked):
     mocked.post("https://lina.test/x/ping", json={"status": "OK"}, headers={"Set-Cookie": "sid=abc; Path=/"})
-    transport("https://lina.test/x").request("ping", "POST", "ping", form={}, retry=True)
+    transport("https://lina.test/x").request("ping", "POST", "ping", form={}, money_moving=False)
     assert len(session_for("https://lina.test/x").cookies) == 0
 
 
@@ -206,7 +269,9 @@ def test_sessions_never_keep_cookies(mocked):
 
 def test_one_structured_line_per_call(mocked, caplog):
     mocked.post("https://lina.test/x/checkcode", json={"status": "OK"})
-    transport("https://lina.test/x").request("checkcode", "POST", "checkcode", form={"code": "X"}, retry=True)
+    transport("https://lina.test/x").request(
+        "checkcode", "POST", "checkcode", form={"code": "X"}, money_moving=False
+    )
     records = [r for r in caplog.records if r.name == "vouchers.providers"]
     assert len(records) == 1
     record = records[0]
@@ -226,12 +291,14 @@ def test_a_non_json_body_is_excerpted_in_the_log_only_and_redacted(mocked, caplo
     secret_page = f"<html><p>Bad gateway</p><!-- pass=hunter2 user {code} Shared-Key-never-logged --></html>"
     sensitive.append("hunter2")
     mocked.post("https://lina.test/x/checkcode", status=502, body=secret_page, content_type="text/html")
-    answer = transport("https://lina.test/x", secrets=("Shared-Key-never-logged",)).request(
-        "checkcode", "POST", "checkcode", form={}, retry=False, secrets=(code,)
-    )
+    lina = transport("https://lina.test/x", secrets=("Shared-Key-never-logged",))
+    answer = lina.request("checkcode", "POST", "checkcode", form={}, money_moving=False, secrets=(code,))
     assert answer.is_json is False and answer.data is None
     line = next(r for r in caplog.records if r.name == "vouchers.providers").getMessage()
     assert "Bad gateway" in line and "outcome=not-json" in line
+    with pytest.raises(OutcomeUnknown) as caught:  # the same page answering a money-moving call
+        lina.request("checkcode", "POST", "checkcode", form={}, money_moving=True, secrets=(code,))
+    assert "Bad gateway" not in caught.value.message and "Bad gateway" not in caught.value.detail
     # The autouse guard fails the test if the password, code or shared key are in any record.
 
 
@@ -244,7 +311,7 @@ def test_basic_auth_credentials_never_reach_the_log(mocked, caplog, sensitive):
         connect_timeout=1,
         read_timeout=1,
         auth=("user", "Basic-pass-never-logged"),
-    ).request("availability", "GET", "availability", retry=True)
+    ).request("availability", "GET", "availability", money_moving=False)
     sensitive.append("Basic-pass-never-logged")
     assert any(r.name == "vouchers.providers" for r in caplog.records)
     assert caplog.records[-1].levelno == logging.INFO

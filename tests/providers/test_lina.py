@@ -357,6 +357,67 @@ def test_broken_checkcode_answers_end_as_documented_errors(
         client.check(CODE)
 
 
+MONEY_CALLS = {
+    "redeem": lambda client: client.redeem(CODE, Decimal("10")),
+    "purchase": lambda client: client.purchase(PurchaseRequest(Decimal("5"), "tmpl")),
+}
+
+
+@pytest.mark.parametrize("operation", MONEY_CALLS)
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (500, "Internal Server Error", "text/plain"),
+        (500, '{"status": "error", "response": "Datenbankfehler"}', "application/json"),
+        (502, "<html>Bad Gateway</html>", "text/html"),
+        (503, '{"status": "OK", "resp": "OK"}', "application/json"),
+        (504, "", "text/html"),
+        (200, "<html>proxy login</html>", "text/html"),
+        (200, '{"status": "OK", "resp": "O', "application/json"),
+        (200, "", "application/json"),
+        (200, '["status", "OK"]', "application/json"),
+        (200, '{"status": "Weird"}', "application/json"),
+        (201, '{"status": "OK"}', "application/json"),
+        (302, "", "text/html"),
+        (404, "<html>Not Found</html>", "text/html"),
+    ],
+)
+def test_an_unusable_answer_to_a_money_call_is_outcome_unknown_and_never_resent(
+    mocked, sensitive, client, operation, status, body, content_type
+):
+    """A 5xx, an HTML page or an unreadable body may come after LINA acted: reconcile, never resend."""
+    with_session(mocked, sensitive, client)
+    mocked.post(f"{BASE}/{operation}", status=status, body=body, content_type=content_type)
+    with pytest.raises(OutcomeUnknown) as caught:
+        MONEY_CALLS[operation](client)
+    assert "not known whether" in caught.value.message and "<" not in caught.value.message
+    assert caught.value.status_code == status
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize("operation", MONEY_CALLS)
+@pytest.mark.parametrize(
+    ("status", "answer", "error"),
+    [
+        (200, {"status": "Maintenance"}, ProviderUnavailable),
+        (200, {"status": "DENIED"}, RateLimited),
+        (403, {"status": "DENIED"}, RateLimited),
+        (403, {"status": "error"}, AuthFailed),
+        (400, {"status": "error", "response": "Parameter fehlt"}, ValidationFailed),
+        (404, {"status": "error", "response": "Unbekannte Funktion"}, ProviderUnavailable),
+    ],
+)
+def test_a_readable_no_to_a_money_call_stays_definite(
+    mocked, sensitive, client, operation, status, answer, error
+):
+    with_session(mocked, sensitive, client)
+    mocked.post(f"{BASE}/{operation}", status=status, json=answer)
+    with pytest.raises(error) as caught:
+        MONEY_CALLS[operation](client)
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert len(mocked.calls) == 1
+
+
 def test_missing_credentials_are_misconfigured_without_a_call(mocked):
     client = LinaClient(lina_config(shared_key=""))
     with pytest.raises(Misconfigured):

@@ -154,3 +154,19 @@ def test_control_page_forms_switch_faults_maintenance_latency_and_reset(sandbox)
     bad = requests.post(f"{ui}/fault", data={"target": "lina:ping", "kind": "explode"}, timeout=5)
     assert bad.status_code == 400 and "kind must be" in bad.text
     assert requests.post(f"{ui}/nothing", timeout=5).status_code == 404
+
+
+def test_request_counts_include_faulted_calls_and_reset(sandbox):
+    sandbox.set_fault("lina", "ping", "http_500")
+    assert call(sandbox, "ping").status_code == 500
+    assert call(sandbox, "ping").status_code == 200
+    requests.get(f"{sandbox.allsafe_url}/availability", auth=("demo-allsafe", "wrong"), timeout=5)
+    assert sandbox.request_count("lina", "ping") == 2
+    assert sandbox.request_count("allsafe", "availability") == 1
+    assert sandbox.request_count("lina", "redeem") == 0
+    assert {"provider": "lina", "operation": "ping", "count": 2} in sandbox.state()["requests"]
+    sandbox.control("DELETE", "requests")
+    assert sandbox.request_count("lina", "ping") == 0
+    call(sandbox, "ping")
+    sandbox.reset()
+    assert sandbox.control("GET", "requests") == []

@@ -25,14 +25,13 @@ from .errors import (
     AuthFailed,
     InvalidVendor,
     Misconfigured,
-    OutcomeUnknown,
     OutOfStock,
     ProviderError,
     ProviderUnavailable,
     UnexpectedAnswer,
     ValidationFailed,
 )
-from .http import HttpAnswer, Transport
+from .http import HttpAnswer, Transport, unusable_answer
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ class AllsafeClient:
         """GET /availability with Basic auth; 204 means an empty list.
         Raises AuthFailed (401), Misconfigured (491), ProviderUnavailable. Safe to retry."""
         self._require_credentials()
-        answer = self.transport.request("availability", "GET", "availability", retry=True)
+        answer = self.transport.request("availability", "GET", "availability", money_moving=False)
         if answer.status == 204:
             return Availability(items=(), raw=None)
         if answer.status != 200:
@@ -139,7 +138,9 @@ class AllsafeClient:
         """POST <allocate path> with JSON {vendor, value, reference} (names are campaign settings).
         Never retried: no idempotency key is documented, so a lost answer is OutcomeUnknown.
         Raises OutOfStock (492), InvalidVendor (496), ValidationFailed (495), AuthFailed (401),
-        Misconfigured (491), OutcomeUnknown, ProviderUnavailable (not sent, or another status)."""
+        Misconfigured (491) — definite, whatever the body —; OutcomeUnknown (timeout, lost
+        answer, 5xx, redirect, HTML or unreadable body, a voucher-less success); ProviderUnavailable
+        (not sent, or another 4xx with a JSON body: Allsafe refused)."""
         self._require_credentials()
         config = self.config
         body = {
@@ -147,18 +148,28 @@ class AllsafeClient:
             config.allsafe_value_field: _json_number(request.value),
             config.allsafe_reference_field: request.reference,
         }
+        # The HTTP layer has already turned a 5xx, a redirect or a body that is not JSON into
+        # OutcomeUnknown, except for the documented statuses, which are definite whatever the body.
         answer = self.transport.request(
-            "allocate", "POST", config.allsafe_allocate_path, json_body=body, retry=False
+            "allocate",
+            "POST",
+            config.allsafe_allocate_path,
+            json_body=body,
+            money_moving=True,
+            definite_statuses=STATUS_ERRORS.keys(),
         )
         if answer.status == 200:
-            if not answer.is_json:
-                # 200 says a voucher was handed out; which one is lost with the body.
-                raise OutcomeUnknown(detail="allsafe allocate: 200 with a body that is not JSON")
             return parsing.allsafe_voucher(
                 answer.data, requested_vendor=request.vendor, requested_value=request.value
             )
-        if 200 < answer.status < 300:
-            raise OutcomeUnknown(detail=f"allsafe allocate: unexpected success status {answer.status}")
+        if 200 < answer.status < 300:  # a success of a kind Allsafe does not send
+            raise unusable_answer(
+                answer,
+                provider="allsafe",
+                operation="allocate",
+                money_moving=True,
+                reason="unexpected success status",
+            )
         raise error_for_status(answer.status, detail=f"allsafe allocate: HTTP {answer.status}")
 
     @staticmethod

@@ -4,6 +4,13 @@ Providers are pure adapters (ARCHITECTURE.md, layer rule 3): they never import m
 database or enqueue tasks. Services build a :class:`ProviderConfig` from a campaign and call a
 client; clients turn these dataclasses into one vendor's HTTP and back. Money is ``Decimal``,
 dates are ``date``, and every result keeps the provider's raw answer.
+
+Outcome rule for the money-moving operations (redeem, purchase, allocate): only a readable answer
+or a status the provider documents as a definite "no" says what happened. Everything else that
+came back after the request was sent — a read timeout, a dropped connection, any 5xx (a proxy's
+502/504 may follow a forwarded request, a 500 may follow a completed one), an HTML page, a body
+that is not JSON or not of the expected shape — is OutcomeUnknown: to be reconciled, never sent
+again. Reads map the same answers to ProviderUnavailable and may be retried (providers/http.py).
 """
 
 from __future__ import annotations
@@ -156,17 +163,23 @@ class LinaProvider(Protocol):
 
     def check(self, code: str) -> TokenInfo:
         """POST checkcode (hash, code). Logs in first if no session hash is cached.
-        Raises ProviderUnavailable, RateLimited, AuthFailed, ValidationFailed. Safe to retry."""
+        Raises ProviderUnavailable (also 5xx, HTML or unreadable answers, after bounded retries),
+        OutcomeUnknown (the last attempt timed out or lost its answer; a read changes nothing),
+        RateLimited, AuthFailed, ValidationFailed. Safe to retry."""
 
     def redeem(self, code: str, amount: Decimal) -> RedeemResult:
         """POST redeem (hash, code, amount with at most 2 decimals). Success only on resp OK.
-        Raises RedeemRefused / TokenInvalid (a definite no), OutcomeUnknown, RateLimited,
-        ProviderUnavailable (not sent), AuthFailed. Never retried."""
+        Raises RedeemRefused / TokenInvalid (a definite no); OutcomeUnknown (read timeout, answer
+        lost, any 5xx, an HTML or unreadable body: LINA may have acted, reconcile); RateLimited
+        (DENIED); ProviderUnavailable (not sent, or Maintenance: nothing changed); AuthFailed;
+        ValidationFailed. Never retried (a 401 costs one login and one repeat: LINA did not act)."""
 
     def purchase(self, request: PurchaseRequest) -> PurchaseResult:
         """POST purchase (hash, amount, tokens, sendmail?, layout?, tokenfrom/tokenfor with a layout).
-        Raises Rejected, ValidationFailed, OutcomeUnknown, RateLimited, ProviderUnavailable,
-        AuthFailed. Never retried."""
+        Raises Rejected, ValidationFailed (HTTP 400: unknown template, layout not allowed);
+        OutcomeUnknown (read timeout, answer lost, any 5xx, an HTML or unreadable body, OK without
+        a code: a token may exist, reconcile); RateLimited; ProviderUnavailable (not sent, or
+        Maintenance); AuthFailed. Never retried."""
 
 
 @runtime_checkable
@@ -175,9 +188,14 @@ class AllsafeProvider(Protocol):
 
     def availability(self) -> Availability:
         """GET /availability with Basic auth; 204 means an empty list.
-        Raises AuthFailed (401), Misconfigured (491), ProviderUnavailable. Safe to retry."""
+        Raises AuthFailed (401), Misconfigured (491), ProviderUnavailable (also 5xx, HTML or
+        unreadable answers, after bounded retries), OutcomeUnknown (the last attempt timed out or
+        lost its answer; a read changes nothing). Safe to retry."""
 
     def allocate(self, request: AllocateRequest) -> AllocatedVoucher:
         """POST <allocate path> with JSON {vendor, value, reference} (names are settings).
         Raises OutOfStock (492), InvalidVendor (496), ValidationFailed (495), AuthFailed (401),
-        Misconfigured (491), OutcomeUnknown, ProviderUnavailable (not sent). Never retried."""
+        Misconfigured (491): definite by number, whatever the body. OutcomeUnknown: read timeout,
+        answer lost, any 5xx, a redirect, an HTML or unreadable body, a success without a voucher
+        (a voucher may have been handed out: review, never resend). ProviderUnavailable: not sent,
+        or another 4xx with a JSON body (Allsafe refused). Never retried."""

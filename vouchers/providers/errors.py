@@ -43,7 +43,10 @@ class ProviderError(Exception):
 
 
 class ProviderUnavailable(ProviderError):
-    """Could not connect, DNS, 5xx, an HTML or non-JSON body, LINA Maintenance. Nothing was changed."""
+    """Nothing was changed: the request was never sent (could not connect, DNS, TLS), LINA is in
+    Maintenance, or a READ got a 5xx, an HTML or non-JSON body. For money-moving calls a 5xx or
+    an unreadable answer is :class:`OutcomeUnknown` instead, since it may follow the provider's
+    action."""
 
     default_message = _("The provider could not be reached. Nothing was changed; try again in a moment.")
     retry_safe_for_reads = True
@@ -52,8 +55,10 @@ class ProviderUnavailable(ProviderError):
 class OutcomeUnknown(ProviderError):
     """The request may have reached the provider but no usable answer came back.
 
-    Raised on a read timeout or a connection dropped after sending. For money-moving calls the
-    operation must be reconciled, never sent again.
+    Raised on a read timeout or a connection dropped after sending, and for a money-moving call
+    (redeem, purchase, allocate) also on any 5xx, an HTML page or a body that is not a readable
+    answer, unless the status is one the provider documents as a definite "no" (Allsafe's 401,
+    491, 492, 495, 496). For money-moving calls the operation must be reconciled, never sent again.
     """
 
     default_message = _(
@@ -120,7 +125,9 @@ class ValidationFailed(ProviderError):
 
 
 class UnexpectedAnswer(ProviderUnavailable):
-    """The provider answered, but not in a shape we can read (not JSON, a field of the wrong type).
+    """The provider answered a READ, but not in a shape we can read (not JSON, a field of the
+    wrong type). The same answer to a money-moving call is :class:`OutcomeUnknown`
+    (``providers.http.unusable_answer`` decides).
 
     A kind of :class:`ProviderUnavailable`: the staff message stays generic, the body excerpt goes
     to the log only (in ``detail``, redacted).

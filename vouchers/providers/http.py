@@ -1,19 +1,26 @@
 """The HTTP layer both provider clients share: pooled sessions, timeouts, retries, outcome, logs.
 
-One place turns every transport failure into the error tree (ARCHITECTURE.md, "Provider
-errors"; the Sentry client base is the model):
+One place turns every transport failure, and every answer to a money-moving call that is not a
+definite one, into the error tree (ARCHITECTURE.md, "Provider errors"; the Sentry client base is
+the model):
 
 * connect timeout, refused connection, DNS failure → :class:`ProviderUnavailable`: the request
   provably never left, so nothing changed at the provider;
 * read timeout, a connection dropped after sending, a broken body → :class:`OutcomeUnknown`: the
   provider may have acted. A plain ``requests.ConnectionError`` proves nothing, so the exception
-  chain is searched for the urllib3/socket errors that can only happen before sending.
+  chain is searched for the urllib3/socket errors that can only happen before sending;
+* an answer to a money-moving call (redeem, purchase, allocate) that is a 5xx (a proxy's 502/504
+  may come after the provider was reached; a 500 may come after it acted), a 3xx, or a body that
+  is not JSON (an HTML page, garbage, nothing) → :class:`OutcomeUnknown` as well, unless its
+  status is one the provider documents as a definite answer by number (``definite_statuses``,
+  e.g. Allsafe's 492). :func:`unusable_answer` is the one rule for "answered, but not usably":
+  OutcomeUnknown for money-moving calls, :class:`UnexpectedAnswer` (unavailable) for reads; the
+  provider modules use it for answers that are JSON but not of the expected shape.
 
-Reads (``retry=True``) are retried a bounded number of times with exponential backoff and
-jitter; money-moving calls never are. Each HTTP attempt writes one structured log line
-(provider, campaign, operation, HTTP status, elapsed ms, outcome) and never a secret, session
-hash or full voucher code: bodies are not logged, except a redacted excerpt of a body that is not
-JSON.
+Reads are retried a bounded number of times with exponential backoff and jitter; money-moving
+calls never are. Each HTTP attempt writes one structured log line (provider, campaign,
+operation, HTTP status, elapsed ms, outcome) and never a secret, session hash or full voucher
+code: bodies are not logged, except a redacted excerpt of a body that is not JSON.
 """
 
 from __future__ import annotations
@@ -24,17 +31,19 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from http import cookiejar
 from typing import Any
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ..logging import redact
-from .errors import Misconfigured, OutcomeUnknown, ProviderUnavailable
+from .errors import Misconfigured, OutcomeUnknown, ProviderError, ProviderUnavailable, UnexpectedAnswer
 from .parsing import FieldError, decode_json
 
 logger = logging.getLogger("vouchers.providers")
@@ -129,6 +138,59 @@ class HttpAnswer:
         return not self.body.strip()
 
 
+# --- Answers that are not usable ----------------------------------------------------------------
+
+MONEY_ANSWER_UNUSABLE = _(
+    "The provider answered with an error instead of a result. It is not known whether the "
+    "operation went through: it must be checked with the provider, never simply repeated."
+)
+MONEY_ANSWER_CHECKS = (
+    _("Do not repeat the operation: check its outcome first (the ledger marks it as unknown)."),
+    _("If it stays unknown, look the code or reference up in the provider's back office."),
+)
+
+
+def unusable_answer(
+    answer: HttpAnswer,
+    *,
+    provider: str,
+    operation: str,
+    money_moving: bool,
+    reason: str,
+    message=None,
+    what_to_check=(),
+) -> ProviderError:
+    """The error for an answer that arrived but cannot be used as a result.
+
+    For a money-moving call the request reached something that answered, so the provider may
+    have acted: :class:`OutcomeUnknown`, to be reconciled, never resent. For a read nothing can
+    have changed: :class:`UnexpectedAnswer`, a kind of ProviderUnavailable (reads may be retried).
+    ``reason`` goes to the log only; the staff message never shows the body.
+    """
+    detail = f"{provider} {operation}: HTTP {answer.status}, {reason}"
+    if money_moving:
+        return OutcomeUnknown(
+            MONEY_ANSWER_UNUSABLE,
+            what_to_check=MONEY_ANSWER_CHECKS,
+            status_code=answer.status,
+            detail=detail,
+        )
+    return UnexpectedAnswer(message, what_to_check=what_to_check, status_code=answer.status, detail=detail)
+
+
+def money_answer_is_definite(answer: HttpAnswer, definite_statuses: Collection[int]) -> bool:
+    """Whether an answer to a money-moving call can say what happened.
+
+    Only a documented status (by number, whatever the body) or a JSON answer with a 2xx or 4xx
+    status can. A 5xx may come from a proxy after the provider was reached, or from the provider
+    after it acted; a redirect may follow a completed POST; an HTML page or garbage carries no
+    result at all.
+    """
+    if answer.status in definite_statuses:
+        return True
+    return answer.is_json and (200 <= answer.status < 300 or 400 <= answer.status < 500)
+
+
 class Transport:
     """Sends one provider's requests for one campaign.
 
@@ -167,12 +229,18 @@ class Transport:
         *,
         form: dict[str, str] | None = None,
         json_body: Any = None,
-        retry: bool,
+        money_moving: bool,
+        definite_statuses: Collection[int] = (),
         secrets: tuple[str, ...] = (),
     ) -> HttpAnswer:
-        """Send, retrying only when ``retry`` (reads). Raises ProviderUnavailable / OutcomeUnknown
-        for transport failures; any HTTP status is returned for the provider module to map."""
-        attempts = 1 + (self.read_retries if retry else 0)
+        """Send once (money-moving) or with bounded retries (reads).
+
+        Raises ProviderUnavailable / OutcomeUnknown for transport failures, and OutcomeUnknown
+        for an answer to a money-moving call that is not definite (see
+        :func:`money_answer_is_definite`; ``definite_statuses`` are the provider's documented
+        error statuses). Any other answer is returned for the provider module to map.
+        """
+        attempts = 1 if money_moving else 1 + self.read_retries
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
@@ -182,6 +250,13 @@ class Transport:
                     raise
                 self._sleep(attempt)
                 continue
+            if money_moving and not money_answer_is_definite(answer, definite_statuses):
+                reason = "a server error" if answer.status >= 500 else "no definite answer"
+                if not answer.is_json:
+                    reason += ", body is not JSON"
+                raise unusable_answer(
+                    answer, provider=self.provider, operation=operation, money_moving=True, reason=reason
+                )
             if answer.status in RETRY_STATUSES and not last:
                 self._sleep(attempt)
                 continue

@@ -43,7 +43,7 @@ from .errors import (
     UnexpectedAnswer,
     ValidationFailed,
 )
-from .http import HttpAnswer, Transport
+from .http import HttpAnswer, Transport, unusable_answer
 
 
 def _md5(text: str) -> str:
@@ -60,6 +60,10 @@ RECIPES = {
 DEFAULT_RECIPE = "md5(md5(password)+ip+key)"
 
 MAINTENANCE_STATUSES = {"maintenance", "maintanance"}  # the old spelling still occurs (providers.md)
+
+# Answers definite by their status alone, whatever the body: 401 is how LINA rejects a session
+# hash (WIRE.md), so even a money-moving call may log in again and be repeated once.
+DEFINITE_STATUSES = frozenset({401})
 
 # A cached session hash is dropped after this long even if never rejected: it costs one login.
 SESSION_TTL_SECONDS = 12 * 60 * 60
@@ -115,7 +119,7 @@ class LinaClient:
     def ping(self) -> PingResult:
         """POST ping. Returns the public IP LINA sees; a changed IP drops the cached session.
         Raises ProviderUnavailable (also Maintenance), RateLimited. Safe to retry."""
-        data = self._post("ping", {}, retry=True)
+        data = self._post("ping", {}, money_moving=False)
         ip = parsing.lenient(parsing.parse_text, data.get("myip")) or ""
         try:
             ipaddress.ip_address(ip)
@@ -146,7 +150,7 @@ class LinaClient:
         pass_value = login_pass(recipe, config.password, ip, config.shared_key)
         form = {config.lina_login_user_field: config.username, config.lina_login_pass_field: pass_value}
         self.logins += 1
-        data = self._post("login", form, retry=True, secrets=(pass_value,), login_ip=ip)
+        data = self._post("login", form, money_moving=False, secrets=(pass_value,), login_ip=ip)
         session_hash = parsing.lenient(parsing.parse_text, data.get("hash")) or ""
         if not session_hash:
             raise UnexpectedAnswer(detail="login: status OK without a hash", raw=None)
@@ -162,7 +166,7 @@ class LinaClient:
         """POST checkcode (hash, code). An unknown code is a TokenInfo with ``valid=False``.
         Raises ProviderUnavailable, RateLimited, AuthFailed, ValidationFailed. Safe to retry."""
         code = self._require_code(code)
-        data = self._hashed("checkcode", {"code": code}, retry=True, code=code)
+        data = self._hashed("checkcode", {"code": code}, money_moving=False, code=code)
         return parsing.lina_token_info(data, code=code)
 
     def redeem(self, code: str, amount: Decimal) -> RedeemResult:
@@ -171,7 +175,7 @@ class LinaClient:
         AuthFailed, ValidationFailed (amount unusable: nothing sent)."""
         code = self._require_code(code)
         form = {"code": code, "amount": _amount_text(amount)}
-        data = self._hashed("redeem", form, retry=False, code=code)
+        data = self._hashed("redeem", form, money_moving=True, code=code)
         return parsing.lina_redeem_result(data, code=code, amount=amount)
 
     def purchase(self, request: PurchaseRequest) -> PurchaseResult:
@@ -190,7 +194,7 @@ class LinaClient:
                     form["tokenfrom"] = request.from_name
                 if request.for_name:
                     form["tokenfor"] = request.for_name
-        data = self._hashed("purchase", form, retry=False, code="")
+        data = self._hashed("purchase", form, money_moving=True, code="")
         return parsing.lina_purchase_result(data, amount=request.amount)
 
     # --- Session -------------------------------------------------------------------------
@@ -238,20 +242,26 @@ class LinaClient:
             if have_lock:
                 self.cache.delete(lock)
 
-    def _hashed(self, operation: str, fields: dict[str, str], *, retry: bool, code: str) -> dict:
+    def _hashed(self, operation: str, fields: dict[str, str], *, money_moving: bool, code: str) -> dict:
         """A call that needs the session hash: on HTTP 401, one fresh login and one repeat."""
         secrets = (code, format_code(code)) if code else ()
         session_hash = self._session_hash()
         try:
             return self._post(
-                operation, {"hash": session_hash, **fields}, retry=retry, secrets=(*secrets, session_hash)
+                operation,
+                {"hash": session_hash, **fields},
+                money_moving=money_moving,
+                secrets=(*secrets, session_hash),
             )
         except _HashRejected:
             pass
         session_hash = self._session_hash(rejected=session_hash)
         try:
             return self._post(
-                operation, {"hash": session_hash, **fields}, retry=retry, secrets=(*secrets, session_hash)
+                operation,
+                {"hash": session_hash, **fields},
+                money_moving=money_moving,
+                secrets=(*secrets, session_hash),
             )
         except _HashRejected:
             self.cache.delete(session_key(self.config.campaign_id))
@@ -288,16 +298,31 @@ class LinaClient:
         operation: str,
         form: dict[str, str],
         *,
-        retry: bool,
+        money_moving: bool,
         secrets: tuple[str, ...] = (),
         login_ip: str = "",
     ) -> dict[str, Any]:
         self._guard_cooldown()
-        answer = self.transport.request(operation, "POST", operation, form=form, retry=retry, secrets=secrets)
-        return self._envelope(operation, answer, secrets, login_ip)
+        answer = self.transport.request(
+            operation,
+            "POST",
+            operation,
+            form=form,
+            money_moving=money_moving,
+            definite_statuses=DEFINITE_STATUSES,
+            secrets=secrets,
+        )
+        return self._envelope(operation, answer, secrets, login_ip, money_moving)
 
-    def _envelope(self, operation: str, answer: HttpAnswer, secrets, login_ip: str) -> dict[str, Any]:
-        """Map one answer to data (status OK) or an error; by HTTP status and ``status`` value."""
+    def _envelope(
+        self, operation: str, answer: HttpAnswer, secrets, login_ip: str, money_moving: bool
+    ) -> dict[str, Any]:
+        """Map one answer to data (status OK) or an error; by HTTP status and ``status`` value.
+
+        For money-moving calls the HTTP layer has already turned 5xx and non-JSON answers into
+        OutcomeUnknown; an answer of the wrong shape becomes OutcomeUnknown here (via
+        ``unusable_answer``), while DENIED, Maintenance, 401, 403 and ``status: error`` remain
+        definite: LINA said it did not act."""
         data = answer.data if answer.is_json else None
         status = ""
         if isinstance(data, dict):
@@ -326,21 +351,34 @@ class LinaClient:
                 ],
                 status_code=403,
             )
-        if answer.status not in (200, 400):
+        if 200 < answer.status < 300:  # a success of a kind LINA does not send: what did it do?
+            raise unusable_answer(
+                answer,
+                provider="lina",
+                operation=operation,
+                money_moving=money_moving,
+                reason="unexpected success status",
+            )
+        if answer.status not in (200, 400):  # reads only: 3xx/5xx on a money call never get here
             raise ProviderUnavailable(
                 status_code=answer.status, detail=f"lina {operation}: HTTP {answer.status}"
             )
-        if data is None:
-            raise UnexpectedAnswer(status_code=answer.status, detail=f"lina {operation}: body is not JSON")
         if not isinstance(data, dict):
-            raise UnexpectedAnswer(status_code=answer.status, detail=f"lina {operation}: not an object")
+            reason = "body is not JSON" if data is None else "not an object"
+            raise unusable_answer(
+                answer, provider="lina", operation=operation, money_moving=money_moving, reason=reason
+            )
         if answer.status == 400 or status == "error":
             if operation == "login":
                 raise self._login_refused(answer, login_ip)
             raise self._validation_failed(operation, data, answer.status, secrets)
         if status != "ok":
-            raise UnexpectedAnswer(
-                status_code=answer.status, detail=f"lina {operation}: unknown status value"
+            raise unusable_answer(
+                answer,
+                provider="lina",
+                operation=operation,
+                money_moving=money_moving,
+                reason="unknown status value",
             )
         return data
 
