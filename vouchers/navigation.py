@@ -20,6 +20,8 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "vouchers:home", None),
+    NavItem(_("Sell"), "vouchers:sale-start", "vouchers.sell_vouchers"),
+    NavItem(_("Sales"), "vouchers:sale-list", "vouchers.view_sales"),
 ]
 
 # The Django admin (campaigns, credentials, memberships) for roles that manage campaigns.

@@ -3,5 +3,15 @@
 from .audit import AuditEvent
 from .campaigns import Campaign, Membership
 from .ledger import ProviderOperation
+from .sales import BulkSale, BulkSaleRow, Sale, SaleTemplate
 
-__all__ = ["AuditEvent", "Campaign", "Membership", "ProviderOperation"]
+__all__ = [
+    "AuditEvent",
+    "BulkSale",
+    "BulkSaleRow",
+    "Campaign",
+    "Membership",
+    "ProviderOperation",
+    "Sale",
+    "SaleTemplate",
+]
