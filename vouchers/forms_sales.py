@@ -22,14 +22,26 @@ _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 class RequestTokenField(forms.CharField):
     widget = forms.HiddenInput
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("error_messages", {"required": _("This form is incomplete; open it again.")})
-        super().__init__(**kwargs)
 
-    def validate(self, value):
-        super().validate(value)
-        if not _TOKEN.match(value or ""):
-            raise ValidationError(_("This form is incomplete; open it again."))
+class OneTimeTokenFormMixin:
+    """A missing or malformed request token is replaced by a fresh one; the form asks to submit again.
+
+    Nothing typed is lost, and the new token still protects the next submit from doubling.
+    """
+
+    def _check_request_token(self):
+        if self.is_bound and not _TOKEN.match(str(self.data.get("request_token", ""))):
+            self.data = self.data.copy()
+            self.data["request_token"] = new_request_token()
+            self._token_replaced = True
+        elif not self.is_bound:
+            self.initial.setdefault("request_token", new_request_token())
+
+    def clean(self):
+        cleaned = super().clean()
+        if getattr(self, "_token_replaced", False):
+            raise ValidationError(_("This form was incomplete. Check the values and submit it again."))
+        return cleaned
 
 
 class LayoutSelect(forms.Select):
@@ -46,7 +58,7 @@ class LayoutSelect(forms.Select):
         return option
 
 
-class GiftTokenSellForm(forms.Form):
+class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
     request_token = RequestTokenField()
     amount = forms.CharField(
         label=_("Amount (€)"),
@@ -82,8 +94,7 @@ class GiftTokenSellForm(forms.Form):
             "min": campaign.sale_min_amount,
             "max": campaign.sale_max_amount,
         }
-        if not self.is_bound:
-            self.initial.setdefault("request_token", new_request_token())
+        self._check_request_token()
 
     def clean_amount(self):
         amount = sales_rules.parse_amount(self.cleaned_data.get("amount", ""))
@@ -112,7 +123,7 @@ class GiftTokenSellForm(forms.Form):
         return cleaned
 
 
-class VoucherAllocateForm(forms.Form):
+class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
     """Vendor and denomination in one choice, from the latest availability only."""
 
     request_token = RequestTokenField()
@@ -132,8 +143,7 @@ class VoucherAllocateForm(forms.Form):
         self.fields["voucher_type"].error_messages["invalid_choice"] = _(
             "This voucher type is not in the latest availability. Refresh the availability and choose again."
         )
-        if not self.is_bound:
-            self.initial.setdefault("request_token", new_request_token())
+        self._check_request_token()
 
     def clean_voucher_type(self):
         return self.items[self.cleaned_data["voucher_type"]]

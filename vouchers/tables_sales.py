@@ -18,7 +18,9 @@ STATE_BADGES = {
 
 
 class SaleTable(tables.Table):
-    created_at = tables.DateTimeColumn(verbose_name=_("Sold at"), format="Y-m-d H:i", linkify=True)
+    created_at = tables.DateTimeColumn(
+        verbose_name=_("Sold at"), format="Y-m-d H:i", linkify=("vouchers:sale-detail", [tables.A("pk")])
+    )
     campaign = tables.Column(verbose_name=_("Campaign"), accessor="campaign__name", order_by="campaign__name")
     kind = tables.Column(verbose_name=_("Kind"))
     seller = tables.Column(verbose_name=_("Seller"), accessor="seller__username", default="—")

@@ -498,7 +498,7 @@ def sale_template_delete(*, template: SaleTemplate, actor) -> None:
 # --- Bulk sales --------------------------------------------------------------------------------
 
 
-def _lease_seconds() -> int:
+def bulk_sale_lease_seconds() -> int:
     # Longer than one row can take (the provider's read timeout is at most 120 s).
     return int(getattr(settings, "SALES_BULK_LEASE_SECONDS", 300))
 
@@ -650,7 +650,9 @@ def bulk_sale_is_stalled(bulk: BulkSale, now: datetime | None = None) -> bool:
     if not bulk.is_active:
         return False
     if bulk.state == BulkSaleState.QUEUED:
-        return bulk.lease_until is None and bulk.created_at < now - timedelta(seconds=_lease_seconds())
+        return bulk.lease_until is None and bulk.created_at < now - timedelta(
+            seconds=bulk_sale_lease_seconds()
+        )
     return bulk.lease_until is None or bulk.lease_until < now
 
 
@@ -682,26 +684,37 @@ def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
     return bulk
 
 
-def _lease_take(bulk_sale_id: int, owner: str) -> BulkSale | None:
+class RunOutcome:
+    """What one call of :func:`bulk_sale_run` did (the task decides from it whether to retry)."""
+
+    WORKED = "worked"  # held the lease and worked until finished, cancelled, stopped or lease lost
+    BUSY = "busy"  # another run holds a live lease: try again after it could have run out
+    IDLE = "idle"  # nothing to do: draft, finished or cancelled
+
+
+def _lease_take(bulk_sale_id: int, owner: str) -> tuple[str, BulkSale | None]:
     with transaction.atomic():
         bulk = (
-            BulkSale.objects.select_for_update().select_related("campaign", "created_by").get(pk=bulk_sale_id)
+            BulkSale.objects.select_for_update()
+            .select_related("campaign", "created_by")
+            .filter(pk=bulk_sale_id)
+            .first()
         )
+        if bulk is None or bulk.state not in (BulkSaleState.QUEUED, BulkSaleState.RUNNING):
+            return RunOutcome.IDLE, None
         now = timezone.now()
-        if bulk.state not in (BulkSaleState.QUEUED, BulkSaleState.RUNNING):
-            return None
         if bulk.lease_owner and bulk.lease_until and bulk.lease_until > now:
-            return None  # another run is alive (e.g. a redelivered message while it works)
+            return RunOutcome.BUSY, None  # another run is alive (e.g. a redelivered message)
         bulk.lease_owner = owner
-        bulk.lease_until = now + timedelta(seconds=_lease_seconds())
+        bulk.lease_until = now + timedelta(seconds=bulk_sale_lease_seconds())
         bulk.state = BulkSaleState.RUNNING
         bulk.started_at = bulk.started_at or now
         bulk.save(update_fields=["lease_owner", "lease_until", "state", "started_at"])
-    return bulk
+    return RunOutcome.WORKED, bulk
 
 
 def _lease_renew(bulk: BulkSale, owner: str) -> bool:
-    until = timezone.now() + timedelta(seconds=_lease_seconds())
+    until = timezone.now() + timedelta(seconds=bulk_sale_lease_seconds())
     return bool(BulkSale.objects.filter(pk=bulk.pk, lease_owner=owner).update(lease_until=until))
 
 
@@ -766,26 +779,27 @@ def _row_message(sale: Sale) -> str:
     return operation.error_message or operation.get_state_display()
 
 
-def bulk_sale_run(*, bulk_sale_id: int) -> BulkSale | None:
+def bulk_sale_run(*, bulk_sale_id: int) -> str:
     """Work through a bulk sale's valid rows, one sale per row, at most once per row.
 
     Safe to run any number of times and after a crash: a lease lets one run work at a time;
     rows already claimed are skipped (and those a dead run left pending go to review); each
     row's fixed request token stops a second sale even if two runs ever met on one row.
     Checks for a cancel request before each row, so cancelling stops after the current row.
+    Returns a :class:`RunOutcome` value.
     """
     owner = uuid.uuid4().hex
-    bulk = _lease_take(bulk_sale_id, owner)
+    outcome, bulk = _lease_take(bulk_sale_id, owner)
     if bulk is None:
-        return None
+        return outcome
     _mark_interrupted_rows(bulk)
     while True:
         current = BulkSale.objects.only("cancel_requested", "lease_owner").get(pk=bulk.pk)
         if current.lease_owner != owner:
-            return bulk  # our lease ran out and another run took over; it carries on
+            return RunOutcome.WORKED  # our lease ran out and another run took over; it carries on
         if current.cancel_requested:
             _bulk_finish(bulk, owner, state=BulkSaleState.CANCELLED, note=_("Cancelled by a person."))
-            return bulk
+            return RunOutcome.WORKED
         row = (
             bulk.rows.filter(valid=True, sale__isnull=True)
             .select_related("template")
@@ -794,7 +808,7 @@ def bulk_sale_run(*, bulk_sale_id: int) -> BulkSale | None:
         )
         if row is None:
             _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED)
-            return bulk
+            return RunOutcome.WORKED
         try:
             if row.template is None:
                 raise SaleRefused(_("The template of this row was deleted after the upload."))
@@ -813,7 +827,7 @@ def bulk_sale_run(*, bulk_sale_id: int) -> BulkSale | None:
         except SaleRefused as exc:
             BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
             _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
-            return bulk
+            return RunOutcome.WORKED
         BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
         if sale.operation.error_code in _STOP_JOB_ERRORS:
             _bulk_finish(
@@ -823,16 +837,16 @@ def bulk_sale_run(*, bulk_sale_id: int) -> BulkSale | None:
                 note=_("Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest.")
                 % {"line": row.line_number, "message": sale.operation.error_message},
             )
-            return bulk
+            return RunOutcome.WORKED
         if not _lease_renew(bulk, owner):
-            return bulk
+            return RunOutcome.WORKED
 
 
 def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
     """Counts for the progress bar, in one query."""
     counts = bulk_sale.rows.aggregate(
         total=Count("pk"),
-        valid=Count("pk", filter=Q(valid=True)),
+        valid_rows=Count("pk", filter=Q(valid=True)),
         done=Count("pk", filter=Q(valid=True, sale__isnull=False) & ~Q(sale__operation__state="pending")),
         succeeded=Count("pk", filter=Q(sale__operation__state=OperationState.SUCCEEDED)),
         failed=Count("pk", filter=Q(sale__operation__state=OperationState.FAILED)),
@@ -841,7 +855,8 @@ def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
             filter=Q(sale__operation__state__in=[OperationState.NEEDS_REVIEW, OperationState.UNKNOWN]),
         ),
     )
-    valid = counts["valid"] or 0
+    valid = counts.pop("valid_rows") or 0
+    counts["valid"] = valid
     counts["invalid"] = (counts["total"] or 0) - valid
     counts["percent"] = round(100 * counts["done"] / valid) if valid else 100
     counts["state"] = bulk_sale.state
