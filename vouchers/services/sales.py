@@ -695,7 +695,7 @@ class RunOutcome:
 def _lease_take(bulk_sale_id: int, owner: str) -> tuple[str, BulkSale | None]:
     with transaction.atomic():
         bulk = (
-            BulkSale.objects.select_for_update()
+            BulkSale.objects.select_for_update(of=("self",))
             .select_related("campaign", "created_by")
             .filter(pk=bulk_sale_id)
             .first()
