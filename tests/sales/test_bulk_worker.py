@@ -1,5 +1,9 @@
 """The bulk-sale job on a real Celery worker and real Redis, killed mid-batch and restarted.
 
+The restarted worker takes the batch over when a person resumes it (the page offers "Resume" as
+soon as the dead run's lease has run out); the unacked task message itself would come back only
+after the broker's visibility timeout, and finds nothing left to do then.
+
 The worker process cannot reach the in-process fake provider, so it runs with
 tests/worker_settings.py, which puts tests/sales/recording_provider.py into the provider seam:
 every purchase that reaches "the provider" is recorded in Redis before it is served, and so
@@ -66,7 +70,10 @@ def test_worker_killed_mid_batch_and_restarted_sells_no_row_twice(
     sold_before_kill = Sale.objects.filter(bulk_row__bulk_sale=bulk).count()
     assert sold_before_kill < ROWS, "the batch finished before the kill; the test proves nothing"
 
-    worker.start()  # the unacked message comes back; the new run waits for the dead run's lease
+    worker.start()
+    # The dead run's lease runs out; the page then offers "Resume", which re-queues the job.
+    wait_for(lambda: svc.bulk_sale_is_stalled(BulkSale.objects.get(pk=bulk.pk)), 30, "the lease to run out")
+    svc.bulk_sale_resume(bulk_sale=bulk, user=marketing)
     wait_for(lambda: BulkSale.objects.get(pk=bulk.pk).state == "finished", 90, "the batch to finish", worker)
 
     recorded = calls(connection, key)

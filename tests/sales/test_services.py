@@ -293,6 +293,21 @@ def test_bulk_run_skips_while_another_run_holds_the_lease(
     assert fake_provider.calls["purchase"] == 0
 
 
+def test_the_task_retries_later_while_another_run_holds_the_lease(lina_campaign, marketing, lina_template):
+    from celery.exceptions import Retry
+
+    from vouchers.tasks.sales import bulk_sale_run_task
+
+    bulk = make_bulk(lina_campaign, marketing, csv_file("25,Standard,,,,"))
+    BulkSale.objects.filter(pk=bulk.pk).update(
+        state=BulkSaleState.RUNNING, lease_owner="other", lease_until=timezone.now() + timedelta(minutes=5)
+    )
+    with pytest.raises(Retry):
+        bulk_sale_run_task.apply(args=[bulk.pk], throw=True)
+    BulkSale.objects.filter(pk=bulk.pk).update(state=BulkSaleState.FINISHED)
+    assert bulk_sale_run_task.apply(args=[bulk.pk]).get() == svc.RunOutcome.IDLE
+
+
 def test_bulk_run_after_a_crash_sends_the_interrupted_row_to_review_and_sells_the_rest(
     fake_provider, lina_campaign, marketing, lina_template
 ):
