@@ -389,3 +389,24 @@ def test_campaign_admin_manages_templates_of_own_campaigns_audited(
     SaleTemplate.objects.create(campaign=other_campaign, name="Hidden", template_hash="h")
     listing = client.get(reverse("admin:vouchers_saletemplate_changelist")).content.decode()
     assert "Gold" in listing and "Hidden" not in listing
+
+
+def test_needs_review_page_links_to_the_review_list_once_it_exists(
+    client, marketing, campaign_admin, fake_provider, lina_template, settings
+):
+    fake_provider.lose_answer_next("purchase")
+    sale = svc.gift_token_sell(
+        campaign=lina_template.campaign,
+        user=marketing,
+        request_token=svc.new_request_token(),
+        amount=Decimal("25"),
+        template=lina_template,
+    )
+    url = reverse("vouchers:sale-detail", args=[sale.pk])
+    client.force_login(campaign_admin)
+    assert "data-review-link" not in client.get(url).content.decode()  # no review page in this tree
+    settings.ROOT_URLCONF = "tests.sales.review_urls"
+    page = client.get(url).content.decode()
+    assert 'href="/operations/review/" data-review-link' in page
+    client.force_login(marketing)  # marketing cannot resolve operations: no link
+    assert "data-review-link" not in client.get(url).content.decode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -37,6 +38,16 @@ FULL_CODES = "vouchers.view_full_codes"
 
 def _can_see_full_codes(user) -> bool:
     return user.has_perm(FULL_CODES)
+
+
+def _operation_review_url(user) -> str | None:
+    """The generic review of unresolved operations (desk area), once it exists and the role may use it."""
+    if not user.has_perm("vouchers.resolve_operations"):
+        return None
+    try:
+        return reverse("vouchers:operation-review")
+    except NoReverseMatch:
+        return None
 
 
 class SaleStartView(PortalPermissionMixin, TemplateView):
@@ -183,7 +194,7 @@ class SaleDetailView(SaleScopedMixin, DetailView):
         context["voucher_fields"] = sorted(fields.items())
         context["explanation"] = explain(sale.operation.error_code)
         context["print_mode"] = self.kwargs.get("print_mode", False)
-        context["refresh_seconds"] = 3 if sale.operation.state == "pending" else None
+        context["review_url"] = _operation_review_url(self.request.user)
         return context
 
 
