@@ -16,7 +16,7 @@ from django.urls import reverse
 from tests.factories import PASSWORD
 from tests.sales_support import csv_file
 from vouchers.models import BulkSale
-from vouchers.services import sales as svc
+from vouchers.services import bulk_sales as bulk_svc
 
 pytestmark = [pytest.mark.chromium, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -108,7 +108,7 @@ def test_upload_twenty_rows_and_watch_the_progress_bar_finish(
         }).observe(bar, {attributes: true});
     }"""
     )
-    svc.bulk_sale_run(bulk_sale_id=queued[0])  # the job, here, while the browser polls
+    bulk_svc.bulk_sale_run(bulk_sale_id=queued[0])  # the job, here, while the browser polls
     page.wait_for_selector("[data-progress-state]:has-text('finished')")
     assert page.locator("[data-progress-bar]").get_attribute("aria-valuenow") == "100"
     assert page.locator("[data-progress-succeeded]").inner_text() == "20"

@@ -21,7 +21,7 @@ import redis
 from tests.sales.recording_provider import calls
 from tests.sales_support import csv_file
 from vouchers.models import BulkSale, ProviderOperation, Sale
-from vouchers.services import sales as svc
+from vouchers.services import bulk_sales as bulk_svc
 
 pytestmark = [
     pytest.mark.postgres,
@@ -61,9 +61,9 @@ def test_worker_killed_mid_batch_and_restarted_sells_no_row_twice(
 ):
     start, connection, key = recording_worker
     data = csv_file(*[f"{10 + n},Standard,,,,row{n}@example.com" for n in range(ROWS)])
-    bulk = svc.bulk_sale_create(campaign=lina_campaign, user=marketing, filename="w.csv", data=data)
+    bulk = bulk_svc.bulk_sale_create(campaign=lina_campaign, user=marketing, filename="w.csv", data=data)
     worker = start()
-    svc.bulk_sale_start(bulk_sale=bulk, user=marketing)  # on_commit → the task goes to Redis
+    bulk_svc.bulk_sale_start(bulk_sale=bulk, user=marketing)  # on_commit → the task goes to Redis
 
     wait_for(lambda: Sale.objects.filter(bulk_row__bulk_sale=bulk).count() >= 5, 60, "five rows", worker)
     worker.kill()  # SIGKILL, most likely during a provider call
@@ -72,8 +72,10 @@ def test_worker_killed_mid_batch_and_restarted_sells_no_row_twice(
 
     worker.start()
     # The dead run's lease runs out; the page then offers "Resume", which re-queues the job.
-    wait_for(lambda: svc.bulk_sale_is_stalled(BulkSale.objects.get(pk=bulk.pk)), 30, "the lease to run out")
-    svc.bulk_sale_resume(bulk_sale=bulk, user=marketing)
+    wait_for(
+        lambda: bulk_svc.bulk_sale_is_stalled(BulkSale.objects.get(pk=bulk.pk)), 30, "the lease to run out"
+    )
+    bulk_svc.bulk_sale_resume(bulk_sale=bulk, user=marketing)
     wait_for(lambda: BulkSale.objects.get(pk=bulk.pk).state == "finished", 90, "the batch to finish", worker)
 
     recorded = calls(connection, key)

@@ -19,6 +19,7 @@ from vouchers.providers.errors import (
     ProviderUnavailable,
     ValidationFailed,
 )
+from vouchers.services import bulk_sales as bulk_svc
 from vouchers.services import sales as svc
 
 pytestmark = pytest.mark.django_db
@@ -218,7 +219,7 @@ def test_allocate_lost_answer_needs_review_and_is_never_resent(fake_provider, al
 
 
 def make_bulk(campaign, user, data):
-    return svc.bulk_sale_create(campaign=campaign, user=user, filename="batch.csv", data=data)
+    return bulk_svc.bulk_sale_create(campaign=campaign, user=user, filename="batch.csv", data=data)
 
 
 def test_bulk_create_validates_every_line_and_sells_nothing(
@@ -253,7 +254,7 @@ def test_bulk_create_validates_every_line_and_sells_nothing(
 
 
 def run(bulk):
-    return svc.bulk_sale_run(bulk_sale_id=bulk.pk)
+    return bulk_svc.bulk_sale_run(bulk_sale_id=bulk.pk)
 
 
 def test_bulk_run_sells_valid_rows_once_even_when_run_again(
@@ -263,13 +264,13 @@ def test_bulk_run_sells_valid_rows_once_even_when_run_again(
         lina_campaign, marketing, csv_file("25,Standard,,,,", "bad,Standard,,,,", "30,Standard,1,A,B,")
     )
     with django_capture_on_commit_callbacks() as callbacks:
-        svc.bulk_sale_start(bulk_sale=bulk, user=marketing)
-        svc.bulk_sale_start(bulk_sale=bulk, user=marketing)  # a double click queues once
+        bulk_svc.bulk_sale_start(bulk_sale=bulk, user=marketing)
+        bulk_svc.bulk_sale_start(bulk_sale=bulk, user=marketing)  # a double click queues once
     assert len(callbacks) == 1
-    assert run(bulk) == svc.RunOutcome.WORKED
+    assert run(bulk) == bulk_svc.RunOutcome.WORKED
     bulk.refresh_from_db()
     assert bulk.state == BulkSaleState.FINISHED and fake_provider.calls["purchase"] == 2
-    progress = svc.bulk_sale_progress(bulk_sale=bulk)
+    progress = bulk_svc.bulk_sale_progress(bulk_sale=bulk)
     assert (progress["done"], progress["succeeded"], progress["invalid"], progress["percent"]) == (
         2,
         2,
@@ -278,7 +279,7 @@ def test_bulk_run_sells_valid_rows_once_even_when_run_again(
     )
     # Running it again (a redelivered message, a re-run) sells nothing more.
     BulkSale.objects.filter(pk=bulk.pk).update(state=BulkSaleState.QUEUED)
-    assert run(bulk) == svc.RunOutcome.WORKED
+    assert run(bulk) == bulk_svc.RunOutcome.WORKED
     assert fake_provider.calls["purchase"] == 2 and Sale.objects.count() == 2
 
 
@@ -289,7 +290,7 @@ def test_bulk_run_skips_while_another_run_holds_the_lease(
     BulkSale.objects.filter(pk=bulk.pk).update(
         state=BulkSaleState.RUNNING, lease_owner="other", lease_until=timezone.now() + timedelta(minutes=5)
     )
-    assert run(bulk) == svc.RunOutcome.BUSY
+    assert run(bulk) == bulk_svc.RunOutcome.BUSY
     assert fake_provider.calls["purchase"] == 0
 
 
@@ -305,7 +306,7 @@ def test_the_task_retries_later_while_another_run_holds_the_lease(lina_campaign,
     with pytest.raises(Retry):
         bulk_sale_run_task.apply(args=[bulk.pk], throw=True)
     BulkSale.objects.filter(pk=bulk.pk).update(state=BulkSaleState.FINISHED)
-    assert bulk_sale_run_task.apply(args=[bulk.pk]).get() == svc.RunOutcome.IDLE
+    assert bulk_sale_run_task.apply(args=[bulk.pk]).get() == bulk_svc.RunOutcome.IDLE
 
 
 def test_bulk_run_after_a_crash_sends_the_interrupted_row_to_review_and_sells_the_rest(
@@ -329,11 +330,11 @@ def test_bulk_run_after_a_crash_sends_the_interrupted_row_to_review_and_sells_th
     BulkSale.objects.filter(pk=bulk.pk).update(
         state=BulkSaleState.RUNNING, lease_owner="dead", lease_until=timezone.now() - timedelta(seconds=1)
     )
-    assert run(bulk) == svc.RunOutcome.WORKED
+    assert run(bulk) == bulk_svc.RunOutcome.WORKED
     row.refresh_from_db()
     assert row.sale.state == "needs_review" and "not sold again" in row.message
     assert fake_provider.calls["purchase"] == 2  # lines 3 and 4 only
-    assert svc.bulk_sale_progress(bulk_sale=bulk)["review"] == 1
+    assert bulk_svc.bulk_sale_progress(bulk_sale=bulk)["review"] == 1
 
 
 def test_bulk_cancel_stops_after_the_current_row(
@@ -346,7 +347,7 @@ def test_bulk_cancel_stops_after_the_current_row(
     def purchase_then_cancel(request):
         result = original(request)
         if fake_provider.calls["purchase"] == 2:
-            svc.bulk_sale_cancel(bulk_sale=bulk, user=marketing)  # clicked while row 2 is being sold
+            bulk_svc.bulk_sale_cancel(bulk_sale=bulk, user=marketing)  # clicked while row 2 is being sold
         return result
 
     monkeypatch.setattr(fake_provider, "purchase", purchase_then_cancel)
@@ -365,22 +366,23 @@ def test_bulk_stops_on_errors_that_hit_every_row_and_resumes_later(
     run(bulk)
     bulk.refresh_from_db()
     assert bulk.state == BulkSaleState.FINISHED and "Stopped at line 2" in bulk.note
+    assert bulk_svc.bulk_sale_progress(bulk_sale=bulk)["resumable"]
     assert fake_provider.calls["purchase"] == 1
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        svc.bulk_sale_resume(bulk_sale=bulk, user=marketing)
+        bulk_svc.bulk_sale_resume(bulk_sale=bulk, user=marketing)
     assert len(callbacks) == 1
     run(bulk)
     bulk.refresh_from_db()
     assert bulk.state == BulkSaleState.FINISHED and bulk.note == ""
     assert fake_provider.calls["purchase"] == 3  # the failed row is not retried; the two others are sold
-    progress = svc.bulk_sale_progress(bulk_sale=bulk)
+    progress = bulk_svc.bulk_sale_progress(bulk_sale=bulk)
     assert (progress["succeeded"], progress["failed"]) == (2, 1)
 
 
 def test_bulk_start_refuses_a_file_without_valid_rows(fake_provider, lina_campaign, marketing, lina_template):
     bulk = make_bulk(lina_campaign, marketing, csv_file("x,Standard,,,,"))
     with pytest.raises(svc.SaleRefused):
-        svc.bulk_sale_start(bulk_sale=bulk, user=marketing)
+        bulk_svc.bulk_sale_start(bulk_sale=bulk, user=marketing)
 
 
 def test_template_save_and_delete_are_audited(campaign_admin, lina_campaign):
@@ -392,3 +394,19 @@ def test_template_save_and_delete_are_audited(campaign_admin, lina_campaign):
     svc.sale_template_delete(template=template, actor=campaign_admin)
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["sale_template.created", "sale_template.deleted"]
+
+
+def test_a_layout_link_that_is_not_a_web_address_is_dropped(
+    fake_provider, lina_campaign, marketing, lina_template, monkeypatch
+):
+    from vouchers.providers.base import PurchaseResult
+
+    monkeypatch.setattr(
+        fake_provider,
+        "purchase",
+        lambda request: PurchaseResult(
+            code="ABCD1234EFGH5678", amount=request.amount, layout_url="javascript:alert(1)"
+        ),
+    )
+    sale = sell(lina_campaign, marketing, lina_template, layout=1)
+    assert sale.state == "succeeded" and sale.layout_url == ""

@@ -19,6 +19,7 @@ from tests.factories import make_user
 from tests.sales_support import csv_file
 from vouchers.models import AuditEvent, BulkSale, Sale, SaleTemplate
 from vouchers.providers.errors import Misconfigured, OutOfStock
+from vouchers.services import bulk_sales as bulk_svc
 from vouchers.services import sales as svc
 
 pytestmark = pytest.mark.django_db
@@ -272,7 +273,7 @@ def upload(client, data: bytes, name="batch.csv"):
 def run_jobs_inline(monkeypatch):
     """The start button's task runs right away in this process (the real worker is tested elsewhere)."""
     monkeypatch.setattr(
-        "vouchers.tasks.sales.bulk_sale_run_task.delay", lambda pk: svc.bulk_sale_run(bulk_sale_id=pk)
+        "vouchers.tasks.sales.bulk_sale_run_task.delay", lambda pk: bulk_svc.bulk_sale_run(bulk_sale_id=pk)
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ..services.sales import RunOutcome, bulk_sale_lease_seconds, bulk_sale_run
+from ..services.bulk_sales import RunOutcome, bulk_sale_lease_seconds, bulk_sale_run
 
 
 @shared_task(

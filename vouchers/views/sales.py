@@ -28,6 +28,7 @@ from ..providers.errors import ProviderError
 from ..sales_explain import explain
 from ..sales_selectors import bulk_rows, bulk_sales_for, sale_for, sales_for
 from ..scoping import campaigns_for
+from ..services import bulk_sales as bulk_service
 from ..services import sales as sales_service
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
@@ -299,7 +300,7 @@ class BulkUploadView(CampaignScopedMixin, FormView):
         upload = form.cleaned_data["file"]
         try:
             data = upload.read(sales_csv.max_upload_bytes() + 1)
-            bulk = sales_service.bulk_sale_create(
+            bulk = bulk_service.bulk_sale_create(
                 campaign=self.campaign, user=self.request.user, filename=upload.name, data=data
             )
         except sales_csv.BulkFileError as exc:
@@ -342,7 +343,7 @@ class BulkSaleDetailView(BulkScopedMixin, TemplateView):
         context["bulk"] = bulk
         context["campaign"] = bulk.campaign
         context["rows"] = bulk_rows(bulk)
-        context["progress"] = sales_service.bulk_sale_progress(bulk_sale=bulk)
+        context["progress"] = bulk_service.bulk_sale_progress(bulk_sale=bulk)
         context["show_full_code"] = _can_see_full_codes(self.request.user)
         return context
 
@@ -353,9 +354,9 @@ class BulkActionView(BulkScopedMixin, View):
 
     def post(self, request, *args, **kwargs):
         service = {
-            "start": sales_service.bulk_sale_start,
-            "cancel": sales_service.bulk_sale_cancel,
-            "resume": sales_service.bulk_sale_resume,
+            "start": bulk_service.bulk_sale_start,
+            "cancel": bulk_service.bulk_sale_cancel,
+            "resume": bulk_service.bulk_sale_resume,
         }[self.action]
         try:
             service(bulk_sale=self.bulk_sale, user=request.user)
@@ -368,7 +369,7 @@ class BulkProgressView(BulkScopedMixin, View):
     """The small JSON the progress bar polls."""
 
     def get(self, request, *args, **kwargs):
-        progress = sales_service.bulk_sale_progress(bulk_sale=self.bulk_sale)
+        progress = bulk_service.bulk_sale_progress(bulk_sale=self.bulk_sale)
         response = JsonResponse(progress)
         response["Cache-Control"] = "no-store"
         return response
