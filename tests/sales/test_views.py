@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.factories import make_user
 from tests.sales_support import csv_file
@@ -411,3 +412,32 @@ def test_needs_review_page_links_to_the_review_list_once_it_exists(
     assert 'href="/operations/review/" data-review-link' in page
     client.force_login(marketing)  # marketing cannot resolve operations: no link
     assert "data-review-link" not in client.get(url).content.decode()
+
+
+def test_sales_list_filters_by_campaign_seller_date_and_kind(
+    client, marketing, campaign_admin, fake_provider, lina_template, allsafe_campaign
+):
+    _sell_many(lina_template.campaign, marketing, lina_template, 2)
+    _sell_many(lina_template.campaign, campaign_admin, lina_template, 1)
+    fake_provider.set_stock("Takealot", 100, 1)
+    svc.digital_voucher_allocate(
+        campaign=allsafe_campaign,
+        user=marketing,
+        request_token="9" * 32,
+        vendor="Takealot",
+        value=Decimal("100"),
+    )
+    client.force_login(marketing)
+    url = reverse("vouchers:sale-list")
+
+    def rows(**params):
+        return client.get(url, params).context["table"].paginator.count
+
+    assert rows() == 4
+    assert rows(campaign=allsafe_campaign.pk) == 1
+    assert rows(seller=campaign_admin.pk) == 1
+    assert rows(kind="gift_token", state="succeeded") == 3
+    today = timezone.localdate().isoformat()
+    assert rows(sold_after=today, sold_before=today) == 4
+    assert rows(sold_before="2000-01-01") == 0
+    assert rows(amount_min="50", amount_max="150") == 1
