@@ -70,7 +70,7 @@ class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
     from_name = forms.CharField(label=_("From"), required=False, max_length=sales_rules.NAME_MAX_LENGTH)
     for_name = forms.CharField(label=_("For"), required=False, max_length=sales_rules.NAME_MAX_LENGTH)
     email = forms.CharField(
-        label=_("Send to e-mail (optional)"),
+        label=_("Send to e-mail"),
         required=False,
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
