@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import connections
 from django.urls import reverse
 
 from tests.factories import PASSWORD
@@ -44,6 +45,9 @@ def page(live_server):
         yield page
         context.close()
         browser.close()
+        # Code run inside Playwright's sync context gets its own database connections (Django's
+        # connections are context-local); close them, or PostgreSQL cannot drop the test database.
+        connections.close_all()
 
 
 def login(page, live_server, username: str) -> None:
