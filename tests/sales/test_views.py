@@ -441,3 +441,32 @@ def test_sales_list_filters_by_campaign_seller_date_and_kind(
     assert rows(sold_after=today, sold_before=today) == 4
     assert rows(sold_before="2000-01-01") == 0
     assert rows(amount_min="50", amount_max="150") == 1
+
+
+def test_sales_list_is_paginated(client, marketing, fake_provider, lina_template):
+    _sell_many(lina_template.campaign, marketing, lina_template, 51)
+    client.force_login(marketing)
+    first = client.get(reverse("vouchers:sale-list"))
+    assert len(first.context["table"].page.object_list) == 50
+    second = client.get(reverse("vouchers:sale-list"), {"page": 2})
+    assert len(second.context["table"].page.object_list) == 1
+    assert client.get(reverse("vouchers:sale-list"), {"page": 99}).status_code in (200, 404)
+
+
+def test_resume_button_requeues_a_stopped_batch(
+    client, marketing, fake_provider, lina_template, run_jobs_inline, django_capture_on_commit_callbacks
+):
+    from vouchers.providers.errors import RateLimited
+
+    client.force_login(marketing)
+    upload(client, csv_file("25,Standard,,,,", "26,Standard,,,,"))
+    bulk = BulkSale.objects.get()
+    fake_provider.fail_next("purchase", RateLimited())
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("vouchers:bulksale-start", args=[bulk.pk]))
+    page = client.get(reverse("vouchers:bulksale-detail", args=[bulk.pk])).content.decode()
+    assert "Stopped at line 2" in page and "data-bulk-resume-form hidden" not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("vouchers:bulksale-resume", args=[bulk.pk]))
+    progress = client.get(reverse("vouchers:bulksale-progress", args=[bulk.pk])).json()
+    assert (progress["succeeded"], progress["failed"], progress["resumable"]) == (1, 1, False)
