@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from vouchers import roles
 from vouchers.models import Campaign, Membership
@@ -48,11 +48,24 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.save()
 
 
+def role_group(role: str) -> Group:
+    """The role's group. Transactional tests (live_server, real workers) flush the database,
+    which removes the rows the data migration made; recreate them the same way."""
+    group, created = Group.objects.get_or_create(name=role)
+    if created:
+        for perm in roles.ROLE_PERMISSIONS[role]:
+            app_label, codename = perm.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+    return group
+
+
 def make_user(role: str | None, *campaigns: Campaign, **kwargs):
     """A user with ``role`` (None: no role) who is a member of ``campaigns``."""
     user = UserFactory(is_staff=role in roles.STAFF_ROLES, **kwargs)
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(role_group(role))
     for campaign in campaigns:
         Membership.objects.create(user=user, campaign=campaign)
     return user

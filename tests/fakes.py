@@ -9,6 +9,7 @@ providers can, or to return a scripted (possibly broken) answer to a read (``ans
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -48,6 +49,11 @@ class FakeProvider:
     sold: list[base.PurchaseResult] = field(default_factory=list)
     allocated: list[base.AllocatedVoucher] = field(default_factory=list)
     ip: str = "203.0.113.7"
+    #: What purchase/allocate were asked, in call order (to check what was sent, e.g. names).
+    requests: list = field(default_factory=list)
+    #: Base64 PNG the fake's purchase answers with ("" = none, as LINA may send).
+    purchase_qrcode: str = ""
+    _delays: dict[str, float] = field(default_factory=dict)
     capabilities: frozenset = base.LINA_CAPABILITIES | base.ALLSAFE_CAPABILITIES
     _failures: dict[str, list[ProviderError]] = field(default_factory=lambda: defaultdict(list))
     _lose: Counter = field(default_factory=Counter)
@@ -95,6 +101,10 @@ class FakeProvider:
             self._during.pop(operation, None)
         else:
             self._during[operation] = hook
+
+    def slow_down(self, operation: str, seconds: float) -> None:
+        """Every call of ``operation`` takes ``seconds`` before it answers (progress bars, races)."""
+        self._delays[operation] = seconds
 
     def _enter(self, operation: str) -> bool:
         """Count the call, raise an injected failure; True when the answer should be lost."""
@@ -180,7 +190,10 @@ class FakeProvider:
         )
 
     def purchase(self, request: base.PurchaseRequest) -> base.PurchaseResult:
+        if self._delays.get("purchase"):
+            time.sleep(self._delays["purchase"])  # outside the lock, like a slow network
         with self._lock:
+            self.requests.append(("purchase", request))
             lose = self._enter("purchase")
             self._serial += 1
             code = f"FAKE{self._serial:012d}"
@@ -188,7 +201,7 @@ class FakeProvider:
             result = base.PurchaseResult(
                 code=code,
                 amount=request.amount,
-                qrcode_png_base64="",
+                qrcode_png_base64=self.purchase_qrcode,
                 layout_url=f"https://lina.example.test/layout/{code}" if request.layout else "",
                 raw={"status": "OK", "code": code, "amount": str(request.amount)},
             )
@@ -213,6 +226,7 @@ class FakeProvider:
 
     def allocate(self, request: base.AllocateRequest) -> base.AllocatedVoucher:
         with self._lock:
+            self.requests.append(("allocate", request))
             lose = self._enter("allocate")
             vendors = {v for v, _ in self.stock}
             if request.vendor not in vendors:

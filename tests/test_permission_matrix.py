@@ -43,6 +43,14 @@ LINA = {"campaign": "lina-shop"}
 ALLSAFE = {"campaign": "allsafe-vault"}
 
 
+def a_gift_token_sale(world: dict) -> dict:
+    return {"pk": world["sale"].pk}
+
+
+def a_bulk_sale(world: dict) -> dict:
+    return {"pk": world["bulk_sale"].pk}
+
+
 def cashiers_unknown_redeem(world: dict) -> dict:
     """An unresolved redeem made by the cashier on the LINA campaign."""
     return {"pk": world["unknown_redeem"].pk}
@@ -93,6 +101,42 @@ RULES: dict[str, Rule] = {
         signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
         kwargs=cashiers_unknown_redeem,
     ),
+    # Selling: marketing sells; admins see sales but do not sell; full codes need view_full_codes.
+    "vouchers:sale-start": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK)),
+    "vouchers:sale-sell": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=LINA),
+    "vouchers:sale-allocate": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=ALLSAFE),
+    "vouchers:availability-refresh": Rule(
+        signed_in(FORBIDDEN, marketing=REDIRECT, superuser=REDIRECT), kwargs=ALLSAFE, method="post"
+    ),
+    "vouchers:sale-list": Rule(
+        signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=OK)
+    ),
+    "vouchers:sale-export": Rule(
+        signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=OK)
+    ),
+    "vouchers:sale-detail": Rule(
+        signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
+        kwargs=a_gift_token_sale,
+    ),
+    "vouchers:sale-print": Rule(
+        signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
+        kwargs=a_gift_token_sale,
+    ),
+    "vouchers:sale-qr": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=a_gift_token_sale),
+    "vouchers:bulksale-upload": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=LINA),
+    "vouchers:bulksale-template": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK)),
+    "vouchers:bulksale-detail": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=a_bulk_sale),
+    "vouchers:bulksale-progress": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=a_bulk_sale),
+    "vouchers:bulksale-result": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=a_bulk_sale),
+    "vouchers:bulksale-start": Rule(
+        signed_in(FORBIDDEN, marketing=REDIRECT, superuser=REDIRECT), kwargs=a_bulk_sale, method="post"
+    ),
+    "vouchers:bulksale-cancel": Rule(
+        signed_in(FORBIDDEN, marketing=REDIRECT, superuser=REDIRECT), kwargs=a_bulk_sale, method="post"
+    ),
+    "vouchers:bulksale-resume": Rule(
+        signed_in(FORBIDDEN, marketing=REDIRECT, superuser=REDIRECT), kwargs=a_bulk_sale, method="post"
+    ),
     "vouchers:stock-thresholds": Rule(
         signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND), kwargs=ALLSAFE
     ),
@@ -122,7 +166,8 @@ def test_every_url_has_a_rule():
 @pytest.fixture
 def world(lina_campaign, allsafe_campaign, other_campaign):
     """One user per role, and the objects that detail pages are opened on."""
-    from vouchers.models import ProviderOperation
+    from vouchers.models import BulkSale, ProviderOperation, Sale
+    from vouchers.models.sales import SaleKind
 
     users = {
         "anonymous": None,
@@ -144,7 +189,27 @@ def world(lina_campaign, allsafe_campaign, other_campaign):
         code_digest="d" * 64,
         amount="5.00",
     )
-    return {"users": users, "unknown_redeem": unknown_redeem}
+    purchase = ProviderOperation.objects.create(
+        campaign=lina_campaign,
+        user=users["marketing"],
+        kind=ProviderOperation.Kind.PURCHASE,
+        state=ProviderOperation.State.SUCCEEDED,
+        code_masked="••••MNOP",
+        amount="25.00",
+    )
+    sale = Sale.objects.create(
+        campaign=lina_campaign,
+        operation=purchase,
+        seller=users["marketing"],
+        kind=SaleKind.GIFT_TOKEN,
+        amount="25.00",
+        full_code="ABCDEFGHIJKLMNOP",
+        code_masked="••••MNOP",
+    )
+    bulk_sale = BulkSale.objects.create(
+        campaign=lina_campaign, created_by=users["marketing"], filename="x.csv"
+    )
+    return {"users": users, "unknown_redeem": unknown_redeem, "sale": sale, "bulk_sale": bulk_sale}
 
 
 @pytest.mark.django_db

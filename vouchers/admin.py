@@ -6,6 +6,7 @@ superusers see all. Credential values are never shown, listed or searchable.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -18,10 +19,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .forms import CampaignAdminForm
-from .models import AuditEvent, Campaign, Membership, ProviderOperation
+from .models import AuditEvent, Campaign, Membership, ProviderOperation, SaleTemplate
 from .scoping import campaigns_for, scope
 from .services.campaigns import campaign_save, membership_add, membership_remove
 from .services.connection import ConnectionReport, campaign_test_connection
+from .services.sales import sale_template_delete, sale_template_save
 
 
 class MembershipInline(admin.TabularInline):
@@ -254,3 +256,84 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return scope(super().get_queryset(request), request.user)
+
+
+# --- Sales: named LINA templates ----------------------------------------------------------------
+
+
+class SaleTemplateAdminForm(forms.ModelForm):
+    """Layouts are typed as "1, 2, 5" rather than JSON."""
+
+    layouts_text = forms.CharField(
+        label=_("allowed layouts"),
+        required=False,
+        help_text=_("Layout numbers LINA allows for this template, separated by commas. Empty: no layouts."),
+    )
+
+    class Meta:
+        model = SaleTemplate
+        fields = ["campaign", "name", "template_hash", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["layouts_text"] = ", ".join(str(n) for n in self.instance.layouts)
+
+    def clean_layouts_text(self):
+        text = self.cleaned_data.get("layouts_text") or ""
+        numbers = []
+        for part in text.replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit() or int(part) < 1 or int(part) > 999999:
+                raise forms.ValidationError(
+                    _("“%(value)s” is not a layout number (whole numbers from 1).") % {"value": part}
+                )
+            numbers.append(int(part))
+        return sorted(set(numbers))
+
+    def clean_template_hash(self):
+        value = (self.cleaned_data.get("template_hash") or "").strip()
+        if not value or any(ch.isspace() for ch in value):
+            raise forms.ValidationError(
+                _("Paste the template hash from the LINA back office, without spaces.")
+            )
+        return value
+
+    def save(self, commit=True):
+        self.instance.allowed_layouts = self.cleaned_data.get("layouts_text") or []
+        return super().save(commit=commit)
+
+
+@admin.register(SaleTemplate)
+class SaleTemplateAdmin(admin.ModelAdmin):
+    form = SaleTemplateAdminForm
+    list_display = ("name", "campaign", "layouts_display", "is_active", "updated_at")
+    list_filter = ("is_active", "campaign")
+    list_select_related = ("campaign",)
+    search_fields = ("name",)
+    fields = ("campaign", "name", "template_hash", "layouts_text", "is_active")
+
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = campaigns_for(request.user, provider="lina")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=_("layouts"))
+    def layouts_display(self, obj):
+        return ", ".join(str(n) for n in obj.layouts) or "—"
+
+    def save_model(self, request, obj, form, change):
+        obj.allowed_layouts = form.cleaned_data.get("layouts_text") or []
+        sale_template_save(template=obj, actor=request.user, changed_fields=list(form.changed_data))
+
+    def delete_model(self, request, obj):
+        sale_template_delete(template=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for template in queryset:
+            sale_template_delete(template=template, actor=request.user)

@@ -35,6 +35,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "vouchers.resolve_operations",
         "vouchers.view_audit",
         "vouchers.test_connection",
+        # The named LINA templates of their campaigns (sales; granted by migration 0003_selling).
+        "vouchers.view_saletemplate",
+        "vouchers.add_saletemplate",
+        "vouchers.change_saletemplate",
+        "vouchers.delete_saletemplate",
     ],
 }
 

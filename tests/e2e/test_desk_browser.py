@@ -5,12 +5,9 @@ live_server, so the monkeypatched client factory applies to the server thread to
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
-from django.db import connections
 
 from vouchers import roles
 from vouchers.models import ProviderOperation
@@ -20,42 +17,6 @@ from vouchers.tasks.desk import operation_reconcile_task
 from ..factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.chromium, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _role_groups():
-    """live_server tests flush the database, which removes the groups the data migration made."""
-    for role, perms in roles.ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-
-
-@pytest.fixture
-def page(live_server):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="en-GB")
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        yield page
-        context.close()
-        browser.close()
 
 
 def _scan(page, code: str):
@@ -67,19 +28,9 @@ def _scan(page, code: str):
 
 
 def test_cashier_checks_and_redeems_at_the_till(page, live_server, fake_provider, settings):
-    try:
-        _till_flow(page, live_server, fake_provider, settings)
-    finally:
-        # While Playwright runs, ORM calls in the test use their own database connection (its
-        # greenlet has its own context); close it so the test database can be dropped.
-        connections.close_all()
-
-
-def _till_flow(page, live_server, fake_provider, settings):
     from playwright.sync_api import expect
 
     settings.DESK_UNKNOWN_REFRESH_SECONDS = 1
-    _role_groups()
     from vouchers.models import Campaign
 
     campaign = Campaign.objects.create(

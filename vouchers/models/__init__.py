@@ -4,14 +4,19 @@ from .audit import AuditEvent
 from .campaigns import Campaign, Membership
 from .desk import ReconcileTicket
 from .ledger import ProviderOperation
+from .sales import BulkSale, BulkSaleRow, Sale, SaleTemplate
 from .stock import StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 
 __all__ = [
     "AuditEvent",
+    "BulkSale",
+    "BulkSaleRow",
     "Campaign",
     "Membership",
     "ProviderOperation",
     "ReconcileTicket",
+    "Sale",
+    "SaleTemplate",
     "StockAlert",
     "StockLevel",
     "StockMonitor",

@@ -1,1 +1,29 @@
 """Celery tasks of the sales area."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from ..services.bulk_sales import RunOutcome, bulk_sale_lease_seconds, bulk_sale_run
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=100,
+    # One batch holds up to SALES_BULK_MAX_ROWS rows of at most one provider timeout each; a hard
+    # kill is harmless (the lease runs out, an interrupted row goes to review), so this limit
+    # only ends a run that hangs for good.
+    time_limit=6 * 60 * 60,
+)
+def bulk_sale_run_task(self, bulk_sale_id: int) -> str:
+    """Sell the rows of one bulk sale. Idempotent: rows already claimed are never sold again.
+
+    When another run holds the batch's lease (a redelivered message while the first run still
+    works, or a crashed run whose lease has not run out yet), try again once it could have
+    expired: then either the batch is finished or this run takes over where the dead one stopped.
+    """
+    outcome = bulk_sale_run(bulk_sale_id=bulk_sale_id)
+    if outcome == RunOutcome.BUSY:
+        raise self.retry(countdown=bulk_sale_lease_seconds() + 1)
+    return outcome

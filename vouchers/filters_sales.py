@@ -1,0 +1,45 @@
+"""Filters of the sales list (django-filter). Choices are limited to the person's campaigns."""
+
+from __future__ import annotations
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from .models import Sale
+from .models.ledger import OperationState
+from .models.sales import SaleKind
+from .scoping import campaigns_for
+
+
+def _campaigns(request):
+    return campaigns_for(request.user) if request else campaigns_for(None)
+
+
+def _sellers(request):
+    campaigns = campaigns_for(request.user) if request else campaigns_for(None)
+    return (
+        get_user_model()
+        .objects.filter(sales__campaign__in=campaigns.values("pk"))
+        .distinct()
+        .order_by("username")
+    )
+
+
+class SaleFilter(django_filters.FilterSet):
+    campaign = django_filters.ModelChoiceFilter(label=_("Campaign"), queryset=_campaigns)
+    sold = django_filters.DateFromToRangeFilter(
+        label=_("Sold between"),
+        field_name="created_at",
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+    )
+    seller = django_filters.ModelChoiceFilter(label=_("Seller"), queryset=_sellers)
+    state = django_filters.ChoiceFilter(
+        label=_("State"), field_name="operation__state", choices=OperationState.choices
+    )
+    kind = django_filters.ChoiceFilter(label=_("Kind"), choices=SaleKind.choices)
+    amount = django_filters.RangeFilter(label=_("Amount from/to"))
+
+    class Meta:
+        model = Sale
+        fields = ["campaign", "sold", "seller", "state", "kind", "amount"]

@@ -1,0 +1,408 @@
+"""Bulk sales: an uploaded CSV checked line by line, then sold row by row by a Celery job.
+
+Nothing is sold at upload: every line is stored with its messages and a fixed request token.
+The job (:func:`bulk_sale_run`) takes a lease on the batch so one run works at a time, checks
+for a cancel request before each row, and sells each valid row through
+:func:`vouchers.services.sales.gift_token_sell` with the row's own request token, so a re-run,
+a redelivered message or a restarted worker never sells a row twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import sales_csv, sales_rules
+from ..models import BulkSale, BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
+from ..models.campaigns import Provider
+from ..models.ledger import OperationState
+from ..models.sales import BulkSaleState
+from ..providers.errors import AuthFailed, Misconfigured, OutcomeUnknown, ProviderUnavailable, RateLimited
+from .audit import audit_record
+from .ledger import operation_record
+from .sales import SaleRefused, gift_token_sell, new_request_token, require_usable
+
+# --- Bulk sales --------------------------------------------------------------------------------
+
+
+def bulk_sale_lease_seconds() -> int:
+    # Longer than one row can take (the provider's read timeout is at most 120 s).
+    return int(getattr(settings, "SALES_BULK_LEASE_SECONDS", 300))
+
+
+def bulk_row_validate(
+    *, campaign: Campaign, templates: dict[str, SaleTemplate], line: sales_csv.CsvLine
+) -> tuple[dict[str, Any], list[str]]:
+    """Check one uploaded line against the sale rules: (clean values, messages)."""
+    cells = line.cells
+    errors: list[str] = []
+    clean: dict[str, Any] = {}
+    if line.extra_cells:
+        errors.append(_("This line has more values than the header has columns."))
+    try:
+        clean["amount"] = sales_rules.check_amount(
+            campaign, sales_rules.parse_amount(cells.get("amount", ""))
+        )
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+    template = None
+    name = cells.get("template", "")
+    if not name:
+        errors.append(_("Name the template."))
+    else:
+        template = templates.get(name.casefold())
+        if template is None:
+            known = ", ".join(sorted(t.name for t in templates.values())) or "—"
+            errors.append(
+                _("There is no active template “%(name)s” (templates: %(known)s).")
+                % {"name": name, "known": known}
+            )
+    clean["template"] = template
+    layout = None
+    try:
+        layout = sales_rules.parse_layout(cells.get("layout", ""))
+        if template is not None:
+            layout = sales_rules.check_layout(template, layout)
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+    clean["layout"] = layout
+    try:
+        clean["from_name"], clean["for_name"] = sales_rules.check_names(
+            layout, cells.get("from", ""), cells.get("for", "")
+        )
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+    try:
+        clean["email"] = sales_rules.check_email(cells.get("email", ""))
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+    if len(clean.get("email", "")) > 254:
+        errors.append(_("The e-mail address is too long."))
+    return clean, errors
+
+
+def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) -> BulkSale:
+    """Read and check an uploaded file; store every line with its messages. Nothing is sold here.
+
+    Raises sales_csv.BulkFileError when the file as a whole cannot be used, SaleRefused when
+    the campaign cannot sell.
+    """
+    require_usable(campaign, Provider.LINA)
+    lines = sales_csv.parse_bulk_csv(data)
+    templates = {t.name.casefold(): t for t in SaleTemplate.objects.filter(campaign=campaign, is_active=True)}
+    rows = []
+    for line in lines:
+        clean, errors = bulk_row_validate(campaign=campaign, templates=templates, line=line)
+        rows.append(
+            BulkSaleRow(
+                line_number=line.line_number,
+                raw={k: v[:300] for k, v in line.cells.items()},
+                valid=not errors,
+                errors=errors,
+                amount=clean.get("amount") if not errors else None,
+                template=clean.get("template") if not errors else None,
+                layout=clean.get("layout") if not errors else None,
+                from_name=clean.get("from_name", "") if not errors else "",
+                for_name=clean.get("for_name", "") if not errors else "",
+                email=clean.get("email", "") if not errors else "",
+                request_token=new_request_token(),
+            )
+        )
+    with transaction.atomic():
+        bulk = BulkSale.objects.create(campaign=campaign, created_by=user, filename=(filename or "")[:200])
+        for row in rows:
+            row.bulk_sale = bulk
+        BulkSaleRow.objects.bulk_create(rows, batch_size=500)
+        valid = sum(1 for r in rows if r.valid)
+        audit_record(
+            actor=user,
+            action="bulk_sale.uploaded",
+            campaign=campaign,
+            obj=bulk,
+            summary=f"Bulk sale file {bulk.filename} uploaded: {valid} valid of {len(rows)} rows",
+            data={"rows": len(rows), "valid": valid},
+        )
+    return bulk
+
+
+def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
+    """Queue the job (once: a second click finds it queued already)."""
+    from ..tasks.sales import bulk_sale_run_task
+
+    with transaction.atomic():
+        bulk = BulkSale.objects.select_for_update().get(pk=bulk_sale.pk)
+        if bulk.state != BulkSaleState.DRAFT:
+            return bulk
+        if not bulk.rows.filter(valid=True).exists():
+            raise SaleRefused(_("The file has no valid rows to sell."))
+        bulk.state = BulkSaleState.QUEUED
+        bulk.save(update_fields=["state"])
+        audit_record(
+            actor=user,
+            action="bulk_sale.started",
+            campaign=bulk.campaign,
+            obj=bulk,
+            summary=f"{bulk} started",
+        )
+        transaction.on_commit(lambda: bulk_sale_run_task.delay(bulk.pk))
+    return bulk
+
+
+def bulk_sale_cancel(*, bulk_sale: BulkSale, user) -> BulkSale:
+    """Ask the job to stop after the row it is selling now (a draft is cancelled at once)."""
+    with transaction.atomic():
+        bulk = BulkSale.objects.select_for_update().get(pk=bulk_sale.pk)
+        if bulk.state in (BulkSaleState.FINISHED, BulkSaleState.CANCELLED):
+            return bulk
+        bulk.cancel_requested = True
+        update = ["cancel_requested"]
+        if bulk.state == BulkSaleState.DRAFT:
+            bulk.state = BulkSaleState.CANCELLED
+            bulk.finished_at = timezone.now()
+            update += ["state", "finished_at"]
+        bulk.save(update_fields=update)
+        audit_record(
+            actor=user,
+            action="bulk_sale.cancelled",
+            campaign=bulk.campaign,
+            obj=bulk,
+            summary=f"{bulk} cancelled",
+        )
+    return bulk
+
+
+def bulk_sale_is_stalled(bulk: BulkSale, now: datetime | None = None) -> bool:
+    """Queued or running, but nobody holds the lease: the worker died or the message was lost."""
+    now = now or timezone.now()
+    if not bulk.is_active:
+        return False
+    if bulk.state == BulkSaleState.QUEUED:
+        return bulk.lease_until is None and bulk.created_at < now - timedelta(
+            seconds=bulk_sale_lease_seconds()
+        )
+    return bulk.lease_until is None or bulk.lease_until < now
+
+
+def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
+    """Queue the job again after it stopped early or stalled. Rows already sold are never resold."""
+    from ..tasks.sales import bulk_sale_run_task
+
+    with transaction.atomic():
+        bulk = BulkSale.objects.select_for_update().get(pk=bulk_sale.pk)
+        resumable = bulk_sale_is_stalled(bulk) or (
+            bulk.state == BulkSaleState.FINISHED
+            and bulk.rows.filter(valid=True, sale__isnull=True).exists()
+            and not bulk.cancel_requested
+        )
+        if not resumable:
+            return bulk
+        bulk.state = BulkSaleState.QUEUED
+        bulk.note = ""
+        bulk.finished_at = None
+        bulk.save(update_fields=["state", "note", "finished_at"])
+        audit_record(
+            actor=user,
+            action="bulk_sale.resumed",
+            campaign=bulk.campaign,
+            obj=bulk,
+            summary=f"{bulk} resumed",
+        )
+        transaction.on_commit(lambda: bulk_sale_run_task.delay(bulk.pk))
+    return bulk
+
+
+class RunOutcome:
+    """What one call of :func:`bulk_sale_run` did (the task decides from it whether to retry)."""
+
+    WORKED = "worked"  # held the lease and worked until finished, cancelled, stopped or lease lost
+    BUSY = "busy"  # another run holds a live lease: try again after it could have run out
+    IDLE = "idle"  # nothing to do: draft, finished or cancelled
+
+
+def _lease_take(bulk_sale_id: int, owner: str) -> tuple[str, BulkSale | None]:
+    with transaction.atomic():
+        bulk = (
+            BulkSale.objects.select_for_update(of=("self",))
+            .select_related("campaign", "created_by")
+            .filter(pk=bulk_sale_id)
+            .first()
+        )
+        if bulk is None or bulk.state not in (BulkSaleState.QUEUED, BulkSaleState.RUNNING):
+            return RunOutcome.IDLE, None
+        now = timezone.now()
+        if bulk.lease_owner and bulk.lease_until and bulk.lease_until > now:
+            return RunOutcome.BUSY, None  # another run is alive (e.g. a redelivered message)
+        bulk.lease_owner = owner
+        bulk.lease_until = now + timedelta(seconds=bulk_sale_lease_seconds())
+        bulk.state = BulkSaleState.RUNNING
+        bulk.started_at = bulk.started_at or now
+        bulk.save(update_fields=["lease_owner", "lease_until", "state", "started_at"])
+    return RunOutcome.WORKED, bulk
+
+
+def _lease_renew(bulk: BulkSale, owner: str) -> bool:
+    until = timezone.now() + timedelta(seconds=bulk_sale_lease_seconds())
+    return bool(BulkSale.objects.filter(pk=bulk.pk, lease_owner=owner).update(lease_until=until))
+
+
+def _bulk_finish(bulk: BulkSale, owner: str, *, state: str, note: str = "") -> None:
+    with transaction.atomic():
+        BulkSale.objects.filter(pk=bulk.pk, lease_owner=owner).update(
+            state=state, note=note, finished_at=timezone.now(), lease_owner="", lease_until=None
+        )
+        audit_record(
+            actor=None,
+            action=f"bulk_sale.{state}",
+            campaign=bulk.campaign,
+            obj=bulk,
+            summary=f"{bulk} {state}" + (f": {note}" if note else ""),
+        )
+
+
+def _mark_interrupted_rows(bulk: BulkSale) -> int:
+    """Rows claimed by an earlier run that never recorded an answer: that run died mid-call.
+
+    Whether the provider sold the token is unknown, so the operation goes to review; it is
+    never sent again (the row's request token would find it anyway).
+    """
+    interrupted = ProviderOperation.objects.filter(
+        sale__bulk_row__bulk_sale=bulk, state=OperationState.PENDING
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in list(interrupted):
+        with transaction.atomic():
+            operation = ProviderOperation.objects.select_for_update().get(pk=pk)
+            if operation.state != OperationState.PENDING:
+                continue
+            operation_record(
+                operation=operation,
+                state=OperationState.NEEDS_REVIEW,
+                error=OutcomeUnknown(_("The job stopped while this row was being sold.")),
+            )
+            BulkSaleRow.objects.filter(sale__operation=operation).update(
+                message=_("The job stopped during this sale; it needs review and is not sold again.")
+            )
+            audit_record(
+                actor=None,
+                action="sale.needs_review",
+                campaign=bulk.campaign,
+                obj=operation,
+                summary=f"Bulk row interrupted, operation #{operation.pk} needs review (never resent)",
+            )
+            count += 1
+    return count
+
+
+# Errors that will hit every following row the same way: stop and let a person look first.
+_STOP_JOB_ERRORS = {cls.__name__ for cls in (AuthFailed, Misconfigured, RateLimited, ProviderUnavailable)}
+
+
+def _row_message(sale: Sale) -> str:
+    operation = sale.operation
+    if operation.state == OperationState.SUCCEEDED:
+        return _("Sold.")
+    if operation.state == OperationState.NEEDS_REVIEW:
+        return _("The provider's answer was lost; needs review, not sent again.")
+    return operation.error_message or operation.get_state_display()
+
+
+def bulk_sale_run(*, bulk_sale_id: int) -> str:
+    """Work through a bulk sale's valid rows, one sale per row, at most once per row.
+
+    Safe to run any number of times and after a crash: a lease lets one run work at a time;
+    rows already claimed are skipped (and those a dead run left pending go to review); each
+    row's fixed request token stops a second sale even if two runs ever met on one row.
+    Checks for a cancel request before each row, so cancelling stops after the current row.
+    Returns a :class:`RunOutcome` value.
+    """
+    owner = uuid.uuid4().hex
+    outcome, bulk = _lease_take(bulk_sale_id, owner)
+    if bulk is None:
+        return outcome
+    _mark_interrupted_rows(bulk)
+    while True:
+        current = BulkSale.objects.only("cancel_requested", "lease_owner").get(pk=bulk.pk)
+        if current.lease_owner != owner:
+            return RunOutcome.WORKED  # our lease ran out and another run took over; it carries on
+        if current.cancel_requested:
+            _bulk_finish(bulk, owner, state=BulkSaleState.CANCELLED, note=_("Cancelled by a person."))
+            return RunOutcome.WORKED
+        row = (
+            bulk.rows.filter(valid=True, sale__isnull=True)
+            .select_related("template")
+            .order_by("line_number")
+            .first()
+        )
+        if row is None:
+            _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED)
+            return RunOutcome.WORKED
+        try:
+            if row.template is None:
+                raise SaleRefused(_("The template of this row was deleted after the upload."))
+            sale = gift_token_sell(
+                campaign=bulk.campaign,
+                user=bulk.created_by,
+                request_token=row.request_token,
+                amount=row.amount,
+                template=row.template,
+                layout=row.layout,
+                from_name=row.from_name,
+                for_name=row.for_name,
+                email=row.email,
+                bulk_row=row,
+            )
+        except SaleRefused as exc:
+            BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
+            _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
+            return RunOutcome.WORKED
+        BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
+        if sale.operation.error_code in _STOP_JOB_ERRORS:
+            _bulk_finish(
+                bulk,
+                owner,
+                state=BulkSaleState.FINISHED,
+                note=_("Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest.")
+                % {"line": row.line_number, "message": sale.operation.error_message},
+            )
+            return RunOutcome.WORKED
+        if not _lease_renew(bulk, owner):
+            return RunOutcome.WORKED
+
+
+def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
+    """Counts for the progress bar, in one query."""
+    counts = bulk_sale.rows.aggregate(
+        total=Count("pk"),
+        valid_rows=Count("pk", filter=Q(valid=True)),
+        done=Count("pk", filter=Q(valid=True, sale__isnull=False) & ~Q(sale__operation__state="pending")),
+        succeeded=Count("pk", filter=Q(sale__operation__state=OperationState.SUCCEEDED)),
+        failed=Count("pk", filter=Q(sale__operation__state=OperationState.FAILED)),
+        review=Count(
+            "pk",
+            filter=Q(sale__operation__state__in=[OperationState.NEEDS_REVIEW, OperationState.UNKNOWN]),
+        ),
+    )
+    valid = counts.pop("valid_rows") or 0
+    counts["valid"] = valid
+    counts["invalid"] = (counts["total"] or 0) - valid
+    counts["percent"] = round(100 * counts["done"] / valid) if valid else 100
+    counts["state"] = bulk_sale.state
+    counts["state_label"] = str(bulk_sale.get_state_display())
+    counts["finished"] = not bulk_sale.is_active and bulk_sale.state != BulkSaleState.DRAFT
+    counts["note"] = bulk_sale.note
+    counts["stalled"] = bulk_sale_is_stalled(bulk_sale)
+    # Stopped early (provider trouble) with rows left: a person may resume after fixing the cause.
+    counts["resumable"] = (
+        bulk_sale.state == BulkSaleState.FINISHED
+        and not bulk_sale.cancel_requested
+        and counts["valid"] > counts["done"]
+    )
+    return counts

@@ -1,0 +1,49 @@
+"""The sales list table (django-tables2). Codes are masked here; the detail page shows more."""
+
+from __future__ import annotations
+
+import django_tables2 as tables
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .models import Sale
+
+STATE_BADGES = {
+    "succeeded": "badge-ok",
+    "failed": "badge-bad",
+    "needs_review": "badge-warn",
+    "unknown": "badge-warn",
+    "pending": "badge-muted",
+}
+
+
+class SaleTable(tables.Table):
+    created_at = tables.DateTimeColumn(
+        verbose_name=_("Sold at"), format="Y-m-d H:i", linkify=("vouchers:sale-detail", [tables.A("pk")])
+    )
+    campaign = tables.Column(verbose_name=_("Campaign"), accessor="campaign__name", order_by="campaign__name")
+    kind = tables.Column(verbose_name=_("Kind"))
+    seller = tables.Column(verbose_name=_("Seller"), accessor="seller__username", default="—")
+    product = tables.Column(verbose_name=_("Template / vendor"), accessor="template_name", empty_values=())
+    amount = tables.Column(
+        verbose_name=_("Amount"), attrs={"td": {"class": "num money"}, "th": {"class": "num"}}
+    )
+    code_masked = tables.Column(verbose_name=_("Code"), default="—", attrs={"td": {"class": "code"}})
+    state = tables.Column(verbose_name=_("State"), accessor="operation__state", order_by="operation__state")
+
+    class Meta:
+        model = Sale
+        fields = ("created_at", "campaign", "kind", "seller", "product", "amount", "code_masked", "state")
+        order_by = ("-created_at",)
+        attrs = {"class": "table"}
+        empty_text = _("No sales match.")
+
+    def render_product(self, record):
+        return record.template_name or record.vendor or "—"
+
+    def render_state(self, record):
+        return format_html(
+            '<span class="badge {}">{}</span>',
+            STATE_BADGES.get(record.operation.state, "badge-muted"),
+            record.operation.get_state_display(),
+        )
