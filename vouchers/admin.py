@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .forms import CampaignAdminForm
+from .forms.campaigns import CampaignAdminForm
 from .models import AuditEvent, Campaign, Membership, ProviderOperation, SaleTemplate
 from .scoping import campaigns_for, scope
 from .services.campaigns import campaign_save, membership_add, membership_remove

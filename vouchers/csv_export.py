@@ -8,6 +8,7 @@ an apostrophe so they show as text. Files are UTF-8 with a BOM so Excel picks th
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 
 from django.http import StreamingHttpResponse
@@ -22,6 +23,16 @@ def safe_cell(value) -> str:
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
+    """A whole (small) CSV file as bytes, every cell made safe, with the BOM."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([safe_cell(cell) for cell in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 class _Echo:

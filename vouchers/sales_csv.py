@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from .csv_export import csv_bytes
+
 #: The columns of a bulk-sale file, in the order of the downloadable template.
 BULK_COLUMNS = ("amount", "template", "layout", "from", "for", "email")
 REQUIRED_COLUMNS = ("amount", "template")
@@ -138,27 +140,7 @@ def parse_bulk_csv(data: bytes) -> list[CsvLine]:
     return lines
 
 
-# --- Writing ----------------------------------------------------------------------------------
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """A cell value that a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
-
-
-def csv_bytes(header: list[str], rows) -> bytes:
-    """CSV with a UTF-8 byte-order mark so Excel opens umlauts correctly; every cell made safe."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([csv_safe(h) for h in header])
-    for row in rows:
-        writer.writerow([csv_safe(cell) for cell in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+# --- Writing (cells made formula-safe by csv_export) -------------------------------------------
 
 
 def bulk_template_csv() -> bytes:

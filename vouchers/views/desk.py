@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView
 
 from .. import messages
-from ..desk_forms import CampaignChoiceForm, CheckForm, RedeemForm, ResolveForm
+from ..forms.desk import CampaignChoiceForm, CheckForm, RedeemForm, ResolveForm
 from ..models.campaigns import Provider
 from ..models.ledger import OperationState
 from ..providers.errors import ProviderError

@@ -20,16 +20,18 @@ from django_tables2 import SingleTableMixin
 
 from .. import sales_csv, sales_qr
 from ..codes import format_code
-from ..filters_sales import SaleFilter
-from ..forms_sales import BulkUploadForm, GiftTokenSellForm, VoucherAllocateForm
+from ..csv_export import csv_bytes
+from ..filters import SaleFilter
+from ..forms.sales import BulkUploadForm, GiftTokenSellForm, VoucherAllocateForm
 from ..models import BulkSale, Sale
 from ..models.campaigns import Provider
 from ..providers.errors import ProviderError
 from ..sales_explain import explain
-from ..sales_selectors import bulk_rows, bulk_sales_for, sale_for, sales_for
 from ..scoping import campaigns_for
+from ..selectors.sales import bulk_rows, bulk_sales_for, sale_for, sales_for
 from ..services import bulk_sales as bulk_service
 from ..services import sales as sales_service
+from ..tables import SaleTable
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 SELL = "vouchers.sell_vouchers"
@@ -226,10 +228,7 @@ class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
     template_name = "vouchers/sale_list.html"
     paginate_by = 50
 
-    def get_table_class(self):
-        from ..tables_sales import SaleTable
-
-        return SaleTable
+    table_class = SaleTable
 
     def get_queryset(self):
         return sales_for(self.request.user)
@@ -272,7 +271,7 @@ class SaleExportView(PortalPermissionMixin, View):
             ]
             for sale in queryset.iterator(chunk_size=1000)
         )
-        response = HttpResponse(sales_csv.csv_bytes(header, rows), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(csv_bytes(header, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="sales.csv"'
         return response
 
@@ -401,6 +400,6 @@ class BulkResultCsvView(BulkScopedMixin, View):
                     message,
                 ]
             )
-        response = HttpResponse(sales_csv.csv_bytes(header, rows), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(csv_bytes(header, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="bulk-sale-{bulk.pk}-result.csv"'
         return response

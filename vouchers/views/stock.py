@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
+from ..forms.stock import StockDefaultThresholdForm, StockThresholdOverrideFormSet
 from ..models import StockThreshold
 from ..selectors.stock import (
     CHART_RANGES,
@@ -18,7 +19,6 @@ from ..selectors.stock import (
     stock_vendors,
 )
 from ..services.stock import ThresholdOverride, stock_thresholds_save
-from ..stock_forms import StockDefaultThresholdForm, StockThresholdOverrideFormSet
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 

@@ -6,7 +6,7 @@ import django_tables2 as tables
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import Sale
+from .models import AuditEvent, Sale
 
 STATE_BADGES = {
     "succeeded": "badge-ok",
@@ -47,3 +47,17 @@ class SaleTable(tables.Table):
             STATE_BADGES.get(record.operation.state, "badge-muted"),
             record.operation.get_state_display(),
         )
+
+
+class AuditEventTable(tables.Table):
+    created_at = tables.DateTimeColumn(verbose_name=_("When"), format="Y-m-d H:i:s")
+    actor_name = tables.Column(verbose_name=_("Who"))
+    action = tables.Column(verbose_name=_("Action"))
+    campaign = tables.Column(verbose_name=_("Campaign"), accessor="campaign__name", default="—")
+    summary = tables.Column(verbose_name=_("Summary"), orderable=False)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["created_at", "actor_name", "action", "campaign", "summary"]
+        attrs = {"class": "table"}
+        order_by = "-created_at"

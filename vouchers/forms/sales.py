@@ -12,9 +12,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from . import sales_csv, sales_rules
-from .models import Campaign, SaleTemplate
-from .services.sales import AvailabilitySnapshot, new_request_token
+from .. import sales_csv, sales_rules
+from ..models import Campaign, SaleTemplate
+from ..services.sales import AvailabilitySnapshot, new_request_token
 
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 

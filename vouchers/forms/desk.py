@@ -9,9 +9,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from . import messages
-from .models.ledger import OperationState
-from .parsing import parse_amount, parse_code
+from .. import messages
+from ..models.ledger import OperationState
+from ..parsing import parse_amount, parse_code
 
 _REQUEST_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from .models import Sale
+from .models import AuditEvent, Sale
 from .models.ledger import OperationState
 from .models.sales import SaleKind
 from .scoping import campaigns_for
@@ -43,3 +44,29 @@ class SaleFilter(django_filters.FilterSet):
     class Meta:
         model = Sale
         fields = ["campaign", "sold", "seller", "state", "kind", "amount"]
+
+
+def _user_campaigns(request):
+    return campaigns_for(request.user) if request else AuditEvent.objects.none()
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    campaign = django_filters.ModelChoiceFilter(queryset=_user_campaigns, label=_("Campaign"))
+    action = django_filters.CharFilter(lookup_expr="istartswith", label=_("Action starts with"))
+    actor_name = django_filters.CharFilter(lookup_expr="iexact", label=_("Who"))
+    since = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__gte",
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__lte",
+        label=_("Until"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields = ["campaign", "action", "actor_name", "since", "until"]
