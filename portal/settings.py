@@ -383,3 +383,9 @@ DESK_RECONCILE_SETTLE_SECONDS = _env(env.int, "DESK_RECONCILE_SETTLE_SECONDS", d
 DESK_RECONCILE_MAX_ATTEMPTS = _env(env.int, "DESK_RECONCILE_MAX_ATTEMPTS", default=20)
 # How often the "outcome unknown" page reloads itself, in seconds.
 DESK_UNKNOWN_REFRESH_SECONDS = _env(env.int, "DESK_UNKNOWN_REFRESH_SECONDS", default=5)
+
+# --- Bulk sales (vouchers/services/bulk_sales.py) --------------------------------------------
+SALES_BULK_MAX_BYTES = _env(env.int, "SALES_BULK_MAX_BYTES", default=1024 * 1024)
+SALES_BULK_MAX_ROWS = _env(env.int, "SALES_BULK_MAX_ROWS", default=1000)
+# How long one run holds a batch; a run that died is taken over (or resumed) after this.
+SALES_BULK_LEASE_SECONDS = _env(env.int, "SALES_BULK_LEASE_SECONDS", default=300)

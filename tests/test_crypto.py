@@ -77,3 +77,35 @@ def test_wrong_key_raises_a_clear_error_never_ciphertext(fresh_keys):
 def test_empty_values_stay_empty():
     assert crypto.encrypt("") == ""
     assert crypto.decrypt("") == ""
+
+
+@pytest.mark.django_db
+def test_sale_codes_are_stored_encrypted_and_rotated(fresh_keys, lina_campaign):
+    from vouchers.models import ProviderOperation, Sale
+
+    operation = ProviderOperation.objects.create(
+        campaign=lina_campaign, kind=ProviderOperation.Kind.PURCHASE, state=ProviderOperation.State.SUCCEEDED
+    )
+    sale = Sale.objects.create(
+        campaign=lina_campaign,
+        operation=operation,
+        kind=Sale.Kind.GIFT_TOKEN,
+        amount="10.00",
+        full_code="SECRETCODE123456",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT full_code_ciphertext FROM vouchers_sale WHERE id = %s", [sale.pk])
+        stored = cursor.fetchone()[0]
+    assert stored and "SECRETCODE123456" not in stored
+
+    old_key = fresh_keys.FIELD_ENCRYPTION_KEYS[0]
+    fresh_keys.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), old_key]
+    crypto._multifernet.cache_clear()
+    call_command("rotate_encryption_keys")
+    fresh_keys.FIELD_ENCRYPTION_KEYS = fresh_keys.FIELD_ENCRYPTION_KEYS[:1]
+    crypto._multifernet.cache_clear()
+    assert Sale.objects.get(pk=sale.pk).full_code == "SECRETCODE123456"
+
+    fresh_keys.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    crypto._multifernet.cache_clear()
+    assert Sale.objects.get(pk=sale.pk).full_code == ""  # never the ciphertext

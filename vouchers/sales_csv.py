@@ -31,16 +31,13 @@ _ALIASES = {
     "value": "amount",
 }
 
-DEFAULT_MAX_BYTES = 1024 * 1024
-DEFAULT_MAX_ROWS = 1000
-
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "SALES_BULK_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(settings.SALES_BULK_MAX_BYTES)
 
 
 def max_upload_rows() -> int:
-    return int(getattr(settings, "SALES_BULK_MAX_ROWS", DEFAULT_MAX_ROWS))
+    return int(settings.SALES_BULK_MAX_ROWS)
 
 
 class BulkFileError(Exception):

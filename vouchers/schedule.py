@@ -23,4 +23,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "vouchers.tasks.desk.operations_reconcile_due_task",
         "schedule": 30.0,
     },
+    # Sales: bulk batches whose worker died are put back on the queue (no row is sold twice).
+    "sales-resume-stalled-bulk": {
+        "task": "vouchers.tasks.sales.bulk_sales_resume_stalled_task",
+        "schedule": 300.0,
+    },
 }

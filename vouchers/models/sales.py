@@ -7,12 +7,17 @@ needed review, every page showing the sale follows without a second column to ke
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .. import crypto
 from .campaigns import Campaign
 from .ledger import OperationState, ProviderOperation
+
+logger = logging.getLogger(__name__)
 
 
 class SaleTemplate(models.Model):
@@ -68,9 +73,11 @@ class SaleQuerySet(models.QuerySet):
 class Sale(models.Model):
     """One gift token sold or one digital voucher allocated, linked to its ledger operation.
 
-    ``full_code`` is kept because marketing needs to hand the code out later; it is shown only
-    to roles holding ``vouchers.view_full_codes`` and never copied into the ledger or logs
-    (the ledger has ``code_masked``/``code_digest``).
+    The full code (gift token code or voucher PIN) is kept because marketing needs to hand it
+    out later. Like credentials it is stored only encrypted (``vouchers.crypto``, rotated with
+    ``manage.py rotate_encryption_keys``), shown only to roles holding
+    ``vouchers.view_full_codes`` and never copied into the ledger or logs (the ledger has
+    ``code_masked``/``code_digest``).
     """
 
     Kind = SaleKind
@@ -97,7 +104,7 @@ class Sale(models.Model):
     vendor = models.CharField(_("vendor"), max_length=120, blank=True)
 
     # What came back
-    full_code = models.CharField(max_length=128, blank=True, editable=False)
+    full_code_ciphertext = models.TextField(blank=True, editable=False)
     code_masked = models.CharField(_("code"), max_length=32, blank=True)
     qrcode_png_base64 = models.TextField(blank=True, editable=False)
     layout_url = models.URLField(_("layout link"), max_length=500, blank=True)
@@ -119,6 +126,19 @@ class Sale(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def full_code(self) -> str:
+        """The decrypted code; empty (and a warning logged) when no key can decrypt it."""
+        try:
+            return crypto.decrypt(self.full_code_ciphertext, what=f"code of sale {self.pk}")
+        except crypto.CredentialDecryptionError:
+            logger.warning("The code of sale %s cannot be decrypted with FIELD_ENCRYPTION_KEYS.", self.pk)
+            return ""
+
+    @full_code.setter
+    def full_code(self, value: str) -> None:
+        self.full_code_ciphertext = crypto.encrypt(value or "")
 
     @property
     def state(self) -> str:

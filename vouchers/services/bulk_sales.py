@@ -35,7 +35,7 @@ from .sales import SaleRefused, gift_token_sell, new_request_token, require_usab
 
 def bulk_sale_lease_seconds() -> int:
     # Longer than one row can take (the provider's read timeout is at most 120 s).
-    return int(getattr(settings, "SALES_BULK_LEASE_SECONDS", 300))
+    return int(settings.SALES_BULK_LEASE_SECONDS)
 
 
 def bulk_row_validate(
@@ -217,6 +217,37 @@ def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
         )
         transaction.on_commit(lambda: bulk_sale_run_task.delay(bulk.pk))
     return bulk
+
+
+def bulk_sales_resume_stalled() -> int:
+    """Scheduled: put stalled batches (worker died, message lost) back on the queue.
+
+    Each one is given a fresh, ownerless lease before its task is sent, so the next sweep does
+    not send it again while the message waits; the run that picks it up takes the lease over.
+    Rows already claimed are never sold again (every row has its own request token).
+    """
+    from ..tasks.sales import bulk_sale_run_task
+
+    resumed = 0
+    active = BulkSale.objects.filter(state__in=[BulkSaleState.QUEUED, BulkSaleState.RUNNING])
+    for pk in active.values_list("pk", flat=True):
+        with transaction.atomic():
+            bulk = BulkSale.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if bulk is None or not bulk_sale_is_stalled(bulk):
+                continue
+            bulk.lease_owner = ""
+            bulk.lease_until = timezone.now() + timedelta(seconds=bulk_sale_lease_seconds())
+            bulk.save(update_fields=["lease_owner", "lease_until"])
+            audit_record(
+                actor=None,
+                action="bulk_sale.resumed",
+                campaign=bulk.campaign,
+                obj=bulk,
+                summary=f"{bulk} had stalled and was put back on the queue",
+            )
+            transaction.on_commit(lambda pk=bulk.pk: bulk_sale_run_task.delay(pk))
+            resumed += 1
+    return resumed
 
 
 class RunOutcome:

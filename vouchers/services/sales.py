@@ -27,6 +27,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from .. import crypto
 from ..codes import code_digest, format_code, mask_code, normalize_code
 from ..models import BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
 from ..models.campaigns import Provider
@@ -312,7 +313,7 @@ def gift_token_sell(
             "amount": result.amount,
         },
         sale_fields={
-            "full_code": code,
+            "full_code_ciphertext": crypto.encrypt(code),
             "code_masked": mask_code(code),
             "amount": result.amount,
             "qrcode_png_base64": result.qrcode_png_base64 or "",
@@ -444,7 +445,7 @@ def digital_voucher_allocate(
             "code_digest": code_digest(code) if code else "",
         },
         sale_fields={
-            "full_code": code[:128],
+            "full_code_ciphertext": crypto.encrypt(code[:128]),
             "code_masked": mask_code(code) if code else "",
             "voucher_fields": fields,
             "vendor": voucher.vendor or vendor,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ..services.bulk_sales import RunOutcome, bulk_sale_lease_seconds, bulk_sale_run
+from ..services.bulk_sales import (
+    RunOutcome,
+    bulk_sale_lease_seconds,
+    bulk_sale_run,
+    bulk_sales_resume_stalled,
+)
 
 
 @shared_task(
@@ -27,3 +32,9 @@ def bulk_sale_run_task(self, bulk_sale_id: int) -> str:
     if outcome == RunOutcome.BUSY:
         raise self.retry(countdown=bulk_sale_lease_seconds() + 1)
     return outcome
+
+
+@shared_task(acks_late=True, time_limit=120, expires=240)
+def bulk_sales_resume_stalled_task() -> int:
+    """Scheduled sweep for batches whose worker died; see bulk_sales_resume_stalled."""
+    return bulk_sales_resume_stalled()

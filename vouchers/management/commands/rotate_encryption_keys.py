@@ -7,17 +7,22 @@ run this command, then remove the old keys.
 from django.core.management.base import BaseCommand, CommandError
 
 from vouchers.crypto import CredentialDecryptionError
-from vouchers.services.campaigns import credentials_rotate
+from vouchers.services.encryption import encryption_rotate
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt all provider credentials with the newest FIELD_ENCRYPTION_KEYS key."
+    help = (
+        "Re-encrypt credentials, sale codes and reconcile tickets with the newest FIELD_ENCRYPTION_KEYS key."
+    )
 
     def handle(self, *args, **options):
         try:
-            count = credentials_rotate(actor=None)
+            report = encryption_rotate(actor=None)
         except CredentialDecryptionError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            self.style.SUCCESS(f"Re-encrypted the credentials of {count} campaign(s) with the newest key.")
+            self.style.SUCCESS(
+                f"Re-encrypted with the newest key: credentials of {report.campaigns} campaign(s), "
+                f"{report.sale_codes} sale code(s), {report.reconcile_tickets} reconcile ticket(s)."
+            )
         )

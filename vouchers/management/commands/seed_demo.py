@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from vouchers import roles
-from vouchers.models import Campaign, Membership
+from vouchers.models import Campaign, Membership, SaleTemplate
 
 DEMO_USERS = [
     # username, password, role (None: superuser), campaigns (slugs)
@@ -54,6 +54,18 @@ DEMO_CAMPAIGNS = [
 ]
 
 
+# Gift-token templates as the sandbox's LINA accounts know them (hash, allowed layouts).
+DEMO_TEMPLATES = {
+    "demo-lina": [
+        ("Geburtstag", "5f0c2b7e9a1d4c38", [1, 2]),
+        ("Weihnachten", "b81e6d0a3c9f4a27", [3]),
+        ("Allgemein", "0d4e7a9c2f6b1835", []),
+        ("Menü komplett", "7a2d9e4f1b6c3058", [1]),
+    ],
+    "second-lina": [("Standard", "9c2e5b1a7d3f4e60", [1])],
+}
+
+
 class Command(BaseCommand):
     help = "Create or refresh the demo users and campaigns (development only)."
 
@@ -67,6 +79,17 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             campaigns = {spec["slug"]: self._campaign(spec) for spec in DEMO_CAMPAIGNS}
+            for slug, templates in DEMO_TEMPLATES.items():
+                for name, template_hash, layouts in templates:
+                    SaleTemplate.objects.update_or_create(
+                        campaign=campaigns[slug],
+                        name=name,
+                        defaults={
+                            "template_hash": template_hash,
+                            "allowed_layouts": layouts,
+                            "is_active": True,
+                        },
+                    )
             rows = [self._user(*spec, campaigns=campaigns) for spec in DEMO_USERS]
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with:"))
         for username, password, role in rows:
