@@ -23,6 +23,7 @@ Portal and direct calls are interleaved (and their order alternates) so drift hi
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -41,6 +42,7 @@ from vouchers.codes import code_digest, mask_code
 from vouchers.models import Campaign, Membership, ProviderOperation
 from vouchers.models.ledger import OperationKind, OperationState
 from vouchers.services.providers import provider_client
+from vouchers.services.tokens import token_check
 
 TARGET_RATIO = 1.10
 LATENCY_MS = 50
@@ -149,7 +151,15 @@ def main() -> None:
         direct = provider_client(campaign)  # the same real LinaClient the portal builds per request
 
         samples = {
-            k: [] for k in ("portal_check", "direct_check", "portal_redeem", "direct_redeem", "result")
+            k: []
+            for k in (
+                "portal_check",
+                "direct_check",
+                "service_check",
+                "portal_redeem",
+                "direct_redeem",
+                "result",
+            )
         }
         for n in range(args.warmup + args.iterations):
             timed = n >= args.warmup
@@ -175,9 +185,12 @@ def main() -> None:
                     t2 = time.perf_counter()
                     if not info.valid or outcome.balance_after is None:
                         raise RuntimeError("direct redeem did not succeed")
+                    token_check(campaign=campaign, user=user, code=DIRECT_CODE)  # the service alone
+                    t3 = time.perf_counter()
                     if timed:
                         samples["direct_check"].append(t1 - t0)
                         samples["direct_redeem"].append(t2 - t1)
+                        samples["service_check"].append(t3 - t2)
 
         # Queries per redeem POST, at the ledger size of now and after 10,000 more rows.
         counts: list[tuple[int, int]] = []
@@ -211,12 +224,19 @@ def main() -> None:
     print("Cashier desk benchmark (issue 5): through the portal vs. a direct LINA client call")
     print(f"  database / cache                 : {db_label} / {cache_backend}")
     print(f"  sandbox latency per provider call: {LATENCY_MS} ms (in-process sandbox, 127.0.0.1)")
+    print(
+        f"  machine                          : {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"  timed rounds                     : {args.iterations} (after {args.warmup} warm-up)")
     print(
         f"  median check   direct / portal   : {medians['direct_check']:.1f} ms / {medians['portal_check']:.1f} ms"
     )
     print(
         f"  median redeem  direct / portal   : {medians['direct_redeem']:.1f} ms / {medians['portal_redeem']:.1f} ms"
+    )
+    print(
+        f"  median check service alone       : {medians['service_check']:.1f} ms "
+        "(token_check without request, middleware or template)"
     )
     print(f"  median result page after redeem  : {medians['result']:.1f} ms (GET after the redirect)")
     print(f"  ratio check  portal/direct       : {check_ratio:.3f}  (target <= {TARGET_RATIO:.2f})")
