@@ -70,7 +70,9 @@ class DeskMixin(CampaignScopedMixin):
     template_name = "vouchers/desk_check.html"
 
     def desk_context(self, **kwargs):
-        self.request.session[SESSION_CAMPAIGN] = self.campaign.slug
+        # Remember the till's campaign; writing only on change spares a session save per scan.
+        if self.request.session.get(SESSION_CAMPAIGN) != self.campaign.slug:
+            self.request.session[SESSION_CAMPAIGN] = self.campaign.slug
         campaigns = list(desk_campaigns(self.request.user))
         context = {
             "campaign": self.campaign,
