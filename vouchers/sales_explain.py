@@ -55,7 +55,10 @@ WHAT_TO_CHECK: dict[str, tuple[str, list]] = {
     ),
     "ProviderUnavailable": (
         "",
-        [_("The provider could not be reached. Nothing was sold; try again in a moment.")],
+        [
+            _("Try again in a moment; nothing was sold."),
+            _("If it keeps failing, a campaign admin can run Test connection on the campaign."),
+        ],
     ),
     "OutcomeUnknown": (
         "",

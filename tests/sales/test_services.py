@@ -164,11 +164,20 @@ def test_availability_refresh_is_logged_and_read_back(fake_provider, allsafe_cam
     assert ProviderOperation.objects.get().kind == "poll"
 
 
+def test_allocate_form_reads_what_the_scheduled_poll_stored(fake_provider, allsafe_campaign):
+    from vouchers.services.stock import stock_poll
+
+    fake_provider.set_stock("Takealot", 100, 7)
+    stock_poll(campaign_id=allsafe_campaign.pk)
+    items = svc.availability_latest(campaign=allsafe_campaign).items
+    assert [(i.vendor, i.value, i.remaining) for i in items] == [("Takealot", Decimal("100"), 7)]
+
+
 def test_availability_failure_is_logged_and_raised(fake_provider, allsafe_campaign, marketing):
     fake_provider.fail_next("availability", Misconfigured(status_code=491))
     with pytest.raises(Misconfigured):
         svc.availability_refresh(campaign=allsafe_campaign, user=marketing)
-    assert ProviderOperation.objects.get().state == "failed"
+    assert ProviderOperation.objects.get(kind="poll").state == "failed"
 
 
 def test_allocate_keeps_every_field_on_the_sale_and_masks_the_pin_in_the_ledger(

@@ -7,6 +7,7 @@ becomes the ledger operation's unique request token, so a double submit sells on
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -123,6 +124,11 @@ class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
         return cleaned
 
 
+def denomination_text(value: Decimal) -> str:
+    """100 for whole rand amounts, 12.50 otherwise (stock levels store two decimal places)."""
+    return str(value.quantize(Decimal(1))) if value == value.to_integral_value() else f"{value:.2f}"
+
+
 class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
     """Vendor and denomination in one choice, from the latest availability only."""
 
@@ -131,12 +137,14 @@ class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
 
     def __init__(self, *args, snapshot: AvailabilitySnapshot, **kwargs):
         super().__init__(*args, **kwargs)
-        self.items = {f"{i.vendor}|{i.value}": i for i in snapshot.items if i.remaining > 0}
+        self.items = {
+            f"{i.vendor}|{denomination_text(i.value)}": i for i in snapshot.items if i.remaining > 0
+        }
         self.fields["voucher_type"].choices = [("", _("Choose …"))] + [
             (
                 key,
                 _("%(vendor)s — %(value)s (%(remaining)d left)")
-                % {"vendor": i.vendor, "value": i.value, "remaining": i.remaining},
+                % {"vendor": i.vendor, "value": denomination_text(i.value), "remaining": i.remaining},
             )
             for key, i in self.items.items()
         ]

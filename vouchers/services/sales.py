@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from .. import crypto
 from ..codes import code_digest, format_code, mask_code, normalize_code
-from ..models import BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
+from ..models import BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate, StockSnapshot
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
 from ..models.sales import SaleKind
@@ -40,8 +40,9 @@ from ..providers.errors import (
     ProviderError,
 )
 from .audit import audit_record
-from .ledger import operation_claim, operation_log, operation_record
+from .ledger import operation_claim, operation_record
 from .providers import provider_client
+from .stock import stock_poll
 
 logger = logging.getLogger(__name__)
 
@@ -342,64 +343,34 @@ class AvailabilitySnapshot:
 
 
 def availability_refresh(*, campaign: Campaign, user) -> AvailabilitySnapshot:
-    """Ask Allsafe what can be handed out now; logged as a read in the ledger. Raises ProviderError."""
+    """Poll Allsafe now, through the stock service, so the allocate form and the stock pages read
+    the same snapshots (and a refresh also updates alerts). Raises the provider's error."""
     if campaign.provider != Provider.ALLSAFE:
         raise SaleRefused(_("This campaign does not use that provider."))
-    started = time.monotonic()
-    try:
-        availability = provider_client(campaign).availability()
-    except ProviderError as exc:
-        operation_log(
-            campaign=campaign,
-            user=user,
-            kind=OperationKind.POLL,
-            started=started,
-            request_data={"source": "allocate form"},
-            error=exc,
-        )
-        raise
-    items = [
-        {"vendor": item.vendor, "value": str(item.value), "remaining": int(item.remaining)}
-        for item in availability.items
-    ]
-    operation = operation_log(
-        campaign=campaign,
-        user=user,
-        kind=OperationKind.POLL,
-        started=started,
-        request_data={"source": "allocate form"},
-        response_data={"items": items},
-    )
-    return _snapshot(items, operation.created_at)
-
-
-def _snapshot(items: list[dict], when) -> AvailabilitySnapshot:
-    parsed = []
-    for item in items:
-        try:
-            parsed.append(
-                AvailableItem(str(item["vendor"]), Decimal(str(item["value"])), int(item["remaining"]))
-            )
-        except (KeyError, ValueError, ArithmeticError, TypeError):
-            continue
-    parsed.sort(key=lambda i: (i.vendor.lower(), i.value))
-    return AvailabilitySnapshot(tuple(parsed), when)
+    result = stock_poll(campaign_id=campaign.pk)
+    if result.status == "skipped":
+        raise SaleRefused(_("This campaign is switched off or outside its dates; nothing was asked."))
+    if result.status == "failed" and result.error is not None:
+        raise result.error
+    # "busy": another poll of this campaign is running right now; show the latest we have.
+    return availability_latest(campaign=campaign)
 
 
 def availability_latest(*, campaign: Campaign) -> AvailabilitySnapshot:
-    """The last availability fetched successfully for this campaign (from the ledger)."""
-    operation = (
-        ProviderOperation.objects.filter(
-            campaign=campaign, kind=OperationKind.POLL, state=OperationState.SUCCEEDED
-        )
-        .filter(response_data__has_key="items")
-        .order_by("-created_at", "-id")
-        .only("response_data", "created_at")
+    """The stock of the campaign's newest snapshot (stock polls and refreshes both write them)."""
+    snapshot = (
+        StockSnapshot.objects.filter(campaign=campaign)
+        .order_by("-taken_at", "-id")
+        .prefetch_related("levels")
         .first()
     )
-    if operation is None:
+    if snapshot is None:
         return AvailabilitySnapshot((), None)
-    return _snapshot(operation.response_data.get("items") or [], operation.created_at)
+    items = tuple(
+        AvailableItem(level.vendor, level.value, level.remaining)
+        for level in sorted(snapshot.levels.all(), key=lambda lv: (lv.vendor, lv.value))
+    )
+    return AvailabilitySnapshot(items, snapshot.taken_at)
 
 
 def digital_voucher_allocate(

@@ -94,6 +94,8 @@ class PollResult:
     opened: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     emails_sent: int = 0
+    #: The provider error of a failed poll, for callers that show it (never serialised).
+    error: ProviderError | None = field(default=None, compare=False, repr=False)
 
 
 # --- Thresholds ---------------------------------------------------------------------------------
@@ -307,6 +309,7 @@ def _poll_locked(campaign: Campaign) -> PollResult:
         retryable=retryable,
         retry_at=getattr(error, "retry_at", None),
         opened=opened,
+        error=error,
     )
 
 
