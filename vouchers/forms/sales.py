@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .. import sales_csv, sales_rules
+from ..formatting import format_amount, format_money
 from ..models import Campaign, SaleTemplate
 from ..services.sales import AvailabilitySnapshot, new_request_token
 
@@ -90,9 +91,9 @@ class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
         ]
         self.fields["layout"].choices = choices
         self.fields["layout"].widget = LayoutSelect(choices=choices, layout_templates=layout_templates)
-        self.fields["amount"].help_text = _("Between %(min)s € and %(max)s €.") % {
-            "min": campaign.sale_min_amount,
-            "max": campaign.sale_max_amount,
+        self.fields["amount"].help_text = _("Between %(min)s and %(max)s.") % {
+            "min": format_money(campaign.sale_min_amount),
+            "max": format_money(campaign.sale_max_amount),
         }
         self._check_request_token()
 
@@ -136,7 +137,7 @@ class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
             (
                 key,
                 _("%(vendor)s — %(value)s (%(remaining)d left)")
-                % {"vendor": i.vendor, "value": i.value, "remaining": i.remaining},
+                % {"vendor": i.vendor, "value": format_amount(i.value, decimals=None), "remaining": i.remaining},
             )
             for key, i in self.items.items()
         ]
