@@ -137,7 +137,11 @@ class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
             (
                 key,
                 _("%(vendor)s — %(value)s (%(remaining)d left)")
-                % {"vendor": i.vendor, "value": format_amount(i.value, decimals=None), "remaining": i.remaining},
+                % {
+                    "vendor": i.vendor,
+                    "value": format_amount(i.value, decimals=None),
+                    "remaining": i.remaining,
+                },
             )
             for key, i in self.items.items()
         ]
