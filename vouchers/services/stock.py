@@ -545,7 +545,9 @@ def _open_stale_alert_if_due(
     else:
         message = _("No poll has succeeded yet; there is no stock data for this campaign.")
     if monitor.last_error_message:
-        message = f"{message} {_('Last error:')} {monitor.last_error_message}"
+        # Outside the f-string: xgettext does not look into f-strings.
+        last_error = _("Last error:")
+        message = f"{message} {last_error} {monitor.last_error_message}"
     return _open_alert(
         campaign,
         kind=AlertKind.STALE,
