@@ -6,12 +6,13 @@ Django's stock admin sends such a user to the admin's own login form, which read
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
 
 
 class PortalAdminSite(admin.AdminSite):
-    site_header = "Voucher portal administration"
-    site_title = "Voucher portal"
-    index_title = "Campaigns, people and settings"
+    site_header = _("Voucher portal administration")
+    site_title = _("Voucher portal")
+    index_title = _("Campaigns, people and settings")
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

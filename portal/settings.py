@@ -310,6 +310,11 @@ if STOCK_HISTORY_DAYS < 1:
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Project formats per language (portal/formats/<lang>/formats.py) win over Django's own.
+FORMAT_MODULE_PATH = ["portal.formats"]
+# The chosen language outlives the browser session (set by the switcher in base.html).
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="Europe/Berlin")
 USE_I18N = True
 USE_TZ = True

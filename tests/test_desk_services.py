@@ -54,7 +54,16 @@ def token(fake_provider):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("12,50", "12.50"), ("12.5", "12.50"), ("7", "7.00"), (" 3,05 € ", "3.05"), ("12.3400", "12.34")],
+    [
+        ("12,50", "12.50"),
+        ("12.5", "12.50"),
+        ("7", "7.00"),
+        (" 3,05 € ", "3.05"),
+        ("12.3400", "12.34"),
+        # As the pages show amounts: German and English thousands separators with cents.
+        ("1.234,50", "1234.50"),
+        ("1,234.50 €", "1234.50"),
+    ],
 )
 def test_parse_amount_accepts_dot_and_german_comma(raw, expected):
     assert parse_amount(raw) == Decimal(expected)
@@ -72,7 +81,8 @@ def test_parse_amount_accepts_dot_and_german_comma(raw, expected):
         ("12,345", "ambiguous"),
         ("12.345", "ambiguous"),
         ("12,3456", "too_precise"),
-        ("1.234,50", "invalid"),
+        ("1.234.50", "invalid"),
+        ("1,234,50", "invalid"),
         ("١٢", "invalid"),
         ("9999999999999", "invalid"),
     ],

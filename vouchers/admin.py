@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -99,7 +100,12 @@ class CampaignAdmin(admin.ModelAdmin):
             who = obj.credentials_changed_by.get_username() if obj.credentials_changed_by else _("unknown")
             parts.append(
                 _("last set %(when)s by %(who)s")
-                % {"when": obj.credentials_changed_at.strftime("%Y-%m-%d %H:%M"), "who": who}
+                % {
+                    "when": formats.date_format(
+                        timezone.localtime(obj.credentials_changed_at), "SHORT_DATETIME_FORMAT"
+                    ),
+                    "who": who,
+                }
             )
         return " · ".join(str(p) for p in parts)
 

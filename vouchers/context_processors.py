@@ -1,7 +1,7 @@
 from django.urls import NoReverseMatch, reverse
 
 from .navigation import ADMIN_ITEM, NAV_ITEMS
-from .roles import ROLE_PERMISSIONS
+from .roles import ROLE_LABELS, ROLE_PERMISSIONS
 
 
 def navigation(request):
@@ -25,4 +25,4 @@ def navigation(request):
     roles = sorted(set(user.groups.values_list("name", flat=True)) & set(ROLE_PERMISSIONS))
     if user.is_superuser:
         roles = ["Superuser", *roles]
-    return {"nav_items": items, "user_roles": roles}
+    return {"nav_items": items, "user_roles": [str(ROLE_LABELS.get(role, role)) for role in roles]}

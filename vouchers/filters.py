@@ -7,10 +7,17 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from .forms.fields import AmountRangeField
 from .models import AuditEvent, Sale
 from .models.ledger import OperationState
 from .models.sales import SaleKind
 from .scoping import campaigns_for
+
+
+class AmountRangeFilter(django_filters.RangeFilter):
+    """Amounts typed as the reader writes them (12,50 in German) or with a dot."""
+
+    field_class = AmountRangeField
 
 
 def _campaigns(request):
@@ -39,7 +46,7 @@ class SaleFilter(django_filters.FilterSet):
         label=_("State"), field_name="operation__state", choices=OperationState.choices
     )
     kind = django_filters.ChoiceFilter(label=_("Kind"), choices=SaleKind.choices)
-    amount = django_filters.RangeFilter(label=_("Amount from/to"))
+    amount = AmountRangeFilter(label=_("Amount from/to"))
 
     class Meta:
         model = Sale

@@ -27,9 +27,9 @@ AMOUNT_AMBIGUOUS = gettext_lazy(
 )
 AMOUNT_NOT_POSITIVE = gettext_lazy("The amount must be more than 0.")
 AMOUNT_TOO_PRECISE = gettext_lazy("The amount can have at most 2 decimal places.")
-AMOUNT_TOO_LARGE = gettext_lazy("The amount is more than the remaining value of %(remaining)s €.")
+AMOUNT_TOO_LARGE = gettext_lazy("The amount is more than the remaining value of %(remaining)s.")
 AMOUNT_MUST_BE_FULL = gettext_lazy(
-    "This token can only be redeemed in full: the amount must be %(remaining)s €."
+    "This token can only be redeemed in full: the amount must be %(remaining)s."
 )
 TOKEN_NOT_VALID = gettext_lazy("This token is not valid and cannot be redeemed.")
 TOKEN_EXPIRED = gettext_lazy("This token expired on %(date)s and cannot be redeemed.")

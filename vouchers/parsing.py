@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from . import messages
 from .codes import CODE_LENGTH, normalize_code
+from .formatting import strip_grouping
 
 _CODE_CHARS = re.compile(r"^[A-Z0-9]+$")
 # Digits, optionally one decimal separator (dot or comma) and its digits. ASCII digits only:
@@ -40,10 +41,13 @@ def parse_code(raw: str | None) -> str:
 def parse_amount(raw: str | None) -> Decimal:
     """A positive euro amount with at most 2 decimals; "12,50" and "12.50" both mean 12.50.
 
+    Amounts as the pages show them, with thousands separators ("1.234,50", "1,234.50"), are
+    accepted too.
+
     Exactly three digits after the separator ("12,345", "12.345") are refused as ambiguous:
     in German notation they are a thousands separator, in English a decimal point.
     """
-    text = (raw or "").strip().replace("€", "").strip()
+    text = strip_grouping((raw or "").strip().replace("€", "").replace("\u00a0", "").strip())
     if not text:
         raise ValidationError(messages.AMOUNT_REQUIRED, code="required")
     match = _AMOUNT.match(text)

@@ -3,9 +3,19 @@
 Roles say *what* a person may do; memberships (vouchers.Membership) say *where*.
 """
 
+from django.utils.translation import gettext_lazy as _
+
 CASHIER = "Cashier"
 MARKETING_MANAGER = "Marketing manager"
 CAMPAIGN_ADMIN = "Campaign admin"
+
+# Group names are stored in English (data migration); this is how the pages name them.
+ROLE_LABELS = {
+    CASHIER: _("Cashier"),
+    MARKETING_MANAGER: _("Marketing manager"),
+    CAMPAIGN_ADMIN: _("Campaign admin"),
+    "Superuser": _("Superuser"),
+}
 
 # "app_label.codename" of every permission each role holds. Keep in step with the data
 # migration that creates the groups (migrations copy their data and never import this module).

@@ -12,14 +12,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 
+from .formatting import format_money, strip_grouping
 from .models import Campaign, SaleTemplate
 
 NAME_MAX_LENGTH = 100
 
 
 def parse_amount(raw: str) -> Decimal:
-    """'25', '25.5', '25,50' (decimal comma from German spreadsheets) → Decimal; else ValidationError."""
-    text = (raw or "").strip().replace("€", "").replace("\u00a0", "").strip()
+    """'25', '25.5', '25,50' (decimal comma from German spreadsheets), '1.234,50' → Decimal; else ValidationError."""
+    text = strip_grouping((raw or "").strip().replace("€", "").replace("\u00a0", "").strip())
     if not text:
         raise ValidationError(_("Enter an amount."))
     if "," in text and "." not in text:
@@ -37,8 +38,8 @@ def check_amount(campaign: Campaign, amount: Decimal) -> Decimal:
     # The range first: quantizing an absurdly large number would itself fail.
     if amount < campaign.sale_min_amount or amount > campaign.sale_max_amount:
         raise ValidationError(
-            _("The amount must be between %(min)s € and %(max)s € for this campaign.")
-            % {"min": campaign.sale_min_amount, "max": campaign.sale_max_amount}
+            _("The amount must be between %(min)s and %(max)s for this campaign.")
+            % {"min": format_money(campaign.sale_min_amount), "max": format_money(campaign.sale_max_amount)}
         )
     if amount != amount.quantize(Decimal("0.01")):
         raise ValidationError(_("Use at most 2 decimal places."))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from .formatting import format_amount, format_money
 from .models import AuditEvent, Sale
 
 STATE_BADGES = {
@@ -19,7 +21,7 @@ STATE_BADGES = {
 
 class SaleTable(tables.Table):
     created_at = tables.DateTimeColumn(
-        verbose_name=_("Sold at"), format="Y-m-d H:i", linkify=("vouchers:sale-detail", [tables.A("pk")])
+        verbose_name=_("Sold at"), short=True, linkify=("vouchers:sale-detail", [tables.A("pk")])
     )
     campaign = tables.Column(verbose_name=_("Campaign"), accessor="campaign__name", order_by="campaign__name")
     kind = tables.Column(verbose_name=_("Kind"))
@@ -38,6 +40,11 @@ class SaleTable(tables.Table):
         attrs = {"class": "table"}
         empty_text = _("No sales match.")
 
+    def render_amount(self, record):
+        if record.is_gift_token:
+            return format_money(record.amount)
+        return format_amount(record.amount, decimals=None)
+
     def render_product(self, record):
         return record.template_name or record.vendor or "—"
 
@@ -50,7 +57,7 @@ class SaleTable(tables.Table):
 
 
 class AuditEventTable(tables.Table):
-    created_at = tables.DateTimeColumn(verbose_name=_("When"), format="Y-m-d H:i:s")
+    created_at = tables.DateTimeColumn(verbose_name=_("When"))
     actor_name = tables.Column(verbose_name=_("Who"))
     action = tables.Column(verbose_name=_("Action"))
     campaign = tables.Column(verbose_name=_("Campaign"), accessor="campaign__name", default="—")
@@ -61,3 +68,8 @@ class AuditEventTable(tables.Table):
         fields = ["created_at", "actor_name", "action", "campaign", "summary"]
         attrs = {"class": "table"}
         order_by = "-created_at"
+
+    def render_created_at(self, value):
+        # The audit trail keeps the seconds; the date part follows the reader's language.
+        local = timezone.localtime(value)
+        return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .. import messages
+from ..formatting import format_amount
 from ..models.ledger import OperationState
 from ..parsing import parse_amount, parse_code
 
@@ -82,7 +83,8 @@ class RedeemForm(forms.Form):
         return cls(
             card=card,
             initial={
-                "amount": f"{remaining:.2f}" if remaining is not None else "",
+                # In the reader's notation (12,50 in German), without thousands separators.
+                "amount": format_amount(remaining, grouping=False) if remaining is not None else "",
                 "code": card.code,
                 "check": card.operation.pk,
                 "request_token": new_request_token(),

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .. import sales_csv, sales_rules
+from ..formatting import format_amount, format_money
 from ..models import Campaign, SaleTemplate
 from ..services.sales import AvailabilitySnapshot, new_request_token
 
@@ -91,9 +92,9 @@ class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
         ]
         self.fields["layout"].choices = choices
         self.fields["layout"].widget = LayoutSelect(choices=choices, layout_templates=layout_templates)
-        self.fields["amount"].help_text = _("Between %(min)s € and %(max)s €.") % {
-            "min": campaign.sale_min_amount,
-            "max": campaign.sale_max_amount,
+        self.fields["amount"].help_text = _("Between %(min)s and %(max)s.") % {
+            "min": format_money(campaign.sale_min_amount),
+            "max": format_money(campaign.sale_max_amount),
         }
         self._check_request_token()
 
@@ -124,9 +125,15 @@ class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
         return cleaned
 
 
+def whole_if_integral(value: Decimal) -> Decimal:
+    """100 rather than 100.00 for whole rand amounts (stock levels store two decimal places)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
+
+
 def denomination_text(value: Decimal) -> str:
-    """100 for whole rand amounts, 12.50 otherwise (stock levels store two decimal places)."""
-    return str(value.quantize(Decimal(1))) if value == value.to_integral_value() else f"{value:.2f}"
+    """The form's key for a denomination: 100 or 12.50, independent of the reader's language."""
+    value = whole_if_integral(value)
+    return str(value) if value == value.to_integral_value() else f"{value:.2f}"
 
 
 class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
@@ -144,7 +151,11 @@ class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
             (
                 key,
                 _("%(vendor)s — %(value)s (%(remaining)d left)")
-                % {"vendor": i.vendor, "value": denomination_text(i.value), "remaining": i.remaining},
+                % {
+                    "vendor": i.vendor,
+                    "value": format_amount(whole_if_integral(i.value), decimals=None),
+                    "remaining": i.remaining,
+                },
             )
             for key, i in self.items.items()
         ]

@@ -7,6 +7,8 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .fields import AmountField
+
 MAX_THRESHOLD = 1_000_000
 
 
@@ -21,7 +23,7 @@ class StockDefaultThresholdForm(forms.Form):
 
 class StockThresholdOverrideForm(forms.Form):
     vendor = forms.CharField(label=_("Vendor"), max_length=120)
-    value = forms.DecimalField(
+    value = AmountField(
         label=_("Value"),
         required=False,
         max_digits=12,

@@ -64,9 +64,12 @@ class Campaign(models.Model):
     api_username = models.CharField(_("API user name"), max_length=150, blank=True)
     api_password_ciphertext = models.TextField(blank=True, editable=False)
     api_shared_key_ciphertext = models.TextField(blank=True, editable=False)
-    credentials_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    credentials_changed_at = models.DateTimeField(
+        _("credentials changed"), null=True, blank=True, editable=False
+    )
     credentials_changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("credentials changed by"),
         null=True,
         blank=True,
         editable=False,
@@ -124,8 +127,8 @@ class Campaign(models.Model):
         help_text=_("Raise a stale-data alert when no poll succeeded for this many intervals."),
     )
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -210,11 +213,16 @@ class Campaign(models.Model):
 class Membership(models.Model):
     """A person works on a campaign. What they may do there comes from their role (group)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("campaign")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("added by"),
         null=True,
         blank=True,
         editable=False,

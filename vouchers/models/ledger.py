@@ -45,9 +45,16 @@ class ProviderOperation(models.Model):
     Kind = OperationKind
     State = OperationState
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="operations")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="operations", verbose_name=_("campaign")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="operations"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="operations",
+        verbose_name=_("user"),
     )
     kind = models.CharField(_("operation"), max_length=16, choices=OperationKind.choices)
     state = models.CharField(
@@ -58,8 +65,12 @@ class ProviderOperation(models.Model):
     code_masked = models.CharField(_("code"), max_length=32, blank=True)
     code_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, null=True, blank=True)
-    balance_before = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    balance_after = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    balance_before = models.DecimalField(
+        _("balance before"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    balance_after = models.DecimalField(
+        _("balance after"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
 
     request_data = models.JSONField(_("request"), default=dict, blank=True)
     response_data = models.JSONField(_("response"), default=dict, blank=True)
@@ -72,7 +83,12 @@ class ProviderOperation(models.Model):
 
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
     resolution_note = models.TextField(_("resolution note"), blank=True)
 

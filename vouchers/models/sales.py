@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 class SaleTemplate(models.Model):
     """A LINA token template as campaign admins name it: the template hash and its layouts."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sale_templates")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="sale_templates", verbose_name=_("campaign")
+    )
     name = models.CharField(_("name"), max_length=80)
     template_hash = models.CharField(
         _("template hash"),
@@ -37,8 +39,8 @@ class SaleTemplate(models.Model):
         help_text=_("Layout numbers LINA allows for this template, e.g. [1, 2]. Empty: no layouts."),
     )
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["campaign__name", "name"]
@@ -82,10 +84,19 @@ class Sale(models.Model):
 
     Kind = SaleKind
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="sales")
-    operation = models.OneToOneField(ProviderOperation, on_delete=models.PROTECT, related_name="sale")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="sales", verbose_name=_("campaign")
+    )
+    operation = models.OneToOneField(
+        ProviderOperation, on_delete=models.PROTECT, related_name="sale", verbose_name=_("ledger operation")
+    )
     seller = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sales"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sales",
+        verbose_name=_("seller"),
     )
     kind = models.CharField(_("kind"), max_length=20, choices=SaleKind.choices)
     created_at = models.DateTimeField(_("sold at"), auto_now_add=True, db_index=True)
@@ -93,7 +104,12 @@ class Sale(models.Model):
 
     # What was asked (gift token)
     template = models.ForeignKey(
-        SaleTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="sales"
+        SaleTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sales",
+        verbose_name=_("template"),
     )
     template_name = models.CharField(_("template"), max_length=80, blank=True)
     layout = models.PositiveIntegerField(_("layout"), null=True, blank=True)
@@ -177,7 +193,9 @@ class BulkSale(models.Model):
 
     State = BulkSaleState
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="bulk_sales")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="bulk_sales", verbose_name=_("campaign")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -220,7 +238,9 @@ class BulkSaleRow(models.Model):
     valid = models.BooleanField(default=False)  # False: never sold; ``errors`` says why
     errors = models.JSONField(default=list, blank=True)
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    template = models.ForeignKey(SaleTemplate, null=True, blank=True, on_delete=models.SET_NULL)
+    template = models.ForeignKey(
+        SaleTemplate, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("template")
+    )
     layout = models.PositiveIntegerField(null=True, blank=True)
     from_name = models.CharField(max_length=100, blank=True)
     for_name = models.CharField(max_length=100, blank=True)

@@ -6,8 +6,10 @@ from decimal import Decimal
 
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..formatting import format_amount, translate_stored
 from .campaigns import Campaign
 from .ledger import ProviderOperation
 
@@ -136,6 +138,18 @@ class AlertKind(models.TextChoices):
     STALE = "stale", _("stale data")
 
 
+def stock_item_message(*, kind: str, vendor: str, value, remaining: int | None, threshold: int | None) -> str:
+    """The sentence of a low-stock or out-of-stock alert, in the active language."""
+    if kind == AlertKind.OUT_OF_STOCK or remaining is None or threshold is None:
+        return gettext("No %(vendor)s %(value)s vouchers are left.") % {"vendor": vendor, "value": value}
+    return gettext("Only %(remaining)d %(vendor)s %(value)s vouchers are left (threshold %(threshold)d).") % {
+        "remaining": remaining,
+        "vendor": vendor,
+        "value": value,
+        "threshold": threshold,
+    }
+
+
 class AlertState(models.TextChoices):
     OPEN = "open", _("open")
     RESOLVED = "resolved", _("resolved")
@@ -189,6 +203,32 @@ class StockAlert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state == AlertState.OPEN
+
+    @property
+    def display_message(self) -> str:
+        """The alert's text in the reader's language.
+
+        Stock alerts are written by the polling job in the default language; the low/out-of-stock
+        sentence is rebuilt from the alert's own figures, other kinds show the stored text
+        translated when it is a catalogue sentence.
+        """
+        if (
+            self.kind in (AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK)
+            and self.vendor
+            and self.value is not None
+        ):
+            return stock_item_message(
+                kind=self.kind,
+                vendor=self.vendor,
+                value=format_amount(self.value),
+                remaining=self.remaining,
+                threshold=self.threshold,
+            )
+        return translate_stored(self.message)
+
+    @property
+    def display_what_to_check(self) -> list[str]:
+        return [translate_stored(item) for item in self.what_to_check or []]
 
     @property
     def severity(self) -> str:

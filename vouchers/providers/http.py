@@ -335,7 +335,7 @@ class Transport:
         self._log(logging.WARNING, operation, None, elapsed_ms, outcome, attempt, type(exc).__name__)
         if error_class is Misconfigured:
             return Misconfigured(
-                what_to_check=["The campaign's base URL (it must start with https:// or http://)."],
+                what_to_check=[_("The campaign's base URL (it must start with https:// or http://).")],
                 detail=outcome,
             )
         return error_class(detail=f"{self.provider} {operation}: {outcome} ({type(exc).__name__})")

@@ -25,6 +25,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import crypto
 from ..models import ProviderOperation, ReconcileTicket
@@ -56,20 +58,26 @@ def reconcile_verdict(*, operation: ProviderOperation, remaining, settled: bool)
     """Compare a fresh remaining value with the balance before the redeem. None: not yet decidable."""
     before, amount = operation.balance_before, operation.amount
     if remaining is None or before is None or amount is None:
-        return Verdict(OperationState.NEEDS_REVIEW, "The balance before or after is not known.")
+        return Verdict(OperationState.NEEDS_REVIEW, _("The balance before or after is not known."))
     if remaining == before - amount:
         return Verdict(
             OperationState.SUCCEEDED,
-            f"Balance dropped from {before} to {remaining} by the amount: redeemed.",
+            _("Balance dropped from %(before)s to %(after)s by the amount: redeemed.")
+            % {"before": before, "after": remaining},
             remaining,
         )
     if remaining == before:
         if not settled:
             return None
-        return Verdict(OperationState.FAILED, f"Balance unchanged at {remaining}: not redeemed.", remaining)
+        return Verdict(
+            OperationState.FAILED,
+            _("Balance unchanged at %(after)s: not redeemed.") % {"after": remaining},
+            remaining,
+        )
     return Verdict(
         OperationState.NEEDS_REVIEW,
-        f"Balance went from {before} to {remaining}, which does not match a redeem of {amount}.",
+        _("Balance went from %(before)s to %(after)s, which does not match a redeem of %(amount)s.")
+        % {"before": before, "after": remaining, "amount": amount},
         remaining,
     )
 
@@ -113,7 +121,9 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
     if operation.kind != OperationKind.REDEEM:
         return _settle(
             operation_id=operation.pk,
-            verdict=Verdict(OperationState.NEEDS_REVIEW, "Only a person can settle this kind of operation."),
+            verdict=Verdict(
+                OperationState.NEEDS_REVIEW, _("Only a person can settle this kind of operation.")
+            ),
         )
     ticket = ReconcileTicket.objects.filter(operation=operation).first()
     try:
@@ -123,7 +133,7 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
     if not code:
         return _settle(
             operation_id=operation.pk,
-            verdict=Verdict(OperationState.NEEDS_REVIEW, "The code to re-check is no longer available."),
+            verdict=Verdict(OperationState.NEEDS_REVIEW, _("The code to re-check is no longer available.")),
         )
 
     started = time.monotonic()
@@ -168,7 +178,10 @@ def _check_failed(
     if isinstance(error, Rejected):
         return _settle(
             operation_id=operation.pk,
-            verdict=Verdict(OperationState.NEEDS_REVIEW, f"The re-check was refused: {error.message}"),
+            verdict=Verdict(
+                OperationState.NEEDS_REVIEW,
+                _("The re-check was refused: %(reason)s") % {"reason": error.message},
+            ),
         )
     ReconcileTicket.objects.filter(pk=ticket.pk).update(
         attempts=F("attempts") + 1, last_attempt_at=timezone.now()
@@ -184,7 +197,13 @@ def _check_failed(
         return _settle(
             operation_id=operation.pk,
             verdict=Verdict(
-                OperationState.NEEDS_REVIEW, f"The balance could not be re-checked in {attempts} attempts."
+                OperationState.NEEDS_REVIEW,
+                ngettext(
+                    "The balance could not be re-checked in %(attempts)d attempt.",
+                    "The balance could not be re-checked in %(attempts)d attempts.",
+                    attempts,
+                )
+                % {"attempts": attempts},
             ),
         )
     return operation
@@ -214,7 +233,7 @@ def operations_reconcile_due() -> list[int]:
             changed = ProviderOperation.objects.filter(pk=operation.pk, state=OperationState.PENDING).update(
                 state=target,
                 error_code="Interrupted",
-                error_message="The call never finished (process stopped).",
+                error_message=_("The call never finished (process stopped)."),
             )
             if changed:
                 audit_record(
@@ -252,8 +271,6 @@ def operation_resolve(*, operation_id: int, actor, state: str, reason: str) -> P
     recorded with the actor in the operation and in the audit trail. Runs under a row lock, so
     two admins (or an admin and the reconcile task) cannot both settle it.
     """
-    from django.utils.translation import gettext as _
-
     reason = (reason or "").strip()
     if not reason:
         raise ResolveError(_("Say why you settle it this way."), field="reason")

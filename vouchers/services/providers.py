@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from ..models import Campaign
@@ -13,7 +14,7 @@ from ..providers.errors import Misconfigured
 def provider_config(campaign: Campaign) -> ProviderConfig:
     """Build the client configuration, decrypting credentials only here, only when needed."""
     if not campaign.base_url:
-        raise Misconfigured(what_to_check=["Set the campaign's base URL."])
+        raise Misconfigured(what_to_check=[_("Set the campaign's base URL.")])
     return ProviderConfig(
         campaign_id=campaign.pk,
         provider=campaign.provider,

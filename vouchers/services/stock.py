@@ -30,7 +30,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -39,7 +39,7 @@ from ..crypto import CredentialDecryptionError
 from ..models import Campaign, Membership, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
-from ..models.stock import AlertKind, AlertState, stock_item_key
+from ..models.stock import AlertKind, AlertState, stock_item_key, stock_item_message
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
 from ..selectors.stock import ThresholdRules, stale_after
 from .audit import audit_record
@@ -435,20 +435,9 @@ def _sync_item_alerts(
         for kind, want in wanted.items():
             is_open = (kind, key) in open_keys
             if want and not is_open:
-                if kind == AlertKind.OUT_OF_STOCK:
-                    message = _("No %(vendor)s %(value)s vouchers are left.") % {
-                        "vendor": vendor,
-                        "value": value,
-                    }
-                else:
-                    message = _(
-                        "Only %(remaining)d %(vendor)s %(value)s vouchers are left (threshold %(threshold)d)."
-                    ) % {
-                        "remaining": remaining,
-                        "vendor": vendor,
-                        "value": value,
-                        "threshold": threshold,
-                    }
+                message = stock_item_message(
+                    kind=kind, vendor=vendor, value=value, remaining=remaining, threshold=threshold
+                )
                 alert = _open_alert(
                     campaign,
                     kind=kind,
@@ -559,7 +548,9 @@ def _open_stale_alert_if_due(
     else:
         message = _("No poll has succeeded yet; there is no stock data for this campaign.")
     if monitor.last_error_message:
-        message = f"{message} {_('Last error:')} {monitor.last_error_message}"
+        # Outside the f-string: xgettext does not look into f-strings.
+        last_error = _("Last error:")
+        message = f"{message} {last_error} {monitor.last_error_message}"
     return _open_alert(
         campaign,
         kind=AlertKind.STALE,
@@ -598,17 +589,20 @@ def stock_alerts_notify(*, campaign: Campaign) -> int:
     if not recipients:
         logger.warning("Stock alerts of campaign %s: no campaign admin with an e-mail address", campaign.pk)
         return 0
-    if len(claimed) == 1:
-        subject = _("Stock alert for %(campaign)s: %(kind)s") % {
-            "campaign": campaign.name,
-            "kind": claimed[0].get_kind_display(),
-        }
-    else:
-        subject = _("%(count)d stock alerts for %(campaign)s") % {
-            "count": len(claimed),
-            "campaign": campaign.name,
-        }
-    body = render_to_string("vouchers/stock_alert_email.txt", {"campaign": campaign, "alerts": claimed})
+    # Recipients have no stored language; the e-mail is in the portal's default language
+    # (settings.LANGUAGE_CODE), the same whichever process or request happens to send it.
+    with translation.override(settings.LANGUAGE_CODE):
+        if len(claimed) == 1:
+            subject = _("Stock alert for %(campaign)s: %(kind)s") % {
+                "campaign": campaign.name,
+                "kind": claimed[0].get_kind_display(),
+            }
+        else:
+            subject = _("%(count)d stock alerts for %(campaign)s") % {
+                "count": len(claimed),
+                "campaign": campaign.name,
+            }
+        body = render_to_string("vouchers/stock_alert_email.txt", {"campaign": campaign, "alerts": claimed})
     messages = [
         EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[address])
         for address in recipients

@@ -28,10 +28,12 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
 
 from .. import crypto, messages
 from ..codes import code_digest, format_code, mask_code
+from ..formatting import format_money
 from ..models import Campaign, ProviderOperation, ReconcileTicket
 from ..models.ledger import OPEN_STATES, OperationKind, OperationState
 from ..parsing import parse_amount, parse_code
@@ -121,7 +123,7 @@ def _lina_client(campaign: Campaign):
     try:
         return provider_client(campaign)
     except crypto.CredentialDecryptionError as exc:
-        raise Misconfigured(what_to_check=["Re-enter the campaign's credentials."]) from exc
+        raise Misconfigured(what_to_check=[_("Re-enter the campaign's credentials.")]) from exc
 
 
 def _card_data(info) -> dict:
@@ -233,7 +235,8 @@ def redeem_validate(*, card: TokenCard, amount: Decimal) -> None:
         raise DeskInputError(messages.TOKEN_NOT_VALID, field="amount")
     if card.expired:
         raise DeskInputError(
-            messages.TOKEN_EXPIRED % {"date": card.valid_until.strftime("%d.%m.%Y")}, field="amount"
+            messages.TOKEN_EXPIRED % {"date": formats.date_format(card.valid_until, "SHORT_DATE_FORMAT")},
+            field="amount",
         )
     remaining = card.remaining_value or Decimal("0")
     if remaining <= 0:
@@ -243,9 +246,13 @@ def redeem_validate(*, card: TokenCard, amount: Decimal) -> None:
     if amount != amount.quantize(Decimal("0.01")):
         raise DeskInputError(messages.AMOUNT_TOO_PRECISE, field="amount")
     if amount > remaining:
-        raise DeskInputError(messages.AMOUNT_TOO_LARGE % {"remaining": f"{remaining:.2f}"}, field="amount")
+        raise DeskInputError(
+            messages.AMOUNT_TOO_LARGE % {"remaining": format_money(remaining)}, field="amount"
+        )
     if card.full_value_only and amount != remaining:
-        raise DeskInputError(messages.AMOUNT_MUST_BE_FULL % {"remaining": f"{remaining:.2f}"}, field="amount")
+        raise DeskInputError(
+            messages.AMOUNT_MUST_BE_FULL % {"remaining": format_money(remaining)}, field="amount"
+        )
 
 
 def _replay(*, request_token: str, campaign: Campaign, user) -> ProviderOperation | None:

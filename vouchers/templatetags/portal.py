@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from django import template
 
+from ..formatting import format_amount, format_money, translate_stored
+
 register = template.Library()
 
 
@@ -21,3 +23,21 @@ def minutes_ceil(value) -> int:
         except (TypeError, ValueError):
             return 0
     return max(0, math.ceil(seconds / 60))
+
+
+@register.filter
+def money(value) -> str:
+    """A euro amount in the current language: ``1.234,50 €`` / ``1,234.50 €``; "—" for none."""
+    return format_money(value) or "—"
+
+
+@register.filter
+def amount(value) -> str:
+    """A non-euro amount (Allsafe values) in the current language, with its own decimals; "—" for none."""
+    return format_amount(value, decimals=None) or "—"
+
+
+@register.filter
+def stored_text(value) -> str:
+    """A stored message (alert, error, what to check) in the reader's language when it can be."""
+    return translate_stored(value)
