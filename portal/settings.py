@@ -293,6 +293,11 @@ PROVIDER_RETRY_BACKOFF_SECONDS = _env(env.float, "PROVIDER_RETRY_BACKOFF_SECONDS
 # After LINA answers DENIED (too many failed calls) no process calls that campaign for this long:
 # every call during LINA's lock-out would extend it (providers.md). Stored in the shared cache.
 LINA_DENIED_COOLDOWN_SECONDS = _env(env.int, "LINA_DENIED_COOLDOWN_SECONDS", default=300)
+# The admins' provider-health page judges each campaign on its calls of this many minutes: at
+# this share of calls failing for provider reasons it shows "degraded", at this one "failing".
+PROVIDER_HEALTH_WINDOW_MINUTES = _env(env.int, "PROVIDER_HEALTH_WINDOW_MINUTES", default=60)
+PROVIDER_HEALTH_DEGRADED_RATE = _env(env.float, "PROVIDER_HEALTH_DEGRADED_RATE", default=0.05)
+PROVIDER_HEALTH_FAILING_RATE = _env(env.float, "PROVIDER_HEALTH_FAILING_RATE", default=0.5)
 
 # --- Stock monitoring (Allsafe) --------------------------------------------------------------
 

@@ -79,6 +79,7 @@ RULES: dict[str, Rule] = {
     "vouchers:home": Rule(signed_in(OK)),
     "vouchers:campaign-detail": Rule(signed_in(OK, outsider=NOT_FOUND), kwargs=LINA),
     "vouchers:audit-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    "vouchers:provider-health": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
     # Stock monitoring (Allsafe): marketing and admins see stock, admins set thresholds.
     "vouchers:stock-dashboard": Rule(
         signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=OK)
