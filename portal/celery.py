@@ -23,6 +23,6 @@ def _install_beat_schedule(sender, **kwargs):
 def _prepare_filesystem_broker(sender, **kwargs):
     """kombu's file-system transport needs its folders to exist before anyone publishes."""
     options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
