@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
@@ -109,3 +111,50 @@ def test_sale_codes_are_stored_encrypted_and_rotated(fresh_keys, lina_campaign):
     fresh_keys.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     crypto._multifernet.cache_clear()
     assert Sale.objects.get(pk=sale.pk).full_code == ""  # never the ciphertext
+
+
+@pytest.mark.django_db
+def test_voucher_details_and_qr_image_are_stored_encrypted_and_rotated(fresh_keys, allsafe_campaign):
+    """An allocated voucher's fields hold its PIN and a QR image encodes the code: both are
+    encrypted at rest and rotated with the keys, like the code."""
+    from vouchers.models import ProviderOperation, Sale
+
+    operation = ProviderOperation.objects.create(
+        campaign=allsafe_campaign,
+        kind=ProviderOperation.Kind.ALLOCATE,
+        state=ProviderOperation.State.SUCCEEDED,
+    )
+    fields = {"pin": "PIN-9876543210", "serial": "S-1", "value": 50}
+    sale = Sale.objects.create(
+        campaign=allsafe_campaign,
+        operation=operation,
+        kind=Sale.Kind.DIGITAL_VOUCHER,
+        amount="50.00",
+        full_code="PIN-9876543210",
+        voucher_fields=fields,
+        qrcode_png_base64="iVBORw0KGgoQRIMAGE",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT voucher_fields_ciphertext, qrcode_png_ciphertext FROM vouchers_sale WHERE id = %s",
+            [sale.pk],
+        )
+        stored_fields, stored_qr = cursor.fetchone()
+    assert "PIN-9876543210" not in stored_fields and "QRIMAGE" not in stored_qr
+
+    old_key = fresh_keys.FIELD_ENCRYPTION_KEYS[0]
+    fresh_keys.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), old_key]
+    crypto._multifernet.cache_clear()
+    out = io.StringIO()
+    call_command("rotate_encryption_keys", stdout=out)
+    assert "2 sale QR image(s) and voucher detail(s)" in out.getvalue()
+    fresh_keys.FIELD_ENCRYPTION_KEYS = fresh_keys.FIELD_ENCRYPTION_KEYS[:1]
+    crypto._multifernet.cache_clear()
+    sale = Sale.objects.get(pk=sale.pk)
+    assert sale.voucher_fields == fields
+    assert sale.qrcode_png_base64 == "iVBORw0KGgoQRIMAGE"
+
+    fresh_keys.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    crypto._multifernet.cache_clear()
+    sale = Sale.objects.get(pk=sale.pk)
+    assert sale.voucher_fields == {} and sale.qrcode_png_base64 == ""  # never the ciphertext

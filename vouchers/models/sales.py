@@ -7,6 +7,7 @@ needed review, every page showing the sale follows without a second column to ke
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
@@ -72,6 +73,11 @@ class SaleQuerySet(models.QuerySet):
         return self.filter(operation__state=state)
 
 
+def encrypt_voucher_fields(fields: dict) -> str:
+    """The ciphertext stored for an allocated voucher's fields (empty for none)."""
+    return crypto.encrypt(json.dumps(fields, sort_keys=True)) if fields else ""
+
+
 class Sale(models.Model):
     """One gift token sold or one digital voucher allocated, linked to its ledger operation.
 
@@ -122,9 +128,11 @@ class Sale(models.Model):
     # What came back
     full_code_ciphertext = models.TextField(blank=True, editable=False)
     code_masked = models.CharField(_("code"), max_length=32, blank=True)
-    qrcode_png_base64 = models.TextField(blank=True, editable=False)
+    # The QR image encodes the code and the voucher's fields hold its PIN: both are the code in
+    # another form, so they are encrypted like it (properties below read and write them).
+    qrcode_png_ciphertext = models.TextField(blank=True, editable=False)
     layout_url = models.URLField(_("layout link"), max_length=500, blank=True)
-    voucher_fields = models.JSONField(_("voucher details"), default=dict, blank=True, editable=False)
+    voucher_fields_ciphertext = models.TextField(blank=True, editable=False)
 
     objects = SaleQuerySet.as_manager()
 
@@ -155,6 +163,34 @@ class Sale(models.Model):
     @full_code.setter
     def full_code(self, value: str) -> None:
         self.full_code_ciphertext = crypto.encrypt(value or "")
+
+    @property
+    def qrcode_png_base64(self) -> str:
+        """The provider's QR image (base64 PNG); empty when absent or when no key decrypts it."""
+        return self._decrypted(self.qrcode_png_ciphertext, "QR image")
+
+    @qrcode_png_base64.setter
+    def qrcode_png_base64(self, value: str) -> None:
+        self.qrcode_png_ciphertext = crypto.encrypt(value) if value else ""
+
+    @property
+    def voucher_fields(self) -> dict:
+        """Every field the provider sent with an allocated voucher (PIN included)."""
+        plain = self._decrypted(self.voucher_fields_ciphertext, "voucher details")
+        return json.loads(plain) if plain else {}
+
+    @voucher_fields.setter
+    def voucher_fields(self, value: dict) -> None:
+        self.voucher_fields_ciphertext = encrypt_voucher_fields(value)
+
+    def _decrypted(self, ciphertext: str, what: str) -> str:
+        if not ciphertext:
+            return ""
+        try:
+            return crypto.decrypt(ciphertext, what=f"{what} of sale {self.pk}")
+        except crypto.CredentialDecryptionError:
+            logger.warning("The %s of sale %s cannot be decrypted with FIELD_ENCRYPTION_KEYS.", what, self.pk)
+            return ""
 
     @property
     def state(self) -> str:

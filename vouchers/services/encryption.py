@@ -20,6 +20,7 @@ from .campaigns import credentials_rotate
 class RotationReport:
     campaigns: int
     sale_codes: int
+    sale_details: int
     reconcile_tickets: int
 
 
@@ -43,5 +44,7 @@ def encryption_rotate(*, actor=None) -> RotationReport:
     return RotationReport(
         campaigns=credentials_rotate(actor=actor),
         sale_codes=_rotate_column(Sale, "full_code_ciphertext", "code of sale"),
+        sale_details=_rotate_column(Sale, "voucher_fields_ciphertext", "voucher details of sale")
+        + _rotate_column(Sale, "qrcode_png_ciphertext", "QR image of sale"),
         reconcile_tickets=_rotate_column(ReconcileTicket, "code_ciphertext", "reconcile ticket"),
     )

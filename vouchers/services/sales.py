@@ -32,7 +32,7 @@ from ..codes import code_digest, format_code, mask_code, normalize_code
 from ..models import BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate, StockSnapshot
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
-from ..models.sales import SaleKind
+from ..models.sales import SaleKind, encrypt_voucher_fields
 from ..providers.base import AllocateRequest, PurchaseRequest
 from ..providers.errors import (
     Misconfigured,
@@ -317,7 +317,9 @@ def gift_token_sell(
             "full_code_ciphertext": crypto.encrypt(code),
             "code_masked": mask_code(code),
             "amount": result.amount,
-            "qrcode_png_base64": result.qrcode_png_base64 or "",
+            "qrcode_png_ciphertext": crypto.encrypt(result.qrcode_png_base64)
+            if result.qrcode_png_base64
+            else "",
             "layout_url": _web_link(result.layout_url),
         },
         actor=user,
@@ -418,7 +420,7 @@ def digital_voucher_allocate(
         sale_fields={
             "full_code_ciphertext": crypto.encrypt(code[:128]),
             "code_masked": mask_code(code) if code else "",
-            "voucher_fields": fields,
+            "voucher_fields_ciphertext": encrypt_voucher_fields(fields),
             "vendor": voucher.vendor or vendor,
             "amount": value_received,
         },

@@ -12,7 +12,8 @@ from vouchers.services.encryption import encryption_rotate
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt credentials, sale codes and reconcile tickets with the newest FIELD_ENCRYPTION_KEYS key."
+        "Re-encrypt credentials, sale codes, QR images, voucher details and reconcile tickets "
+        "with the newest FIELD_ENCRYPTION_KEYS key."
     )
 
     def handle(self, *args, **options):
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Re-encrypted with the newest key: credentials of {report.campaigns} campaign(s), "
-                f"{report.sale_codes} sale code(s), {report.reconcile_tickets} reconcile ticket(s)."
+                f"{report.sale_codes} sale code(s), {report.sale_details} sale QR image(s) and voucher "
+                f"detail(s), {report.reconcile_tickets} reconcile ticket(s)."
             )
         )
