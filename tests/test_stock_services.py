@@ -482,6 +482,37 @@ def test_only_campaign_admins_of_that_campaign_with_an_address_are_emailed(
     assert [m.to for m in mailoutbox] == [[admin.email]]
 
 
+def test_an_alert_mail_claimed_by_a_worker_that_died_is_sent_after_the_lease(
+    allsafe_campaign, admins, fake_provider, mailoutbox
+):
+    """Claim, then the worker dies before sending: the alert is mailed later, not never."""
+    fake_provider.set_stock("Uber", 50, 1)
+    alert = StockAlert.objects.create(
+        campaign=allsafe_campaign,
+        kind=AlertKind.LOW_STOCK,
+        item_key="Uber|50.00",
+        vendor="Uber",
+        value=Decimal("50"),
+        message="low",
+        opened_at=timezone.now() - timedelta(minutes=3),
+        emailed_at=timezone.now() - timedelta(minutes=2),
+        email_attempts=1,
+    )
+    assert stock_services.stock_alerts_notify(campaign=allsafe_campaign) == 0  # within the lease
+
+    StockAlert.objects.filter(pk=alert.pk).update(
+        emailed_at=timezone.now() - stock_services.EMAIL_CLAIM_LEASE - timedelta(seconds=1)
+    )
+    assert stock_services.stock_alerts_notify(campaign=allsafe_campaign) == len(admins)
+    alert.refresh_from_db()
+    assert (alert.email_recipients, alert.email_attempts) == (len(admins), 2)
+
+    # Confirmed as sent: never again, however old.
+    StockAlert.objects.filter(pk=alert.pk).update(emailed_at=timezone.now() - timedelta(days=1))
+    assert stock_services.stock_alerts_notify(campaign=allsafe_campaign) == 0
+    assert len(mailoutbox) == len(admins)
+
+
 # --- Dispatch and history -------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -56,6 +56,9 @@ POLL_TIME_LIMIT = POLL_SOFT_TIME_LIMIT + 30
 POLL_LOCK_SECONDS = POLL_TIME_LIMIT + 30
 #: An alert's e-mail is tried at most this many times (once per poll) when sending fails.
 EMAIL_MAX_ATTEMPTS = 5
+#: A claimed alert e-mail not confirmed as sent after this long is claimed again (see
+#: stock_alerts_notify); far above the few seconds a send takes.
+EMAIL_CLAIM_LEASE = timedelta(minutes=10)
 #: Deleting history in batches keeps each statement short on a busy table.
 CLEANUP_BATCH = 2000
 
@@ -563,23 +566,27 @@ def _open_stale_alert_if_due(
 def stock_alerts_notify(*, campaign: Campaign) -> int:
     """E-mail the campaign's admins about open alerts not e-mailed yet; returns messages sent.
 
-    Each alert is claimed by a conditional UPDATE of ``emailed_at`` before sending, so two workers
-    never both mail it. A failed send releases the claim for the next poll to try again (at most
-    ``EMAIL_MAX_ATTEMPTS`` times). One message per recipient: admins do not see each other's address.
+    Each alert is claimed by a conditional UPDATE of ``emailed_at`` (compare-and-set on the value
+    read) before sending, so two workers never both mail it. A failed send releases the claim for
+    the next poll to try again. A claim whose sending was never confirmed (the worker died between
+    claim and send, or no admin had an address yet) is taken over after ``EMAIL_CLAIM_LEASE``:
+    an alert is rather mailed twice than never. At most ``EMAIL_MAX_ATTEMPTS`` tries. One message
+    per recipient: admins do not see each other's address.
     """
     now = timezone.now()
+    unconfirmed = Q(emailed_at__lt=now - EMAIL_CLAIM_LEASE, email_recipients=0)
     candidates = list(
         StockAlert.objects.filter(
+            Q(emailed_at__isnull=True) | unconfirmed,
             campaign=campaign,
             state=AlertState.OPEN,
-            emailed_at__isnull=True,
             email_attempts__lt=EMAIL_MAX_ATTEMPTS,
         ).order_by("opened_at", "pk")
     )
     claimed = [
         alert
         for alert in candidates
-        if StockAlert.objects.filter(pk=alert.pk, emailed_at__isnull=True).update(
+        if StockAlert.objects.filter(pk=alert.pk, emailed_at=alert.emailed_at, email_recipients=0).update(
             emailed_at=now, email_attempts=F("email_attempts") + 1
         )
     ]
