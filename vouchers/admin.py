@@ -19,10 +19,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
+from .admin_accounts import ProtectedHistoryDeleteMixin
 from .forms.campaigns import CampaignAdminForm
 from .models import AuditEvent, Campaign, Membership, ProviderOperation, SaleTemplate
 from .scoping import campaigns_for, scope
-from .services.campaigns import campaign_save, membership_add, membership_remove
+from .services.campaigns import campaign_delete, campaign_save, membership_add, membership_remove
 from .services.connection import ConnectionReport, campaign_test_connection
 from .services.sales import sale_template_delete, sale_template_save
 
@@ -36,8 +37,12 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
     form = CampaignAdminForm
+    protected_message = _(
+        "%(name)s has a history (audit trail, ledger, sales) and cannot be deleted. "
+        "Switch it off instead: untick “live” and save."
+    )
     list_display = ("name", "provider", "is_live", "starts_on", "ends_on", "credentials_changed_at")
     list_filter = ("provider", "is_live")
     search_fields = ("name", "slug")  # never credentials
@@ -187,6 +192,13 @@ class CampaignAdmin(admin.ModelAdmin):
             )
         if steps:
             messages.info(request, gettext("Steps: %(steps)s") % {"steps": steps})
+
+    def delete_model(self, request, obj):
+        campaign_delete(campaign=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for campaign in queryset:
+            campaign_delete(campaign=campaign, actor=request.user)
 
     def has_delete_permission(self, request, obj=None):
         # Campaigns with a ledger cannot be deleted (the ledger protects them); switch them off instead.
