@@ -59,8 +59,22 @@ urlpatterns = [
     *portal.urls.urlpatterns,
 ]
 
-REVEALING = ["Traceback", "secret-inside", "api_password_ciphertext", "SELECT", "/work/", str(settings.BASE_DIR)]
-REVEALING += ["SECRET_KEY", "DATABASES", "FIELD_ENCRYPTION_KEYS", "settings.py", "RuntimeError", "DatabaseError"]
+REVEALING = [
+    "Traceback",
+    "secret-inside",
+    "api_password_ciphertext",
+    "SELECT",
+    "/work/",
+    str(settings.BASE_DIR),
+]
+REVEALING += [
+    "SECRET_KEY",
+    "DATABASES",
+    "FIELD_ENCRYPTION_KEYS",
+    "settings.py",
+    "RuntimeError",
+    "DatabaseError",
+]
 
 
 def assert_reveals_nothing(body: str) -> None:
