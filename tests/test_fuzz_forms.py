@@ -340,6 +340,8 @@ def test_login_form(client, cashier, username, password, next_url):
         reverse("login") + "?next=/", {"username": username, "password": password, "next": next_url}
     )
     assert_no_server_error(response)
+    admin_login = client.post(reverse("admin:login"), {"username": username, "password": password})
+    assert_no_server_error(admin_login)
     assert get_user_model().objects.count() == before_users and counts() == before
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 
 
-class PortalAuthenticationForm(AuthenticationForm):
+class UsernameLengthMixin:
     """Django's AuthenticationForm only sets ``maxlength`` on the input, it does not check it.
 
     An over-long name then reached authentication, and django-axes stored it with the failed
@@ -18,3 +19,11 @@ class PortalAuthenticationForm(AuthenticationForm):
         super().__init__(request, *args, **kwargs)
         field = self.fields["username"]
         field.validators.append(MaxLengthValidator(field.max_length))
+
+
+class PortalAuthenticationForm(UsernameLengthMixin, AuthenticationForm):
+    """The portal's sign-in page."""
+
+
+class PortalAdminAuthenticationForm(UsernameLengthMixin, AdminAuthenticationForm):
+    """The admin's own sign-in page (/admin/login/), reachable without a session too."""
