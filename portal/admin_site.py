@@ -8,11 +8,15 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
+from vouchers.forms.login import PortalAdminAuthenticationForm
+
 
 class PortalAdminSite(admin.AdminSite):
     site_header = _("Voucher portal administration")
     site_title = _("Voucher portal")
     index_title = _("Campaigns, people and settings")
+    # Checks the user name's length before django-axes records a failed attempt (see the form).
+    login_form = PortalAdminAuthenticationForm
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

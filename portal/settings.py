@@ -365,7 +365,10 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "vouchers.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "vouchers.logging.RedactSecretsFilter"},
+        "no_template_context": {"()": "vouchers.logging.DropTemplateContextFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
@@ -374,6 +377,8 @@ LOGGING = {
     "loggers": {
         # Request bodies never reach the logs; only Django's one-line summaries do.
         "django.request": {"level": "ERROR"},
+        # Its DEBUG records dump whole template contexts (full codes, CSRF tokens): never logged.
+        "django.template": {"level": "INFO", "filters": ["no_template_context"]},
         # Axes announces itself at every start; its lock-out warnings still come through.
         "axes": {"level": "WARNING"},
     },

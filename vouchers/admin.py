@@ -9,7 +9,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
@@ -19,15 +21,46 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
+from .admin_accounts import ProtectedHistoryDeleteMixin
 from .forms.campaigns import CampaignAdminForm
 from .models import AuditEvent, Campaign, Membership, ProviderOperation, SaleTemplate
 from .scoping import campaigns_for, scope
-from .services.campaigns import campaign_save, membership_add, membership_remove
+from .services.campaigns import campaign_delete, campaign_save, membership_add, membership_remove
 from .services.connection import ConnectionReport, campaign_test_connection
 from .services.sales import sale_template_delete, sale_template_save
 
 
-class MembershipInline(admin.TabularInline):
+class SafeAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete re-renders a refused form by looking the submitted value up; a
+    value that is no key at all (a forged or garbled POST, e.g. "abc") made that lookup raise,
+    a server error; so did a number beyond the column on SQLite. Values the key field cannot
+    read or store are left out: the form still says why."""
+
+    def optgroups(self, name, value, attr=None):
+        key = self.field.target_field
+        low, high = connections[self.db or DEFAULT_DB_ALIAS].ops.integer_field_range(key.get_internal_type())
+        readable = []
+        for item in value:
+            try:
+                number = key.to_python(item)
+            except ValidationError:
+                continue
+            if isinstance(number, int) and not (low is None or low <= number <= high):
+                continue  # beyond the column: the database would raise rather than find nothing
+            readable.append(item)
+        return super().optgroups(name, readable, attr)
+
+
+class SafeAutocompleteMixin:
+    """Use SafeAutocompleteSelect for every foreign key in ``autocomplete_fields``."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
+            kwargs["widget"] = SafeAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class MembershipInline(SafeAutocompleteMixin, admin.TabularInline):
     model = Membership
     extra = 0
     fields = ("user", "created_at", "created_by")
@@ -36,8 +69,12 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
     form = CampaignAdminForm
+    protected_message = _(
+        "%(name)s has a history (audit trail, ledger, sales) and cannot be deleted. "
+        "Switch it off instead: untick “live” and save."
+    )
     list_display = ("name", "provider", "is_live", "starts_on", "ends_on", "credentials_changed_at")
     list_filter = ("provider", "is_live")
     search_fields = ("name", "slug")  # never credentials
@@ -188,13 +225,20 @@ class CampaignAdmin(admin.ModelAdmin):
         if steps:
             messages.info(request, gettext("Steps: %(steps)s") % {"steps": steps})
 
+    def delete_model(self, request, obj):
+        campaign_delete(campaign=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for campaign in queryset:
+            campaign_delete(campaign=campaign, actor=request.user)
+
     def has_delete_permission(self, request, obj=None):
         # Campaigns with a ledger cannot be deleted (the ledger protects them); switch them off instead.
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = ("user", "campaign", "created_at", "created_by")
     list_filter = ("campaign",)
     search_fields = ("user__username", "campaign__name")

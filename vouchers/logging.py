@@ -18,11 +18,14 @@ _PAIR = re.compile(
 _BASIC_AUTH = re.compile(r"(Basic\s+)[A-Za-z0-9+/=]{6,}", re.IGNORECASE)
 # A run of 16 letters/digits with at least one digit looks like a LINA code; keep the last 4.
 _CODE_LIKE = re.compile(r"\b(?=[A-Z0-9]*\d)[A-Z0-9]{12}([A-Z0-9]{4})\b")
+# The same code as the pages show it, in groups of four (ABCD-EFGH-IJKL-MNOP).
+_CODE_GROUPED = re.compile(r"\b(?=[A-Z0-9-]*\d)[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-([A-Z0-9]{4})\b")
 
 
 def redact(text: str) -> str:
     text = _PAIR.sub(lambda m: m.group("key") + "[redacted]", text)
     text = _BASIC_AUTH.sub(r"\1[redacted]", text)
+    text = _CODE_GROUPED.sub(r"••••\1", text)
     return _CODE_LIKE.sub(r"••••\1", text)
 
 
@@ -40,3 +43,12 @@ class RedactSecretsFilter(logging.Filter):
             # Formatted tracebacks are cached in exc_text; redact that text once.
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+class DropTemplateContextFilter(logging.Filter):
+    """Drops django.template's DEBUG records: each names a missing variable *and dumps the whole
+    template context* with it, which holds full codes (the cashier's token card, a sold voucher),
+    CSRF tokens and form data. Set on the logger itself, so no level setting can let them out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("django.template") and record.levelno <= logging.DEBUG)

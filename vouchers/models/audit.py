@@ -20,14 +20,18 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """Who did what, when, to which campaign and object. Values of secrets are never recorded."""
+    """Who did what, when, to which campaign and object. Values of secrets are never recorded.
+
+    Its foreign keys PROTECT: deleting a person or a campaign must never make their history
+    vanish (CASCADE) or lose who did it (SET_NULL). Such people and campaigns are deactivated.
+    """
 
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("actor"),
     )
@@ -37,7 +41,7 @@ class AuditEvent(models.Model):
         "vouchers.Campaign",
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="audit_events",
         verbose_name=_("campaign"),
     )

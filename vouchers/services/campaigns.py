@@ -127,3 +127,17 @@ def credentials_rotate(*, actor=None) -> int:
             )
             rotated += 1
     return rotated
+
+
+def campaign_delete(*, campaign: Campaign, actor) -> None:
+    """Delete a campaign without history (the admin refuses the others; the ledger and the audit
+    trail PROTECT them). The event names the campaign but cannot point at it any more."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="campaign.deleted",
+            obj=campaign,
+            summary=f"Campaign {campaign.name} deleted",
+            data={"name": campaign.name, "slug": campaign.slug, "provider": campaign.provider},
+        )
+        campaign.delete()
