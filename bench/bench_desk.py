@@ -34,7 +34,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, setup_test_environment
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from vouchers import roles
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     args = parser.parse_args()
     support.silence_logs()
-    setup_test_environment()  # the test client's host name; locmem e-mail
+    support.serve_like_production()
 
     started = time.monotonic()
     with support.throwaway_database(), support.running_sandbox(LATENCY_MS) as sandbox:

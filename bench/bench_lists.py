@@ -32,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, setup_test_environment
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -276,7 +276,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     support.silence_logs()
-    setup_test_environment()
+    support.serve_like_production()
     if not support.is_postgres() and args.rows is None:
         print(
             "List pages benchmark SKIPPED: a million rows needs PostgreSQL (DATABASE_URL); on SQLite give --rows, e.g. --rows 100000."

@@ -50,6 +50,19 @@ from sandbox.state import Store  # noqa: E402
 SUFFIX = "_benchrun"
 
 
+def serve_like_production() -> None:
+    """What the test client needs, without the test harness's instrumentation.
+
+    ``django.test.utils.setup_test_environment()`` also swaps template rendering for one that
+    sends every template's context in a signal (for ``assertTemplateUsed``); a deployed portal
+    has none of that, so a benchmark using it would time the harness. DEBUG off, as deployed:
+    with it on Django keeps every SQL statement in memory.
+    """
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's host
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
 def silence_logs() -> None:
     """Logging stays on (its cost is part of the portal's) but writes to /dev/null."""
     sink = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
