@@ -47,8 +47,9 @@ def operation_claim(
     code: str = "",
     amount: Decimal | None = None,
     request_data: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Claim:
-    """Insert a ``pending`` operation row, once per request token.
+    """Insert a ``pending`` operation row, once per request token; ``extra``: more of its fields.
 
     Returns the existing row (``created=False``) when ``request_token`` was used before: a
     double click, a reload or a back-button resubmit leads to the same single operation. Raises
@@ -71,6 +72,7 @@ def operation_claim(
                 code_digest=digest,
                 amount=amount,
                 request_data=request_data or {},
+                **(extra or {}),
             )
     except IntegrityError:
         # Either the same request token won a race (show that operation) or the code is busy.

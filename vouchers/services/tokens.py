@@ -324,6 +324,7 @@ def _claim(*, campaign, user, code, amount, request_token, card: TokenCard) -> t
                     code=code,
                     amount=amount,
                     request_data={"amount": f"{amount:.2f}", "check_operation": card.operation.pk},
+                    extra={"balance_before": card.remaining_value},
                 )
             except CodeBusy:
                 refusal = ("CodeBusy", messages.CODE_BUSY)
@@ -331,8 +332,6 @@ def _claim(*, campaign, user, code, amount, request_token, card: TokenCard) -> t
                 if not claim.created:
                     return claim.operation, False
                 operation = claim.operation
-                operation.balance_before = card.remaining_value
-                operation.save(update_fields=["balance_before"])
                 ReconcileTicket.objects.create(operation=operation, code_ciphertext=crypto.encrypt(code))
                 return operation, True
         try:
@@ -362,7 +361,11 @@ def _claim(*, campaign, user, code, amount, request_token, card: TokenCard) -> t
 def _record(*, operation_id: int, state: str, started: float, **kwargs) -> ProviderOperation:
     """Step 3: record what came back, with its audit row, unless someone settled it meanwhile."""
     with transaction.atomic():
-        operation = ProviderOperation.objects.select_for_update().get(pk=operation_id)
+        operation = (
+            ProviderOperation.objects.select_for_update(of=("self",))
+            .select_related("user", "campaign")
+            .get(pk=operation_id)
+        )
         if operation.state not in (OperationState.PENDING, OperationState.UNKNOWN):
             logger.warning("Redeem operation %s was settled before its answer was recorded", operation_id)
             return operation
@@ -392,19 +395,22 @@ def token_redeem(
     amount: Decimal | str,
     request_token: str,
     check_operation_id,
+    card: TokenCard | None = None,
 ) -> RedeemOutcome:
     """Redeem ``amount`` from the token checked in ``check_operation_id`` (see module docstring).
 
     Raises DeskInputError (refused before any call), CodeBusy (another till holds the code) or
     nothing: provider refusals and errors are recorded on the returned operation, an unknown
-    outcome leaves it ``unknown`` (reconciled at once and later by a task).
+    outcome leaves it ``unknown`` (reconciled at once and later by a task). ``card``: the
+    caller's card of that same check (``desk_check_for``), to save reading it twice.
     """
     if not request_token or len(request_token) > 64:
         raise DeskInputError(messages.CHECK_FIRST)
     replay = _replay(request_token=request_token, campaign=campaign, user=user)
     if replay is not None:
         return RedeemOutcome(replay, replayed=True)
-    card = desk_check_for(campaign=campaign, user=user, check_operation_id=check_operation_id, code=code)
+    if card is None or card.operation.pk != check_operation_id:
+        card = desk_check_for(campaign=campaign, user=user, check_operation_id=check_operation_id, code=code)
     if not isinstance(amount, Decimal):
         try:
             amount = parse_amount(amount)

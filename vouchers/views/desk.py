@@ -142,6 +142,7 @@ class DeskRedeemView(DeskMixin, TemplateView):
                     amount=form.cleaned_data["amount"],
                     request_token=form.cleaned_data["request_token"],
                     check_operation_id=card.operation.pk,
+                    card=card,
                 )
             except CodeBusy:
                 return self.render_to_response(
