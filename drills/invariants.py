@@ -19,7 +19,7 @@ Definitions (per redeem code, per purchase code, per allocate reference):
 - **duplicated**: applied more often than the portal sent it (one request token, two
   applications), or one allocate reference applied twice.
 - **phantom**: the ledger says succeeded but the sandbox never applied it.
-- **balance mismatch**: a token's sandbox balance is not original − the succeeded redeems
+- **balance mismatch**: a token's sandbox balance is not original - the succeeded redeems
   (checked for codes without open redeems only).
 - **reused tokens**: a request token on two operations, or a bulk row whose sale carries
   another token.
@@ -186,7 +186,7 @@ def check(
     for code in sorted(set(redeem_ops) | set(redeem_applied)):
         _by_count(report, "redeem", code, redeem_applied[code], redeem_ops[code], one_per_op=True)
 
-    # Balances: original − succeeded redeems, where no redeem of the code is still open.
+    # Balances: original - succeeded redeems, where no redeem of the code is still open.
     for balance in balances:
         ops = redeem_ops.get(balance.code_masked, [])
         if any(op.state in OPEN for op in ops):
@@ -196,7 +196,7 @@ def check(
             report.add("redeem", "balance_mismatches")
             report.problems.append(
                 f"token {balance.code_masked}: sandbox {balance.remaining}, ledger says "
-                f"{balance.original} − {spent} = {balance.original - spent}"
+                f"{balance.original} - {spent} = {balance.original - spent}"
             )
 
     # Purchases: a success knows the new code; an open one does not (the answer was lost), so
@@ -231,7 +231,9 @@ def check(
             report.problems.append(f"allocate …{reference[-6:]} applied {n} times")
         if op is None or op.state == "failed":
             report.add("allocate", "lost")
-            report.problems.append(f"allocate …{reference[-6:]} applied, ledger: {op.state if op else 'none'}")
+            report.problems.append(
+                f"allocate …{reference[-6:]} applied, ledger: {op.state if op else 'none'}"
+            )
     for reference, op in allocate_ops.items():
         if op.state == "succeeded" and reference not in references:
             report.add("allocate", "phantom")
@@ -248,7 +250,9 @@ def collect_ledger(campaign_slugs: tuple[str, ...] = ("drill-lina", "drill-allsa
 
     rows = ProviderOperation.objects.filter(
         campaign__slug__in=campaign_slugs, kind__in=["redeem", "purchase", "allocate"]
-    ).values_list("id", "kind", "state", "code_masked", "amount", "request_token", "resolved_at", "error_code")
+    ).values_list(
+        "id", "kind", "state", "code_masked", "amount", "request_token", "resolved_at", "error_code"
+    )
     ledger = [
         LedgerOp(
             id=pk,
@@ -271,7 +275,7 @@ def collect_ledger(campaign_slugs: tuple[str, ...] = ("drill-lina", "drill-allsa
     return ledger, bulk
 
 
-def collect_sandbox(control, *, token_prefix: str = "DR"):
+def collect_sandbox(control, *, code_prefix: str = "DR"):
     """(applied entries, balances of the drill tokens) from the sandbox's control API."""
     applied = []
     for entry in control("GET", "journal", applied="1"):
@@ -291,7 +295,7 @@ def collect_sandbox(control, *, token_prefix: str = "DR"):
             remaining=Decimal(token["remaining"]),
         )
         for token in control("GET", "tokens", account="demo-shop")
-        if token["code"].startswith(token_prefix)
+        if token["code"].startswith(code_prefix)
     ]
     return applied, balances
 

@@ -363,7 +363,9 @@ class Stack:
             suffix = f"{i + 1:04d}"
             suffixes.add(suffix)
             code = "DR" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(10)) + suffix
-            self.control("POST", "tokens", {"code": code, "value": str(TOKEN_VALUE), "account": LINA_ACCOUNT[0]})
+            self.control(
+                "POST", "tokens", {"code": code, "value": str(TOKEN_VALUE), "account": LINA_ACCOUNT[0]}
+            )
             self.users.append(Cashier(user.username, password, code))
         assert len(suffixes) == self.cashiers
 
@@ -529,7 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     with Stack(cashiers=args.cashiers) as stack:
         print(f"portal  {stack.url}/ (send X-Forwarded-Proto: https; production settings)")
         print(f"sandbox {stack.sandbox_url}/_sandbox/")
-        print(f"admin user drill-admin; {len(stack.users)} cashiers drill-cashier-NN (passwords in memory only)")
+        print(
+            f"admin user drill-admin; {len(stack.users)} cashiers drill-cashier-NN (passwords in memory only)"
+        )
         print(f"stopping in {args.seconds:.0f} s (Ctrl-C stops now)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             time.sleep(args.seconds)
