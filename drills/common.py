@@ -180,7 +180,13 @@ def run_drill(
         settle(ctx, seconds=settle_seconds, stale_pending=stale_pending)
         report = check_stack(stack)
         bulk = [bulk_state(pk) for pk in ctx.bulk_ids]
+        RESULTS_DIR.mkdir(exist_ok=True)
+        for proc in ("web", "worker", "beat"):  # for the post-mortem; the temp dir goes away
+            (RESULTS_DIR / f"{name}-{proc}.log").write_text(stack.log_tail(proc, 400))
+    restarts = dict(stack.restarts)
     print(f"--- drill {name} ---")
+    if restarts:
+        print("  processes that died and were restarted by the supervisor: " + str(restarts))
     for line in figures.lines():
         print(line)
     for b in bulk:
@@ -216,6 +222,7 @@ def run_drill(
                     )
                 },
                 "per_kind": report.per_kind,
+                "restarts": restarts,
                 "ok": report.ok,
                 "notes": ctx.notes,
             },

@@ -32,7 +32,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -123,6 +125,10 @@ class Stack:
     users: list[Cashier] = field(init=False, default_factory=list)
     admin_password: str = field(init=False, default="")
     started_at: float = field(init=False, default=0.0)
+    #: Portal processes that exited by themselves and were started again (see _supervise).
+    restarts: Counter = field(init=False, default_factory=Counter)
+    _lock: threading.RLock = field(init=False, default_factory=threading.RLock)
+    _stopping: threading.Event = field(init=False, default_factory=threading.Event)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -169,10 +175,31 @@ class Stack:
         self.web_start()
         self.worker_start()
         self.beat_start()
+        self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
+        self._supervisor.start()
         self._log(f"stack up in {time.monotonic() - self.started_at:.1f} s: {self.url}")
+
+    def _supervise(self) -> None:
+        """Start web, worker or beat again when one exits by itself, as compose's restart policy
+        (``restart: unless-stopped``) does in production. Each restart is counted and printed:
+        a drill that needs one has found something (the Celery worker dies when Redis goes away).
+        """
+        while not self._stopping.wait(1.0):
+            for name in ("web", "worker", "beat"):
+                with self._lock:
+                    proc = self.procs.get(name)
+                    if self._stopping.is_set() or proc is None or proc.poll() is None:
+                        continue
+                    self.restarts[name] += 1
+                    self._log(f"{name} exited by itself (code {proc.returncode}); starting it again")
+                    with contextlib.suppress(Exception):
+                        getattr(self, f"{name}_start")()
 
     def stop(self) -> None:
         """Stop every process this stack started (by its own pid/group) and remove the temp dir."""
+        self._stopping.set()
+        if getattr(self, "_supervisor", None) is not None:
+            self._supervisor.join(timeout=90)
         with contextlib.suppress(Exception):
             from django.db import connections
 
@@ -411,10 +438,11 @@ class Stack:
 
     def worker_kill(self) -> int:
         """SIGKILL the worker's whole process group (main process and pool children), no warning."""
-        proc = self.procs.pop("worker")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        with self._lock:  # the supervisor must not take this for a crash and restart it
+            proc = self.procs.pop("worker")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
         return proc.pid
 
     def beat_start(self) -> None:
@@ -496,7 +524,8 @@ class Stack:
         log.close()
 
     def _stop_proc(self, name: str, timeout: float = 10) -> None:
-        proc = self.procs.pop(name, None)
+        with self._lock:
+            proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
