@@ -182,7 +182,7 @@ def run_drill(
         bulk = [bulk_state(pk) for pk in ctx.bulk_ids]
         RESULTS_DIR.mkdir(exist_ok=True)
         for proc in ("web", "worker", "beat"):  # for the post-mortem; the temp dir goes away
-            (RESULTS_DIR / f"{name}-{proc}.log").write_text(stack.log_tail(proc, 400))
+            (RESULTS_DIR / f"{name}-{proc}.log").write_text(stack.log_tail(proc, 5000))
     restarts = dict(stack.restarts)
     print(f"--- drill {name} ---")
     if restarts:

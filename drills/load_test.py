@@ -14,6 +14,7 @@ inject faults.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import statistics
@@ -22,11 +23,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
 if __package__ in (None, ""):  # python drills/load_test.py
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drills.stack import Cashier, Stack
 
@@ -270,7 +272,24 @@ def main(argv: list[str] | None = None) -> int:
         report = check_stack(stack)
         for line in report.lines():
             print(line)
-    print("median page (ms):", round(statistics.median(figures.page_ms)) if figures.page_ms else "-")
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    fields = ("applied", "succeeded", "failed", "unknown_resolved", "unknown_open", "lost", "duplicated")
+    (results / "load.json").write_text(
+        json.dumps(
+            {
+                "drill": "load",
+                "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                "load": figures.summary(),
+                "login_p50_ms": round(statistics.median(figures.login_ms)) if figures.login_ms else None,
+                "invariants": {k: getattr(report, k) for k in fields},
+                "per_kind": report.per_kind,
+                "ok": report.ok,
+            },
+            indent=2,
+        )
+    )
+    print(f"load test: {'PASSED' if report.ok else 'FAILED'}")
     return 0 if report.ok else 1
 
 
