@@ -213,7 +213,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Sessions read from the shared cache (Redis in production) and written through to the
 # database, so a till's scan costs no session query and a cache restart logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "portal.sessions"
 # About one shift; the session ends with the browser as well.
 SESSION_COOKIE_AGE = _env(env.int, "SESSION_COOKIE_AGE", default=int(timedelta(hours=9).total_seconds()))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

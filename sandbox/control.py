@@ -6,7 +6,7 @@ POST seed                          add/restore the demo data
 GET|POST|DELETE faults             list / add {provider, operation, kind, count|permanent, ms,
                                    seconds, status, apply} / clear (?provider=&operation=)
 DELETE faults/<id>                 remove one fault
-POST latency {"ms": N}             default latency of every provider call
+POST latency {"ms": N, "jitter_ms": J} default latency of every provider call (+ 0..J ms random)
 GET|POST maintenance               LINA maintenance switch {enabled, spelling}
 GET|DELETE journal                 money-moving calls (?provider=&operation=&since=<seq>&applied=1)
 GET|DELETE requests                provider calls received per provider/operation, faulted or not
@@ -213,7 +213,8 @@ class Control:
     def latency(self, data, params):
         with self.store.lock:
             self.store.base_latency_ms = max(0, _int(data.get("ms", 0), "ms"))
-            return {"latency_ms": self.store.base_latency_ms}
+            self.store.latency_jitter_ms = max(0, _int(data.get("jitter_ms", 0), "jitter_ms"))
+            return {"latency_ms": self.store.base_latency_ms, "jitter_ms": self.store.latency_jitter_ms}
 
     def maintenance(self, data, params):
         return vars(self.store.lina_maintenance).copy()

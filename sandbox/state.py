@@ -9,6 +9,7 @@ serialise them: the balance can never be overspent. Nothing sleeps while holding
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -300,6 +301,8 @@ class Store:
         """Forget everything (accounts, tokens, sessions, stock, faults, journal)."""
         with self.lock:
             self.base_latency_ms = self.startup_latency_ms
+            # Up to this many ms more, drawn per call: real providers' latency varies (load drills).
+            self.latency_jitter_ms = 0
             self.lina_accounts: dict[str, LinaAccount] = {}
             self.lina_tokens: dict[str, Token] = {}
             self.lina_sessions: dict[str, Session] = {}
@@ -375,6 +378,8 @@ class Store:
         """
         with self.lock:
             latency = self.base_latency_ms
+            if self.latency_jitter_ms:
+                latency += random.randint(0, self.latency_jitter_ms)  # noqa: S311 (simulated delay)
             action = None
             for fault in self.faults:
                 if not fault.matches(provider, operation):

@@ -43,6 +43,10 @@ CODE_BUSY = gettext_lazy(
     "then check the code again."
 )
 FORM_USED = gettext_lazy("This form was already used. Check the code again.")
+LOOKUP_UNAVAILABLE = gettext_lazy(
+    "Code checks are paused: the portal's shared cache cannot be reached. Nothing was checked or "
+    "changed; try again in a moment."
+)
 CAMPAIGN_NOT_LIVE = gettext_lazy("This campaign is switched off or outside its dates; nothing was done.")
 CAMPAIGN_NOT_LINA = gettext_lazy("Tokens can only be checked in LINA campaigns.")
 

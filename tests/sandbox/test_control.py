@@ -107,6 +107,24 @@ def test_faults_are_listed_and_removed_one_by_one(sandbox):
     assert sandbox.faults() == []
 
 
+def test_latency_jitter_adds_a_random_share_per_call():
+    """Load drills want 50-300 ms spreads: base latency plus 0..jitter ms, drawn per call."""
+    from sandbox.state import Store
+
+    store = Store()
+    store.base_latency_ms, store.latency_jitter_ms = 50, 250
+    drawn = {store.take_faults("lina", "checkcode")[0] for _ in range(200)}
+    assert min(drawn) >= 50 and max(drawn) <= 300
+    assert len(drawn) > 20  # really spread, not one value
+    store.reset()
+    assert store.take_faults("lina", "checkcode")[0] == 0
+
+
+def test_latency_endpoint_sets_the_jitter(sandbox):
+    assert sandbox.control("POST", "latency", {"ms": 5, "jitter_ms": 7}) == {"latency_ms": 5, "jitter_ms": 7}
+    assert sandbox.control("POST", "latency", {"ms": 0}) == {"latency_ms": 0, "jitter_ms": 0}
+
+
 def test_control_page_shows_the_state(sandbox):
     call(sandbox, "redeem", hash=login(sandbox), code="DEMOPARTIAL50EUR", amount="10.00")
     sandbox.set_fault("lina", "redeem", "lost_answer", count=2)

@@ -96,6 +96,32 @@ class _HashRejected(Exception):
     """HTTP 401 on a hashed call: the session hash is unknown, expired or bound to another IP."""
 
 
+class _SharedCache:
+    """The LINA client's access to the shared cache (session hash, login lock, DENIED cool-down).
+
+    Every use sits before a request is sent or after a definite "no", so an unreachable cache
+    means nothing was sent: it becomes :class:`ProviderUnavailable`. Before, a Redis outage made
+    the redeem/purchase code see an unexpected error, and a bulk sale put every row it reached
+    in review although no purchase had gone out (drills/drill_redis_outage.py).
+    """
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def __getattr__(self, name):
+        method = getattr(self._cache, name)
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                raise ProviderUnavailable(
+                    detail=f"shared cache unreachable ({type(exc).__name__}); nothing sent"
+                ) from exc
+
+        return call
+
+
 class LinaClient:
     """Implements :class:`~vouchers.providers.base.LinaProvider` over HTTP."""
 
@@ -103,7 +129,7 @@ class LinaClient:
 
     def __init__(self, config: ProviderConfig, *, cache=None):
         self.config = config
-        self.cache = cache if cache is not None else default_cache
+        self.cache = _SharedCache(cache if cache is not None else default_cache)
         self.transport = Transport(
             provider="lina",
             campaign_id=config.campaign_id,

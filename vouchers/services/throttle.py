@@ -5,15 +5,22 @@ and one per campaign. Failed look-ups (unknown or invalid codes) have their own,
 guessing produces failures, and LINA itself answers DENIED after too many failed calls
 (providers.md), which would stop every till of the shop. Keeping our limit below LINA's keeps the
 shop clear of that lock-out.
+
+When the shared cache cannot be reached the limiter fails closed: no look-up is made
+(:class:`ThrottleUnavailable`), because without the counters nothing would stop code guessing
+and LINA's own DENIED lock-out would then stop every till of the shop.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,10 @@ class LookupThrottled(Exception):
         self.retry_after = max(1, int(retry_after))
         self.limit = limit
         super().__init__(f"Too many code checks; try again in {self.retry_after} s.")
+
+
+class ThrottleUnavailable(Exception):
+    """The shared cache holding the counters cannot be reached: look-ups are refused for now."""
 
 
 def _limits() -> list[Limit]:
@@ -57,22 +68,37 @@ def _window(limit: Limit, now: float) -> tuple[int, int]:
 def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
     """Raise LookupThrottled if a limit is already reached; counts this look-up otherwise."""
     now = time.time()
-    for limit in _limits():
-        start, remaining = _window(limit, now)
-        key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
-        if (cache.get(key) or 0) >= limit.count:
-            raise LookupThrottled(remaining, limit)
-    for limit in _limits():
-        if limit.kind == "all":
-            _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
+    try:
+        for limit in _limits():
+            start, remaining = _window(limit, now)
+            key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
+            if (cache.get(key) or 0) >= limit.count:
+                raise LookupThrottled(remaining, limit)
+        for limit in _limits():
+            if limit.kind == "all":
+                _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
+    except LookupThrottled:
+        raise
+    except Exception as exc:
+        logger.warning(
+            "Look-up throttle: shared cache unreachable (%s); look-ups refused", type(exc).__name__
+        )
+        raise ThrottleUnavailable from exc
 
 
 def lookup_throttle_failed(*, user_id: int, campaign_id: int) -> None:
     """Count a failed look-up (the code was unknown or invalid)."""
     now = time.time()
-    for limit in _limits():
-        if limit.kind == "failed":
-            _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
+    try:
+        for limit in _limits():
+            if limit.kind == "failed":
+                _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
+    except Exception as exc:
+        # The check before this call got through, so the cache went away in between; the next
+        # look-up's check fails closed. The cashier still sees the answer LINA already gave.
+        logger.warning(
+            "Look-up throttle: shared cache unreachable (%s); failure not counted", type(exc).__name__
+        )
 
 
 def _incr(limit: Limit, *, user_id: int, campaign_id: int, now: float) -> None:

@@ -46,7 +46,7 @@ from .audit import audit_record
 from .ledger import CodeBusy, operation_claim, operation_log, operation_record
 from .locking import lock_key
 from .providers import provider_client
-from .throttle import LookupThrottled, lookup_throttle_check, lookup_throttle_failed
+from .throttle import LookupThrottled, ThrottleUnavailable, lookup_throttle_check, lookup_throttle_failed
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
         lookup_throttle_check(user_id=user.pk, campaign_id=campaign.pk)
     except LookupThrottled as exc:
         raise DeskInputError(messages.lookup_throttled_text(exc.retry_after), field="code") from None
+    except ThrottleUnavailable:
+        raise DeskInputError(messages.LOOKUP_UNAVAILABLE, field="code") from None
     client = _lina_client(campaign)
     started = time.monotonic()
     try:
