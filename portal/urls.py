@@ -24,3 +24,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("vouchers.urls")),
 ]
+
+handler500 = "portal.errors.server_error_or_database_unavailable"

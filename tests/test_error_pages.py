@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from django.test import Client
 from django.urls import path, reverse
@@ -50,7 +50,21 @@ def raise_database_error(request):
     raise DatabaseError(INSIDE)
 
 
+@login_not_required
+def raise_database_unreachable(request):
+    raise OperationalError(f"connection to server at 127.0.0.1 failed: {INSIDE}")
+
+
+@login_not_required
+def raise_connection_closed(request):
+    raise InterfaceError(f"connection already closed {INSIDE}")
+
+
+handler500 = portal.urls.handler500
+
 urlpatterns = [
+    path("test-errors/503-down/", raise_database_unreachable),
+    path("test-errors/503-closed/", raise_connection_closed),
     path("test-errors/400/", raise_bad_request),
     path("test-errors/403/", raise_permission_denied),
     path("test-errors/404/", raise_not_found),
@@ -74,6 +88,9 @@ REVEALING += [
     "settings.py",
     "RuntimeError",
     "DatabaseError",
+    "OperationalError",
+    "InterfaceError",
+    "127.0.0.1",
 ]
 
 
@@ -149,3 +166,28 @@ def test_csrf_failure_on_the_login_form(settings):
     assert response.status_code == 403
     assert "The form has expired" in response.content.decode()
     assert "wrong-password" not in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/test-errors/503-down/", "/test-errors/503-closed/"])
+def test_an_unreachable_database_is_a_503_that_says_try_again(
+    quiet_client, url, django_assert_max_num_queries
+):
+    """A PostgreSQL restart: "back in a moment" with Retry-After, and the warning about goods."""
+    response = quiet_client.get(url)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = response.content.decode()
+    assert "<h1>Back in a moment</h1>" in body
+    assert "do not hand over goods yet" in body and "Ware noch nicht aushändigen" in body
+    assert_reveals_nothing(body)
+
+
+def test_the_503_page_needs_no_database(rf, django_assert_max_num_queries):
+    from portal.errors import server_error_or_database_unavailable
+
+    try:
+        raise OperationalError("the database system is starting up")
+    except OperationalError:
+        with django_assert_max_num_queries(0):
+            response = server_error_or_database_unavailable(rf.get("/"))
+    assert response.status_code == 503
