@@ -249,7 +249,10 @@ def _poll_locked(campaign: Campaign) -> PollResult:
             "Stock poll of campaign %s failed: %s %s %s", campaign.pk, error.code, error.message, error.detail
         )
     with transaction.atomic():
-        monitor = StockMonitor.objects.select_for_update().get(pk=_monitor_for(campaign).pk)
+        # One query in the steady state; the first poll of a campaign creates its monitor.
+        monitor = StockMonitor.objects.select_for_update().filter(campaign=campaign).first()
+        if monitor is None:
+            monitor = StockMonitor.objects.select_for_update().get(pk=_monitor_for(campaign).pk)
         operation = operation_log(
             campaign=campaign,
             user=None,
@@ -280,11 +283,17 @@ def _poll_locked(campaign: Campaign) -> PollResult:
                 monitor.last_error_code = ""
                 monitor.last_error_message = ""
                 monitor.last_what_to_check = []
-                _sync_item_alerts(campaign, levels, started_at, opened, resolved)
-                for kind in (AlertKind.MISCONFIGURED, AlertKind.STALE):
-                    resolved += _resolve_alerts(
-                        campaign, kind=kind, item_key="", now=started_at, why=_("A poll succeeded again.")
+                open_keys = set(
+                    StockAlert.objects.filter(campaign=campaign, state=AlertState.OPEN).values_list(
+                        "kind", "item_key"
                     )
+                )
+                _sync_item_alerts(campaign, levels, started_at, opened, resolved, open_keys)
+                for kind in (AlertKind.MISCONFIGURED, AlertKind.STALE):
+                    if (kind, "") in open_keys:
+                        resolved += _resolve_alerts(
+                            campaign, kind=kind, item_key="", now=started_at, why=_("A poll succeeded again.")
+                        )
         else:
             monitor.consecutive_failures += 1
             monitor.last_error_code = error.code
@@ -418,19 +427,17 @@ def _sync_item_alerts(
     now: datetime,
     opened: list[int],
     resolved: list[int],
+    open_keys: set[tuple[str, str]],
 ) -> None:
     """Open or resolve low-stock and out-of-stock alerts so they match the levels just seen.
 
     Low stock: remaining below the item's threshold (resolved at or above it). Out of stock:
     nothing left (resolved as soon as any is back). An item missing from this answer keeps its
-    alerts unchanged: absence is not proof of zero.
+    alerts unchanged: absence is not proof of zero. ``open_keys``: (kind, item key) of the
+    campaign's open alerts, read under the monitor's lock; the partial unique constraint still
+    decides every race.
     """
     rules = ThresholdRules.for_campaign(campaign)
-    open_keys = set(
-        StockAlert.objects.filter(
-            campaign=campaign, state=AlertState.OPEN, kind__in=[AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK]
-        ).values_list("kind", "item_key")
-    )
     for (vendor, value), remaining in sorted(levels.items()):
         key = stock_item_key(vendor, value)
         threshold = rules.threshold_for(vendor, value)
