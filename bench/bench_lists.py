@@ -239,6 +239,7 @@ def pages(campaigns):
         ("stock dashboard", "admin", reverse("vouchers:stock-dashboard")),
         ("stock detail", "admin", reverse("vouchers:stock-detail", kwargs={"campaign": vault.slug})),
         ("home (campaigns)", "admin", reverse("vouchers:home")),
+        ("provider health", "admin", reverse("vouchers:provider-health")),
         ("admin: ledger list", "superuser", "/admin/vouchers/provideroperation/"),
         (
             "admin: ledger, state=unknown",

@@ -300,6 +300,8 @@ LINA_DENIED_COOLDOWN_SECONDS = _env(env.int, "LINA_DENIED_COOLDOWN_SECONDS", def
 PROVIDER_HEALTH_WINDOW_MINUTES = _env(env.int, "PROVIDER_HEALTH_WINDOW_MINUTES", default=60)
 PROVIDER_HEALTH_DEGRADED_RATE = _env(env.float, "PROVIDER_HEALTH_DEGRADED_RATE", default=0.05)
 PROVIDER_HEALTH_FAILING_RATE = _env(env.float, "PROVIDER_HEALTH_FAILING_RATE", default=0.5)
+# How far back it looks for each campaign's last success and last error (bounded ledger reads).
+PROVIDER_HEALTH_LOOKBACK_DAYS = _env(env.int, "PROVIDER_HEALTH_LOOKBACK_DAYS", default=7)
 
 # --- Stock monitoring (Allsafe) --------------------------------------------------------------
 

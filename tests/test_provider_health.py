@@ -79,6 +79,17 @@ def test_window_limits_the_rate_but_not_the_last_success(campaign_admin, lina_ca
 
 
 @pytest.mark.django_db
+def test_last_success_and_error_are_looked_up_within_the_lookback(campaign_admin, lina_campaign, settings):
+    settings.PROVIDER_HEALTH_LOOKBACK_DAYS = 7
+    op(lina_campaign, minutes_ago=8 * 24 * 60)
+    op(lina_campaign, state="failed", error_code="AuthFailed", minutes_ago=8 * 24 * 60)
+
+    row = health_of(campaign_admin, lina_campaign)
+
+    assert row.last_success_at is None and row.last_error_at is None
+
+
+@pytest.mark.django_db
 def test_latency_percentiles_and_idle_campaigns(campaign_admin, lina_campaign, allsafe_campaign):
     for ms in range(10, 210, 10):  # 20 calls: 10 … 200 ms
         op(allsafe_campaign, duration_ms=ms, kind="poll")
@@ -136,6 +147,7 @@ def test_page_shows_own_campaigns_only(client, campaign_admin, lina_campaign, ot
     assert "credentials refused" in html
     assert "Other shop" not in html
     assert "Provider health" in html
+    assert "none in 7 days" in html  # no success yet
 
 
 @pytest.mark.django_db

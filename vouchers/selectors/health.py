@@ -129,21 +129,25 @@ def provider_health_for(user, *, now: datetime | None = None) -> list[CampaignHe
     """Health of every campaign ``user`` works on, over the last PROVIDER_HEALTH_WINDOW_MINUTES.
 
     Two queries whatever the number of campaigns: the campaigns with correlated subqueries that
-    each walk the ledger's (campaign, created_at) index, and one bounded sample of durations.
-    Last success and last error are looked up without the window, so a campaign that has been
-    failing for a day still says when it last worked.
+    each walk a bounded range of the ledger's (campaign, created_at) index, and one bounded
+    sample of durations. Last success and last error look further back than the window
+    (PROVIDER_HEALTH_LOOKBACK_DAYS), so a campaign that has been failing for a day still says
+    when it last worked, without reading a year of ledger to find that it never did.
     """
     now = now or timezone.now()
     since = now - timedelta(minutes=settings.PROVIDER_HEALTH_WINDOW_MINUTES)
     ops = ProviderOperation.objects.filter(campaign=OuterRef("pk"))
     finished_in_window = ops.filter(created_at__gte=since, finished_at__isnull=False)
-    health_errors = ops.filter(error_code__in=HEALTH_ERRORS).order_by("-created_at")
+    lookback = ops.filter(created_at__gte=now - timedelta(days=settings.PROVIDER_HEALTH_LOOKBACK_DAYS))
+    health_errors = lookback.filter(error_code__in=HEALTH_ERRORS).order_by("-created_at")
     campaigns = list(
         campaigns_for(user).annotate(
             calls=_count(finished_in_window),
             errors=_count(finished_in_window.filter(error_code__in=HEALTH_ERRORS)),
             last_success_at=Subquery(
-                ops.filter(state=OperationState.SUCCEEDED).order_by("-created_at").values("finished_at")[:1]
+                lookback.filter(state=OperationState.SUCCEEDED)
+                .order_by("-created_at")
+                .values("finished_at")[:1]
             ),
             last_error_at=Subquery(health_errors.values("finished_at")[:1]),
             last_error_code=Subquery(health_errors.values("error_code")[:1]),

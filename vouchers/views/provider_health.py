@@ -18,4 +18,5 @@ class ProviderHealthView(PortalPermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["rows"] = provider_health_for(self.request.user)
         context["window_minutes"] = settings.PROVIDER_HEALTH_WINDOW_MINUTES
+        context["lookback_days"] = settings.PROVIDER_HEALTH_LOOKBACK_DAYS
         return context
