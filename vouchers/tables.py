@@ -1,14 +1,29 @@
-"""The sales list table (django-tables2). Codes are masked here; the detail page shows more."""
+"""The list tables (django-tables2): sales and audit. Codes are masked here; the detail page shows more."""
 
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.core.paginator import Paginator
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .formatting import format_amount, format_money
 from .models import AuditEvent, Sale
+
+MAX_PER_PAGE = 200
+
+
+class BoundedPaginator(Paginator):
+    """Pages of 1 to MAX_PER_PAGE rows, whatever ``?per_page=`` asks.
+
+    django-tables2 takes ``per_page`` from the query string; a negative or enormous value made
+    a paginator with no pages and the page a server error (found by tests/test_fuzz_forms.py).
+    """
+
+    def __init__(self, object_list, per_page, *args, **kwargs):
+        super().__init__(object_list, min(max(int(per_page), 1), MAX_PER_PAGE), *args, **kwargs)
+
 
 STATE_BADGES = {
     "succeeded": "badge-ok",

@@ -8,12 +8,13 @@ from django_tables2.views import SingleTableMixin
 from ..csv_export import csv_response
 from ..filters import AuditEventFilter
 from ..selectors.audit import audit_events_for
-from ..tables import AuditEventTable
+from ..tables import AuditEventTable, BoundedPaginator
 from .base import PortalPermissionMixin
 
 
 class AuditEventListView(PortalPermissionMixin, SingleTableMixin, FilterView):
     permission_required = "vouchers.view_audit"
+    paginator_class = BoundedPaginator
     table_class = AuditEventTable
     filterset_class = AuditEventFilter
     template_name = "vouchers/audit_list.html"

@@ -31,7 +31,7 @@ from ..scoping import campaigns_for
 from ..selectors.sales import bulk_rows, bulk_sales_for, sale_for, sales_for
 from ..services import bulk_sales as bulk_service
 from ..services import sales as sales_service
-from ..tables import SaleTable
+from ..tables import BoundedPaginator, SaleTable
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 SELL = "vouchers.sell_vouchers"
@@ -224,6 +224,7 @@ class SaleQrView(SaleScopedMixin, View):
 
 class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
     permission_required = VIEW_SALES
+    paginator_class = BoundedPaginator
     filterset_class = SaleFilter
     template_name = "vouchers/sale_list.html"
     paginate_by = 50
