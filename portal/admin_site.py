@@ -18,6 +18,16 @@ class PortalAdminSite(admin.AdminSite):
     # Checks the user name's length before django-axes records a failed attempt (see the form).
     login_form = PortalAdminAuthenticationForm
 
+    def password_change(self, request, extra_context=None):
+        """The admin's own password page, audited like an admin's change of someone's password."""
+        from vouchers.services import accounts
+
+        response = super().password_change(request, extra_context)
+        # Django redirects to "password changed" only once the new password is saved.
+        if request.method == "POST" and response.status_code == 302:
+            accounts.own_password_record(user=request.user)
+        return response
+
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)
 

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import ProtectedError
 from django.urls import reverse
 
-from tests.factories import CampaignFactory, UserFactory, make_user, role_group
+from tests.factories import PASSWORD, CampaignFactory, UserFactory, make_user, role_group
 from tests.sales_support import csv_file, lina_template  # noqa: F401  (fixture)
 from tests.test_admin_credentials import campaign_form_data
 from vouchers import roles
@@ -247,6 +247,24 @@ def test_password_change_by_admin_records_that_it_changed_never_the_value(client
     assert event.actor == superuser and event.object_id == str(person.pk)
     person.refresh_from_db()
     assert "Another-pass-123" not in all_audit_text() and person.password not in all_audit_text()
+
+
+def test_changing_ones_own_password_on_the_admin_page_is_audited_never_the_value(client, campaign_admin):
+    client.force_login(campaign_admin)
+    url = reverse("admin:password_change")
+    wrong_old = {
+        "old_password": "not-it",
+        "new_password1": "Shift-pass-9876",
+        "new_password2": "Shift-pass-9876",
+    }
+    assert client.post(url, wrong_old).status_code == 200
+    assert not events("user.password_changed").exists()
+    good = {**wrong_old, "old_password": PASSWORD}
+    assert client.post(url, good).status_code == 302
+    event = events("user.password_changed").get()
+    assert event.actor == campaign_admin and event.data["self"] is True
+    campaign_admin.refresh_from_db()
+    assert "Shift-pass-9876" not in all_audit_text() and campaign_admin.password not in all_audit_text()
 
 
 def test_user_with_history_cannot_be_deleted_the_admin_says_deactivate(client, superuser, cashier):

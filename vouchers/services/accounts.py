@@ -108,6 +108,17 @@ def user_password_record(*, actor, user) -> None:
     )
 
 
+def own_password_record(*, user) -> None:
+    """That a person changed their own password (the admin's password page); never the value."""
+    audit_record(
+        actor=user,
+        action="user.password_changed",
+        obj=user,
+        summary=f"Password of {user.get_username()} changed by themselves",
+        data={"user": user.get_username(), "self": True},
+    )
+
+
 def user_delete(*, actor, user) -> None:
     """Delete a user without history (the admin refuses the others), recording who they were."""
     campaigns = sorted(user.memberships.values_list("campaign__slug", flat=True))
