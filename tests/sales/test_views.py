@@ -468,3 +468,22 @@ def test_resume_button_requeues_a_stopped_batch(
         client.post(reverse("vouchers:bulksale-resume", args=[bulk.pk]))
     progress = client.get(reverse("vouchers:bulksale-progress", args=[bulk.pk])).json()
     assert (progress["succeeded"], progress["failed"], progress["resumable"]) == (1, 1, False)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"amount_min": " "},
+        {"amount_min": " ", "amount_max": " "},
+        {"amount_min": ":", "amount_max": "SNAN"},
+        {"amount_min": "NaN"},
+        {"amount_max": "Infinity"},
+    ],
+)
+def test_sales_list_amount_filter_with_nonsense_is_a_message_not_an_error(client, marketing, params):
+    """Found by the fuzz tests: blank-looking boxes and NaN/Infinity were server errors."""
+    client.force_login(marketing)
+    response = client.get(reverse("vouchers:sale-list"), params)
+    assert response.status_code == 200
+    if any(v.strip() for v in params.values()):
+        assert "Enter a number." in response.content.decode()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django_filters.fields import RangeField
 
 from ..formatting import strip_grouping
@@ -27,6 +30,14 @@ class AmountField(forms.DecimalField):
             value = text
         return super().to_python(value)
 
+    def validate(self, value):
+        # Django's own message for NaN/Infinity carries the value as a parameter, and a
+        # signalling NaN cannot be hashed: a form that gathers errors (the list filters' from/to
+        # pair) then failed with a server error instead of "Enter a number".
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        super().validate(value)
+
 
 class AmountRangeField(RangeField):
     """From/to amounts for list filters, both read like :class:`AmountField`."""
@@ -35,3 +46,10 @@ class AmountRangeField(RangeField):
         if fields is None:
             fields = (AmountField(required=False), AmountField(required=False))
         super().__init__(fields, *args, **kwargs)
+
+    def compress(self, data_list):
+        # Two blank-looking boxes (" ") clean to (None, None); django-filter would make that an
+        # open slice and filter on it (a server error). Nothing typed means no filter.
+        if not data_list or all(value is None for value in data_list):
+            return None
+        return super().compress(data_list)
