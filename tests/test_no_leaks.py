@@ -23,6 +23,7 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 
 from tests.factories import PASSWORD, make_user
+from tests.test_admin_credentials import campaign_form_data
 from vouchers import roles
 from vouchers.models import Campaign, Sale
 
@@ -101,44 +102,31 @@ def providers(sandbox, settings):
 
 def admin_sets_up_campaigns(pages, sandbox, superuser):
     pages.client.force_login(superuser)
-    common = {
-        "is_live": "on",
-        "connect_timeout": "3.05",
-        "read_timeout": "5",
-        "lina_hash_recipe": Campaign._meta.get_field("lina_hash_recipe").default,
-        "lina_login_user_field": "user",
-        "lina_login_pass_field": "pass",
-        "sale_min_amount": "5.00",
-        "sale_max_amount": "500.00",
-        "allsafe_allocate_path": "/allocate",
-        "allsafe_vendor_field": "vendor",
-        "allsafe_value_field": "value",
-        "allsafe_reference_field": "reference",
-        "poll_interval_minutes": "5",
-        "low_stock_threshold": "0",
-        "stale_after_intervals": "3",
-        "memberships-TOTAL_FORMS": "0",
-        "memberships-INITIAL_FORMS": "0",
-    }
-    lina = {
-        **common,
-        "name": "Leak shop",
-        "slug": "leak-shop",
-        "provider": "lina",
-        "base_url": sandbox.lina_url,
-        "api_username": "demo-shop",
-        "new_password": "placeholder-first",
-        "new_shared_key": LINA_SHARED_KEY,
-    }
-    allsafe = {
-        **common,
-        "name": "Leak vault",
-        "slug": "leak-vault",
-        "provider": "allsafe",
-        "base_url": sandbox.allsafe_url,
-        "api_username": "demo-allsafe",
-        "new_password": ALLSAFE_PASSWORD,
-    }
+    # The admin's add form, filled like test_admin_credentials fills its change form.
+    overrides = {"read_timeout": "5", "low_stock_threshold": "0"}
+    lina = campaign_form_data(
+        Campaign(
+            name="Leak shop",
+            slug="leak-shop",
+            provider="lina",
+            base_url=sandbox.lina_url,
+            api_username="demo-shop",
+        ),
+        new_password="placeholder-first",
+        new_shared_key=LINA_SHARED_KEY,
+        **overrides,
+    )
+    allsafe = campaign_form_data(
+        Campaign(
+            name="Leak vault",
+            slug="leak-vault",
+            provider="allsafe",
+            base_url=sandbox.allsafe_url,
+            api_username="demo-allsafe",
+        ),
+        new_password=ALLSAFE_PASSWORD,
+        **overrides,
+    )
     for data in (lina, allsafe):
         response = pages.post(reverse("admin:vouchers_campaign_add"), data)
         assert response.status_code == 302, response.content.decode()[:3000]
