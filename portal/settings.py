@@ -16,6 +16,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from portal import logformat
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -190,6 +192,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage is waited out, however long, instead of giving up after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat entries are declared where the tasks live (vouchers.schedule); see portal/celery.py.
 CELERY_BEAT_SCHEDULE: dict = {}
@@ -371,10 +375,10 @@ LOGGING = {
         "redact": {"()": "vouchers.logging.RedactSecretsFilter"},
         "no_template_context": {"()": "vouchers.logging.DropTemplateContextFilter"},
     },
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
-    },
+    # JSON lines on stdout, the same format as gunicorn's (deploy/gunicorn.conf.py) and Celery's
+    # (portal/celery.py hands Celery this configuration).
+    "formatters": logformat.FORMATTERS,
+    "handlers": {"console": logformat.CONSOLE_HANDLER},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Request bodies never reach the logs; only Django's one-line summaries do.
