@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_ENV=production \
-    DJANGO_STATIC_ROOT=/app/staticfiles
+    DJANGO_STATIC_ROOT=/app/staticfiles \
+    PYTHONPATH=/app
 
 WORKDIR /app
 RUN useradd --system --create-home --home-dir /home/portal portal
@@ -19,8 +20,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
+# The code runs from /app (PYTHONPATH): one copy, the same for manage.py, gunicorn, celery and
+# the health-check script.
 COPY . .
-RUN pip install --no-deps .
 
 # Static files are collected in production mode, so the manifest (hashed names) that production's
 # storage serves from exists. Production settings refuse to import without their secrets: these are
