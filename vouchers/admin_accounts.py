@@ -200,6 +200,10 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
         super().save_related(request, form, formsets, change)
         before = getattr(request, "_audit_user_before", None) or accounts.user_snapshot(None)
         accounts.user_roles_record(actor=request.user, user=form.instance, before=before)
+        if change:
+            changed = accounts.rights_changed(before, accounts.user_snapshot(form.instance))
+            if changed:
+                self._end_sessions(request, form.instance, reason="rights changed: " + ", ".join(changed))
 
     def user_change_password(self, request, id, form_url=""):
         self._in_scope_or_404(request, id)
@@ -212,7 +216,21 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
         # Django calls this on the password page only once the new password is saved.
         if getattr(request, "_audit_password_view", False):
             accounts.user_password_record(actor=request.user, user=obj)
+            self._end_sessions(request, obj, reason="password changed by an admin")
         return super().log_change(request, obj, message)
+
+    @staticmethod
+    def _end_sessions(request, user, *, reason: str) -> None:
+        """That person's other sessions end; one changing their own rights keeps a new session."""
+        own = user.pk == request.user.pk
+        accounts.user_sessions_end(
+            actor=request.user,
+            user=user,
+            reason=reason,
+            keep_session_key=request.session.session_key if own else None,
+        )
+        if own:
+            request.session.cycle_key()
 
     def delete_model(self, request, obj):
         accounts.user_delete(actor=request.user, user=obj)
