@@ -154,6 +154,15 @@ def test_nobody_changes_a_person_with_more_rights_than_they_have(
         assert after.email != "x@example.com" and after.password == old_password
 
 
+def test_an_inactive_account_with_more_rights_cannot_be_reactivated(client, powerful_admin, lina_campaign):
+    dormant = make_user(roles.CAMPAIGN_ADMIN, lina_campaign, username="dormant", is_active=False)
+    dormant.user_permissions.add(Permission.objects.get(codename="delete_campaign"))
+    client.force_login(powerful_admin)
+    url = reverse("admin:auth_user_change", args=[dormant.pk])
+    assert client.post(url, user_change_data(dormant, is_active="on")).status_code == 403
+    assert not User.objects.get(pk=dormant.pk).is_active
+
+
 def test_campaign_admins_cannot_shape_groups(client, powerful_admin):
     powerful_admin.user_permissions.add(Permission.objects.get(codename="change_group"))
     client.force_login(User.objects.get(pk=powerful_admin.pk))

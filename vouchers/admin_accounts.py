@@ -140,7 +140,8 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
             return False
         if not users_for(actor).filter(pk=obj.pk).exists():
             return False
-        return obj.get_all_permissions() <= actor.get_all_permissions()
+        # What the account is granted, active or not: reactivating it must not hand out more.
+        return accounts.granted_permissions(obj) <= actor.get_all_permissions()
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and self._may_change(request, obj)

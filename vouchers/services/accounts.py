@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db.models import Q
 
 from .audit import audit_record
 
@@ -41,6 +42,15 @@ def user_snapshot(user) -> dict:
         "groups": set(user.groups.values_list("name", flat=True)),
         "permissions": _permission_names(user.user_permissions.all()),
     }
+
+
+def granted_permissions(user) -> set[str]:
+    """Every permission given to ``user`` directly or through groups, whether active or not
+    (Django's ``get_all_permissions`` answers nothing for an inactive account)."""
+    from django.contrib.auth.models import Permission
+
+    granted = Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
+    return _permission_names(granted)
 
 
 def _permission_names(permissions) -> set[str]:
