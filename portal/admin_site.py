@@ -26,6 +26,13 @@ class PortalAdminSite(admin.AdminSite):
         # Django redirects to "password changed" only once the new password is saved.
         if request.method == "POST" and response.status_code == 302:
             accounts.own_password_record(user=request.user)
+            # The new hash already refuses them; this also clears them from the store.
+            accounts.user_sessions_end(
+                actor=request.user,
+                user=request.user,
+                reason="own password changed",
+                keep_session_key=request.session.session_key,
+            )
         return response
 
     def admin_view(self, view, cacheable=False):

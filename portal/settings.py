@@ -240,6 +240,12 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = _env(env.int, "AXES_PROXY_COUNT", default=0)
 if AXES_IPWARE_PROXY_COUNT:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Password reset by e-mail: links valid this long (Django's default is 3 days), and requests
+# counted per typed address and per client address (same IP rules as axes) in the shared cache.
+PASSWORD_RESET_TIMEOUT = _env(env.int, "PASSWORD_RESET_TIMEOUT_SECONDS", default=3600)
+PASSWORD_RESET_LIMIT_PER_EMAIL = _env(env.int, "PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
+PASSWORD_RESET_LIMIT_PER_IP = _env(env.int, "PASSWORD_RESET_LIMIT_PER_IP", default=10)
+PASSWORD_RESET_WINDOW_SECONDS = _env(env.int, "PASSWORD_RESET_WINDOW_SECONDS", default=3600)
 
 # Content Security Policy: everything from our own origin, no inline scripts anywhere.
 # data: images carry the providers' QR codes (base64 PNG).

@@ -1,4 +1,4 @@
-"""Top-level URLs: authentication, language switch, admin, the vouchers app and health checks."""
+"""Top-level URLs: authentication and password reset, language switch, admin, the vouchers app and health checks."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -8,6 +8,7 @@ from django.views.i18n import set_language
 
 from vouchers import health
 from vouchers.forms.login import PortalAuthenticationForm
+from vouchers.views.auth import PortalPasswordResetConfirmView, PortalPasswordResetView
 
 urlpatterns = [
     path(
@@ -18,6 +19,19 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Password reset by e-mail (Django's views are open without a session).
+    path("password-reset/", PortalPasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        PortalPasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

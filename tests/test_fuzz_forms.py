@@ -346,6 +346,67 @@ def test_login_form(client, cashier, username, password, next_url):
 
 
 @FUZZ
+@given(email=anything)
+def test_password_reset_request(client, cashier, monkeypatch, email):
+    from django.core import mail
+
+    from vouchers.tasks import accounts as account_tasks
+
+    queued = []
+    monkeypatch.setattr(account_tasks.password_reset_send_task, "delay", lambda *args: queued.append(args))
+    before = counts()
+    response = client.post(reverse("password_reset"), {"email": email})
+    assert_no_server_error(response)
+    if response.status_code == 200:  # refused: a message on the form, nothing queued or written
+        assert response.context["form"].errors
+        assert not queued and counts() == before
+    assert not mail.outbox
+
+
+def reset_form_url(client, user) -> str:
+    """A fresh reset link for ``user``, followed: the set-password form's address."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    link = reverse(
+        "password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    response = client.get(link)
+    assert response.status_code == 302
+    return response["Location"]
+
+
+@FUZZ
+@given(password1=anything, password2=st.one_of(st.none(), anything))
+def test_password_reset_new_password(client, cashier, password1, password2):
+    from django.contrib.auth.password_validation import validate_password
+
+    from .factories import PASSWORD
+
+    user = get_user_model().objects.get(pk=cashier.pk)
+    url = reset_form_url(client, user)
+    before = counts()
+    response = client.post(
+        url, {"new_password1": password1, "new_password2": password1 if password2 is None else password2}
+    )
+    assert_no_server_error(response)
+    user = get_user_model().objects.get(pk=cashier.pk)
+    if response.status_code == 200:  # refused: a message, the old password stands, nothing audited
+        assert response.context["form"].errors
+        assert user.check_password(PASSWORD) and counts() == before
+    else:  # accepted: it meets every validator; the old password goes back for the next example
+        assert response.status_code == 302 and user.check_password(password1)
+        validate_password(password1, user)
+        user.set_password(PASSWORD)
+        user.save()
+
+
+@FUZZ
 @given(language=anything, next_url=anything, signed_in=st.booleans())
 def test_language_switch(client, cashier, language, next_url, signed_in):
     if signed_in:
@@ -498,6 +559,7 @@ def _nul_cases(world):
             {"campaign": lina.pk, "name": "X\x00", "template_hash": "h", "layouts_text": ""},
         ),
         (None, reverse("login"), {"username": "cashier\x00", "password": "x"}),
+        (None, reverse("password_reset"), {"email": "cashier\x00@example.com"}),
     ]
 
 

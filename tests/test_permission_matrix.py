@@ -70,6 +70,12 @@ RULES: dict[str, Rule] = {
         )
     ),
     "logout": Rule(everyone(REDIRECT), method="post"),
+    # Password reset by e-mail: public pages (they reveal nothing about who has an account).
+    "password_reset": Rule(everyone(OK)),
+    "password_reset_done": Rule(everyone(OK)),
+    # A forged link: the "this link cannot be used" page, for everyone.
+    "password_reset_confirm": Rule(everyone(OK), kwargs={"uidb64": "MQ", "token": "set-password"}),
+    "password_reset_complete": Rule(everyone(OK)),
     "set_language": Rule(everyone(REDIRECT), method="post"),
     "healthz": Rule(everyone(OK)),
     "readyz": Rule(everyone(OK)),

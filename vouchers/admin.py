@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .admin_accounts import ProtectedHistoryDeleteMixin
+from .admin_accounts import CampaignListFilter, ProtectedHistoryDeleteMixin
 from .forms.campaigns import CampaignAdminForm
 from .models import AuditEvent, Campaign, Membership, ProviderOperation, SaleTemplate
 from .scoping import campaigns_for, scope
@@ -240,7 +240,7 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = ("user", "campaign", "created_at", "created_by")
-    list_filter = ("campaign",)
+    list_filter = (("campaign", CampaignListFilter),)
     search_fields = ("user__username", "campaign__name")
     autocomplete_fields = ("user",)
     readonly_fields = ("created_at", "created_by")
@@ -288,7 +288,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(ProviderOperation)
 class ProviderOperationAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "campaign", "kind", "state", "code_masked", "amount", "user", "duration_ms")
-    list_filter = ("kind", "state", "campaign")
+    list_filter = ("kind", "state", ("campaign", CampaignListFilter))
     list_select_related = ("campaign", "user")
     # At a million rows the date drill-down (a DISTINCT over every row) and the second, unfiltered
     # count dominate the page (bench/bench_lists.py); filters and paging are enough here.
@@ -362,7 +362,7 @@ class SaleTemplateAdminForm(forms.ModelForm):
 class SaleTemplateAdmin(admin.ModelAdmin):
     form = SaleTemplateAdminForm
     list_display = ("name", "campaign", "layouts_display", "is_active", "updated_at")
-    list_filter = ("is_active", "campaign")
+    list_filter = ("is_active", ("campaign", CampaignListFilter))
     list_select_related = ("campaign",)
     search_fields = ("name",)
     fields = ("campaign", "name", "template_hash", "layouts_text", "is_active")

@@ -1,22 +1,32 @@
 """Admin for people and roles (auth User and Group), audited, and deletion that respects history.
 
-Django's own UserAdmin and GroupAdmin do the work; these subclasses only capture what was
-there before a change and hand before-and-after to vouchers.services.accounts, inside the
-admin's transaction. Passwords are recorded as "changed", never by value.
+Django's own UserAdmin and GroupAdmin do the work; these subclasses capture what was there
+before a change and hand before-and-after to vouchers.services.accounts, inside the admin's
+transaction. Passwords are recorded as "changed", never by value.
+
+Campaign admins (staff, not superusers) see only the people of their own campaigns
+(``scoping.users_for``): the list and its count, every page of a person by URL (others are a
+404, like a person that does not exist) and the autocomplete. Only superusers change roles,
+staff or superuser status and permissions, and nobody else may change a person who holds more
+rights than they do: a campaign admin can never grant more than they have. The list filters
+below limit their choices the same way on every admin page.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.filters import RelatedFieldListFilter
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from .scoping import campaigns_for, users_for
 from .services import accounts
 
 User = get_user_model()
@@ -69,6 +79,36 @@ class ProtectedHistoryDeleteMixin:
         return actions
 
 
+class CampaignListFilter(RelatedFieldListFilter):
+    """ "By campaign" with only the campaigns of the person looking (all for superusers).
+
+    Django's own filter lists every campaign in the database; its "related only" variant scans
+    the whole list (a DISTINCT over a million ledger rows) to find them.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        return field.get_choices(
+            include_blank=False,
+            ordering=self.field_admin_ordering(field, request, model_admin),
+            limit_choices_to={"pk__in": campaigns_for(request.user).values("pk")},
+        )
+
+
+class UserListFilter(RelatedFieldListFilter):
+    """ "By user" (actor, seller, member) with only the people the person looking may see."""
+
+    def field_choices(self, field, request, model_admin):
+        return field.get_choices(
+            include_blank=False,
+            ordering=self.field_admin_ordering(field, request, model_admin),
+            limit_choices_to={"pk__in": users_for(request.user).values("pk")},
+        )
+
+
+#: User fields that grant rights; only superusers change them.
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
 admin.site.unregister(User)
 admin.site.unregister(Group)
 
@@ -79,6 +119,74 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
         "%(name)s has a history (audit trail, ledger) and cannot be deleted. "
         "Deactivate the account instead: untick “Active” and save."
     )
+
+    # --- Who sees and changes whom --------------------------------------------------------
+
+    def get_queryset(self, request):
+        return users_for(request.user, super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fields
+        return fields + tuple(name for name in PRIVILEGE_FIELDS if name not in fields)
+
+    def _may_change(self, request, obj) -> bool:
+        """A non-superuser changes only people of their campaigns who hold no right they lack."""
+        actor = request.user
+        if obj is None or actor.is_superuser:
+            return True
+        if obj.is_superuser:
+            return False
+        if not users_for(actor).filter(pk=obj.pk).exists():
+            return False
+        # What the account is granted, active or not: reactivating it must not hand out more.
+        return accounts.granted_permissions(obj) <= actor.get_all_permissions()
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_change(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_change(request, obj)
+
+    def _in_scope_or_404(self, request, object_id) -> None:
+        # Someone outside the admin's campaigns looks exactly like someone who does not exist.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._in_scope_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._in_scope_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._in_scope_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term and self._adding_a_member(request):
+            # To put someone who is on none of their campaigns yet on one, a campaign admin types
+            # the exact user name (a superuser gives it to them); nobody outside is suggested.
+            queryset = queryset | User._default_manager.filter(username__iexact=term, is_active=True)
+        return queryset, may_have_duplicates
+
+    @staticmethod
+    def _adding_a_member(request) -> bool:
+        return (
+            request.resolver_match is not None
+            and request.resolver_match.url_name == "autocomplete"
+            and request.GET.get("app_label") == "vouchers"
+            and request.GET.get("model_name") == "membership"
+            and request.GET.get("field_name") == "user"
+            and request.user.has_perm("vouchers.add_membership")
+        )
+
+    # --- Audit ------------------------------------------------------------------------------
 
     def save_model(self, request, obj, form, change):
         before = accounts.user_snapshot(User.objects.get(pk=obj.pk) if change else None)
@@ -93,8 +201,13 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
         super().save_related(request, form, formsets, change)
         before = getattr(request, "_audit_user_before", None) or accounts.user_snapshot(None)
         accounts.user_roles_record(actor=request.user, user=form.instance, before=before)
+        if change:
+            changed = accounts.rights_changed(before, accounts.user_snapshot(form.instance))
+            if changed:
+                self._end_sessions(request, form.instance, reason="rights changed: " + ", ".join(changed))
 
     def user_change_password(self, request, id, form_url=""):
+        self._in_scope_or_404(request, id)
         # One transaction for the new password and its audit event; log_change below marks success.
         with transaction.atomic():
             request._audit_password_view = True
@@ -104,7 +217,21 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
         # Django calls this on the password page only once the new password is saved.
         if getattr(request, "_audit_password_view", False):
             accounts.user_password_record(actor=request.user, user=obj)
+            self._end_sessions(request, obj, reason="password changed by an admin")
         return super().log_change(request, obj, message)
+
+    @staticmethod
+    def _end_sessions(request, user, *, reason: str) -> None:
+        """That person's other sessions end; one changing their own rights keeps a new session."""
+        own = user.pk == request.user.pk
+        accounts.user_sessions_end(
+            actor=request.user,
+            user=user,
+            reason=reason,
+            keep_session_key=request.session.session_key if own else None,
+        )
+        if own:
+            request.session.cycle_key()
 
     def delete_model(self, request, obj):
         accounts.user_delete(actor=request.user, user=obj)
@@ -116,6 +243,16 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
 
 @admin.register(Group)
 class PortalGroupAdmin(GroupAdmin):
+    # A group's permissions are every member's rights: only superusers shape them.
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
     def save_model(self, request, obj, form, change):
         request._audit_group_before = accounts.group_snapshot(
             Group.objects.get(pk=obj.pk) if change else None

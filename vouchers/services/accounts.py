@@ -1,4 +1,5 @@
-"""Audit events for people and roles: users and groups changed in the admin.
+"""People and roles: audit events for users and groups changed in the admin, sessions ended when
+someone's rights change, and password reset by e-mail (throttle, mail, record).
 
 The admin (vouchers/admin_accounts.py) calls these inside the transaction of the change, with
 the before-and-after it saw. Passwords are never recorded, not even hashed: only that one changed.
@@ -6,9 +7,19 @@ the before-and-after it saw. Passwords are never recorded, not even hashed: only
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db.models import Q
 
 from .audit import audit_record
+
+logger = logging.getLogger(__name__)
 
 # User fields whose old and new values are recorded; none is secret (the password is not here).
 USER_AUDITED_FIELDS = (
@@ -31,6 +42,15 @@ def user_snapshot(user) -> dict:
         "groups": set(user.groups.values_list("name", flat=True)),
         "permissions": _permission_names(user.user_permissions.all()),
     }
+
+
+def granted_permissions(user) -> set[str]:
+    """Every permission given to ``user`` directly or through groups, whether active or not
+    (Django's ``get_all_permissions`` answers nothing for an inactive account)."""
+    from django.contrib.auth.models import Permission
+
+    granted = Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
+    return _permission_names(granted)
 
 
 def _permission_names(permissions) -> set[str]:
@@ -179,3 +199,178 @@ def group_delete(*, actor, group: Group) -> None:
         data={"group": group.name, "members": members},
     )
     group.delete()
+
+
+# --- Sessions: ended when a person's rights change ------------------------------------------
+
+
+def user_sessions_end(*, actor, user, reason: str, keep_session_key: str | None = None) -> int:
+    """End every session of ``user`` (but ``keep_session_key``), from the database and the cache.
+
+    Called when someone's rights change (groups, permissions, staff or superuser status,
+    activation, password): a session opened before, perhaps on a shared till or by someone who
+    looked over a shoulder, must not carry the new rights. Sessions do not record whose they are
+    in a column, so each live one is decoded; a back office has a few hundred at most.
+    """
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.module_loading import import_string
+
+    store_class = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    store = store_class()
+    ended = 0
+    live = Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep_session_key or "")
+    for session in live.iterator():
+        if store.decode(session.session_data).get(SESSION_KEY) != str(user.pk):
+            continue
+        store_class(session.session_key).delete()
+        ended += 1
+    if ended:
+        audit_record(
+            actor=actor,
+            action="user.sessions_ended",
+            obj=user,
+            summary=f"{ended} session(s) of {user.get_username()} ended: {reason}",
+            data={"user": user.get_username(), "sessions": ended, "reason": reason},
+        )
+    return ended
+
+
+def rights_changed(before: dict, after: dict) -> list[str]:
+    """What of a person's rights differs between two :func:`user_snapshot` s (names, sorted)."""
+    changed = [
+        name
+        for name in ("is_active", "is_staff", "is_superuser")
+        if before["fields"].get(name) != after["fields"].get(name)
+    ]
+    changed += [key for key in ("groups", "permissions") if before[key] != after[key]]
+    return sorted(changed)
+
+
+# --- Password reset by e-mail ---------------------------------------------------------------
+
+
+class ResetThrottled(Exception):
+    """Too many reset requests for this address or from this network address."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(f"Too many password reset requests; try again in {self.retry_after} s.")
+
+
+class ResetUnavailable(Exception):
+    """The shared cache holding the reset counters cannot be reached: no reset for now."""
+
+
+def _reset_key(kind: str, value: str, window: int) -> str:
+    # Hashed: the cache key holds no address and has a fixed length whatever was typed.
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"password-reset:{kind}:{digest}:{window}"
+
+
+def password_reset_throttle(*, email: str, ip: str | None) -> None:
+    """Count a reset request per typed address and per client address; refuse over the limits.
+
+    The address is counted whether or not an account has it, so the answer tells nothing about
+    who exists. Fails closed when the cache is unreachable (like the desk's look-up throttle).
+    """
+    window_seconds = settings.PASSWORD_RESET_WINDOW_SECONDS
+    now = time.time()
+    start = int(now // window_seconds) * window_seconds
+    retry_after = start + window_seconds - int(now)
+    counters = [
+        (_reset_key("email", email.strip().casefold(), start), settings.PASSWORD_RESET_LIMIT_PER_EMAIL),
+        (_reset_key("ip", ip or "unknown", start), settings.PASSWORD_RESET_LIMIT_PER_IP),
+    ]
+    try:
+        if any((cache.get(key) or 0) >= limit for key, limit in counters):
+            raise ResetThrottled(retry_after)
+        for key, _limit in counters:
+            cache.add(key, 0, timeout=window_seconds + 5)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, timeout=window_seconds + 5)
+    except ResetThrottled:
+        logger.warning("Password reset throttled")
+        raise
+    except Exception as exc:
+        logger.warning("Password reset: shared cache unreachable (%s); refused", type(exc).__name__)
+        raise ResetUnavailable from exc
+
+
+def password_reset_send(*, email: str, domain: str, use_https: bool, language: str) -> int:
+    """Mail a reset link to every active account with this address and a usable password.
+
+    Runs in a worker (tasks/accounts.py), so the page answers in the same time whether an account
+    exists or not. Inactive accounts and unknown addresses get nothing. Each mail sent is an
+    audit event on that account (the link and its token are never recorded). Returns the count.
+    """
+    from django.contrib.auth.forms import PasswordResetForm
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import EmailMultiAlternatives
+    from django.template import loader
+    from django.utils import translation
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    sent = 0
+    with translation.override(language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE):
+        for user in PasswordResetForm().get_users(email):
+            context = {
+                "email": email,
+                "domain": domain,
+                "site_name": domain,
+                "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+                "user": user,
+                "token": default_token_generator.make_token(user),
+                "protocol": "https" if use_https else "http",
+                "valid_hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
+            }
+            subject = "".join(
+                loader.render_to_string("registration/password_reset_subject.txt", context).splitlines()
+            )
+            body = loader.render_to_string("registration/password_reset_email.txt", context)
+            EmailMultiAlternatives(subject, body, None, [getattr(user, user.get_email_field_name())]).send()
+            audit_record(
+                actor=None,
+                action="user.password_reset_requested",
+                obj=user,
+                summary=f"Password reset link mailed to {user.get_username()}",
+                data={"user": user.get_username()},
+            )
+            sent += 1
+    return sent
+
+
+def password_reset_record(*, user, ended_sessions: int) -> None:
+    """That a person set a new password through a reset link; never the value."""
+    audit_record(
+        actor=user,
+        action="user.password_reset",
+        obj=user,
+        summary=f"Password of {user.get_username()} reset by e-mail link",
+        data={"user": user.get_username(), "sessions_ended": ended_sessions},
+    )
+
+
+class ResetNotQueued(Exception):
+    """The job that mails the link could not be queued (the broker is unreachable)."""
+
+
+def password_reset_request(
+    *, email: str, ip: str | None, domain: str, use_https: bool, language: str
+) -> None:
+    """Throttle, then queue the mail. The same steps whether or not an account has ``email``.
+
+    Raises ResetThrottled, ResetUnavailable (no counters) or ResetNotQueued (no broker): each the
+    same for every address, so no answer tells who has an account.
+    """
+    password_reset_throttle(email=email, ip=ip)
+    from ..tasks.accounts import password_reset_send_task
+
+    try:
+        password_reset_send_task.delay(email, domain, use_https, language)
+    except Exception as exc:
+        logger.warning("Password reset: the mail job could not be queued (%s)", type(exc).__name__)
+        raise ResetNotQueued from exc

@@ -3,4 +3,4 @@
 Celery's autodiscovery imports ``vouchers.tasks``; importing the area modules here registers them.
 """
 
-from . import desk, sales, stock  # noqa: F401
+from . import accounts, desk, sales, stock  # noqa: F401
