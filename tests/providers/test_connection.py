@@ -315,3 +315,12 @@ def test_admin_action_is_offered_only_with_the_permission(client, lina_campaign,
         "test_connection_action"
         not in client.get(reverse("admin:vouchers_campaign_changelist")).content.decode()
     )
+
+
+def test_change_page_shows_the_session_rejection_phrases_with_their_defaults(
+    client, campaign_admin, lina_campaign
+):
+    client.force_login(campaign_admin)
+    body = client.get(reverse("admin:vouchers_campaign_change", args=[lina_campaign.pk])).content.decode()
+    assert 'name="lina_session_phrases"' in body
+    assert "LINA session rejection phrases" in body and "sitzung" in body
