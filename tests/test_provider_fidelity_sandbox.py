@@ -280,3 +280,29 @@ def test_refresh_of_an_empty_vault_says_no_vouchers_left_as_information(sandbox,
     assert "no vouchers left" in str(message)
     poll = ProviderOperation.objects.get(campaign=vault, kind=OperationKind.POLL)
     assert poll.state == OperationState.SUCCEEDED
+
+
+# --- Unusable answers on the pages: plain words, never a server error -----------------------------
+
+
+@pytest.mark.parametrize("kind", ["html_error", "http_500", "malformed_json"])
+def test_the_desk_page_explains_an_unusable_answer_in_plain_words(sandbox, shop, till, client, kind):
+    sandbox.set_fault("lina", "checkcode", kind, count=None)
+    client.force_login(till)
+    response = client.post(reverse("vouchers:desk-check", kwargs={"campaign": shop.slug}), {"code": CODE})
+    assert response.status_code == 200
+    text = text_of(response)
+    assert "Nothing was changed" in text
+    assert "Bad Gateway" not in text and "Traceback" not in text
+    check = ProviderOperation.objects.get(kind=OperationKind.CHECK)
+    assert check.state == OperationState.FAILED and check.error_code
+
+
+@pytest.mark.parametrize("kind", ["html_error", "malformed_json"])
+def test_the_refresh_explains_an_unusable_allsafe_answer_as_an_error(sandbox, vault, client, kind):
+    sandbox.set_fault("allsafe", "availability", kind, count=None)
+    client.force_login(make_user(roles.MARKETING_MANAGER, vault, username="vaultseller"))
+    response = client.post(reverse("vouchers:availability-refresh", kwargs={"campaign": vault.slug}))
+    assert response.status_code == 302
+    [message] = list(get_messages(response.wsgi_request))
+    assert message.level == message_levels.ERROR and "<" not in str(message)
