@@ -305,6 +305,12 @@ PROVIDER_RETRY_BACKOFF_SECONDS = _env(env.float, "PROVIDER_RETRY_BACKOFF_SECONDS
 # After LINA answers DENIED (too many failed calls) no process calls that campaign for this long:
 # every call during LINA's lock-out would extend it (providers.md). Stored in the shared cache.
 LINA_DENIED_COOLDOWN_SECONDS = _env(env.int, "LINA_DENIED_COOLDOWN_SECONDS", default=300)
+# LINA counts failed calls per calling address, so every till of a shop shares one budget: the
+# portal allows at most this many failed calls per LINA account (base host + user name, across
+# all tills, campaigns and processes) in this many seconds, and pauses calls after that. Keep it
+# below LINA's own threshold, which is not public.
+LINA_FAILED_CALL_LIMIT = _env(env.int, "LINA_FAILED_CALL_LIMIT", default=4)
+LINA_FAILED_CALL_WINDOW_SECONDS = _env(env.int, "LINA_FAILED_CALL_WINDOW_SECONDS", default=60)
 # The admins' provider-health page judges each campaign on its calls of this many minutes: at
 # this share of calls failing for provider reasons it shows "degraded", at this one "failing".
 PROVIDER_HEALTH_WINDOW_MINUTES = _env(env.int, "PROVIDER_HEALTH_WINDOW_MINUTES", default=60)

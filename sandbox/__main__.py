@@ -19,7 +19,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-seed", action="store_true", help="start empty (no demo accounts or codes)")
     parser.add_argument("--latency-ms", type=int, default=0, help="added to every provider call (benchmarks)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
-    parser.add_argument("--lina-fail-threshold", type=int, default=10, help="failed calls before DENIED")
+    parser.add_argument("--lina-fail-threshold", type=int, default=5, help="failed calls before DENIED")
     parser.add_argument(
         "--lina-fail-window", type=float, default=60.0, help="seconds the failures are counted"
     )

@@ -76,8 +76,9 @@ class Allsafe:
         for vault in vaults:
             for key, vouchers in vault.vouchers.items():
                 totals[key] = totals.get(key, 0) + len(vouchers)
-        if not totals:
-            return Reply.empty(204)
+        if not any(totals.values()):
+            # An empty vault: the seed documents 204 as a success, and there is nothing to list.
+            return Reply.empty(204) if campaign.availability_empty == "204" else Reply.json([])
         rows = sorted(totals.items())
         if campaign.availability_style == "synonyms":
             # The variant the client's parser must also accept: wrapper, synonyms, strings, extras.

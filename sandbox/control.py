@@ -16,6 +16,8 @@ GET|POST lina/accounts             LINA accounts and their [assumed] options
 POST lina/templates                add or replace a template of an account
 POST lina/sessions/expire          forget session hashes ({"account": ...} or all)
 POST lina/client-ip {"ip": ...}    pretend the client's public IP changed (null: the real one)
+GET|POST lina/session-rejection    how a rejected session hash is answered {status: 400|401, text}
+POST lina/denied {scope, reset}    DENIED counted per calling "address" (default) or "account"
 GET|POST stock                     Allsafe stock per vault/vendor/value (POST sets a count)
 GET|POST allsafe/campaigns         Allsafe campaigns and their options
 POST allsafe/vendors               make a vendor known to Allsafe
@@ -97,6 +99,9 @@ class Control:
             ("POST", "lina/templates"): self.set_template,
             ("POST", "lina/sessions/expire"): self.expire_sessions,
             ("POST", "lina/client-ip"): self.client_ip,
+            ("GET", "lina/session-rejection"): self.session_rejection,
+            ("POST", "lina/session-rejection"): self.set_session_rejection,
+            ("POST", "lina/denied"): self.set_denied,
             ("GET", "stock"): self.stock,
             ("POST", "stock"): self.set_stock,
             ("GET", "allsafe/campaigns"): self.allsafe_campaigns,
@@ -138,7 +143,18 @@ class Control:
                 "latency_ms": store.base_latency_ms,
                 "maintenance": vars(store.lina_maintenance).copy(),
                 "lina_client_ip": store.lina_seen_ip,
-                "lina_accounts": [a.as_dict(now) for a in store.lina_accounts.values()],
+                "lina_session_rejection": vars(store.lina_session_rejection).copy(),
+                "lina_denied_scope": store.lina_denied_scope,
+                "lina_failure_counts": {
+                    key: {
+                        "recent_failures": len(c.failures),
+                        "locked_for_seconds": round(max(0.0, c.locked_until - now), 1),
+                    }
+                    for key, c in store.lina_failure_counts.items()
+                },
+                "lina_accounts": [
+                    a.as_dict(now, store.lina_count_for(a)) for a in store.lina_accounts.values()
+                ],
                 "lina_sessions": len(store.lina_sessions),
                 "lina_tokens": len(store.lina_tokens),
                 "allsafe_campaigns": [c.as_dict() for c in store.allsafe_campaigns.values()],
@@ -294,7 +310,7 @@ class Control:
     def lina_accounts(self, data, params):
         with self.store.lock:
             now = self.store.clock()
-            return [a.as_dict(now) for a in self.store.lina_accounts.values()]
+            return [a.as_dict(now, self.store.lina_count_for(a)) for a in self.store.lina_accounts.values()]
 
     def set_lina_account(self, data, params):
         username = str(data.get("username", "")).strip()
@@ -312,14 +328,14 @@ class Control:
             for option in LinaAccount.OPTIONS:
                 if option in data:
                     current = getattr(account, option)
+                    convert = _bool if isinstance(current, bool) else type(current)
                     try:
-                        setattr(account, option, type(current)(data[option]))
+                        setattr(account, option, convert(data[option]))
                     except (TypeError, ValueError) as exc:
                         raise BadRequest(f"{option}: {exc}") from exc
-            if _bool(data.get("unlock", False)):
-                account.locked_until = 0.0
-                account.failures.clear()
-            return account.as_dict(self.store.clock())
+            if _bool(data.get("unlock", False)):  # per address, so every caller is unlocked
+                self.store.lina_failure_counts.clear()
+            return account.as_dict(self.store.clock(), self.store.lina_count_for(account))
 
     def set_template(self, data, params):
         with self.store.lock:
@@ -345,6 +361,32 @@ class Control:
             for session_hash in doomed:
                 del self.store.lina_sessions[session_hash]
         return {"expired": len(doomed)}
+
+    def session_rejection(self, data, params):
+        return vars(self.store.lina_session_rejection).copy()
+
+    def set_session_rejection(self, data, params):
+        status = _int(data.get("status", 400), "status")
+        if status not in (400, 401):
+            raise BadRequest("status must be 400 (documented) or 401")
+        text = data.get("text")
+        with self.store.lock:
+            rejection = self.store.lina_session_rejection
+            rejection.status = status
+            if text is not None:
+                rejection.text = str(text)
+            return vars(rejection).copy()
+
+    def set_denied(self, data, params):
+        """Where DENIED is counted ({"scope": "address"|"account"}); "reset" forgets the counts."""
+        with self.store.lock:
+            scope = data.get("scope", self.store.lina_denied_scope)
+            if scope not in ("address", "account"):
+                raise BadRequest("scope must be 'address' or 'account'")
+            self.store.lina_denied_scope = scope
+            if _bool(data.get("reset", False)):
+                self.store.lina_failure_counts.clear()
+            return {"scope": scope, "counts": len(self.store.lina_failure_counts)}
 
     def client_ip(self, data, params):
         ip = data.get("ip") or None
@@ -395,6 +437,8 @@ class Control:
             raise BadRequest("username is required")
         if "status" in data and data["status"] not in ("pending", "live", "completed", "archived"):
             raise BadRequest("status must be pending, live, completed or archived")
+        if "availability_empty" in data and data["availability_empty"] not in ("204", "list"):
+            raise BadRequest("availability_empty must be 204 or list")
         if "availability_style" in data and data["availability_style"] not in (
             "plain",
             "wrapped",

@@ -3,9 +3,16 @@
 Behaviour follows providers.md and WIRE.md, including the [assumed] parts, which are options of
 each :class:`~sandbox.state.LinaAccount` (login recipe, login field names, DENIED thresholds).
 
-Failed calls that count towards DENIED (per account): a refused login of a known user, a
-malformed request, and a code that is not one of the account's tokens (code guessing). A refused
-redeem of a real token (over balance, expired) does not count.
+Failed calls that count towards DENIED: a refused login, a malformed request, and a code that is
+not one of the account's tokens (code guessing). A refused redeem of a real token (over balance,
+expired) does not count, nor does a rejected session hash. They are counted per calling ADDRESS
+(providers.md: every till of a shop shares it; ``store.lina_denied_scope = "account"`` counts per
+account instead), with the thresholds of the account involved.
+
+A rejected session hash is answered in the documented form by default: HTTP 400, ``status:
+error`` and a text about the hash/session (``store.lina_session_rejection``; 401 by a switch).
+Sessions lapse after their time, after ``session_max_uses`` calls, on a change of the caller's
+address (``session_ip_bound``), or on demand (control API).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from .formats import (
 )
 from .qr import qr_png_base64
 from .replies import Reply
-from .state import LinaAccount, Session, Store, Token
+from .state import FailureCount, LinaAccount, Session, Store, Token
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed at the till
 CODE_LENGTH = 16
@@ -60,19 +67,18 @@ def _denied(account: LinaAccount) -> Reply:
     return Reply.json({"status": "DENIED"}, account.denied_status)
 
 
-HASH_INVALID = {"status": "error", "response": "Hash ungültig"}
-
-
 class Lina:
     """Handlers for one call each; every handler runs entirely under ``store.lock``."""
 
     def __init__(self, store: Store):
         self.store = store
+        self._caller = ""  # the calling address of the call being handled (set under the lock)
 
     def handle(self, name: str, form: Mapping[str, str], *, ip: str, base_url: str, fault: str = "") -> Reply:
         store = self.store
         with store.lock:
             seen_ip = store.lina_seen_ip or ip
+            self._caller = seen_ip
             if store.lina_maintenance.enabled:
                 # providers.md: the maintenance answer comes on ANY call, not only on ping.
                 return Reply.json({"status": store.lina_maintenance.spelling})
@@ -84,10 +90,11 @@ class Lina:
                 return _error("Unbekannte Funktion", 404)
             session = self._session(form.get("hash", ""), seen_ip)
             if session is None:
-                return Reply.json(HASH_INVALID, 401)
+                rejection = store.lina_session_rejection
+                return Reply.json({"status": "error", "response": rejection.text}, rejection.status)
             account = store.lina_accounts[session.account]
             now = store.clock()
-            if account.is_locked(now):
+            if self._locked(account, now):
                 return _denied(account)
             if name == "checkcode":
                 return self._checkcode(account, form, now)
@@ -104,13 +111,17 @@ class Lina:
             None,
         )
         if account is None:
+            if store.lina_denied_scope == "address":
+                if self._locked(None, now):
+                    return _denied(LinaAccount("", "", ""))
+                self._fail(None, now)
             return _error("Login fehlgeschlagen")
-        if account.is_locked(now):
+        if self._locked(account, now):
             return _denied(account)
         expected = login_hash(account.recipe, account.password, ip, account.shared_key)
         given = form.get(account.pass_field, "").strip().lower()
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            account.record_failure(now)
+            self._fail(account, now)
             return _error("Login fehlgeschlagen")
         session = Session(
             hash=store.new_session_hash(),
@@ -125,17 +136,55 @@ class Lina:
         return Reply.json({"status": "OK", "hash": session.hash})
 
     def _session(self, session_hash: str, ip: str) -> Session | None:
-        """The session for a hash, if it is known, not expired and used from the IP it was made for."""
+        """The session for a hash, if it is known, not expired, not used up and used from the IP
+        it was made for (each a switch of the account)."""
         store = self.store
         session = store.lina_sessions.get(session_hash.strip())
         if session is None:
             return None
-        if store.clock() >= session.expires_at or session.account not in store.lina_accounts:
+        account = store.lina_accounts.get(session.account)
+        if account is None or store.clock() >= session.expires_at:
             store.lina_sessions.pop(session.hash, None)
             return None
-        if session.ip != ip:  # providers.md: a changed public IP invalidates the hash
+        if account.session_ip_bound and session.ip != ip:  # providers.md: a changed IP invalidates it
+            store.lina_sessions.pop(session.hash, None)
             return None
+        if account.session_max_uses and session.uses >= account.session_max_uses:
+            store.lina_sessions.pop(session.hash, None)
+            return None
+        session.uses += 1
         return session
+
+    # --- DENIED bookkeeping (per calling address by default) ----------------------------------
+    def _count_for(self, account: LinaAccount | None) -> FailureCount | None:
+        store = self.store
+        if store.lina_denied_scope == "account":
+            if account is None:
+                return None
+            key = f"account:{account.username}"
+        else:
+            key = f"address:{self._caller}"
+        return store.lina_failure_counts.setdefault(key, FailureCount())
+
+    def _locked(self, account: LinaAccount | None, now: float) -> bool:
+        count = self._count_for(account)
+        return count is not None and count.is_locked(now)
+
+    def _fail(self, account: LinaAccount | None, now: float) -> None:
+        count = self._count_for(account)
+        if count is None:
+            return
+        rules = account or LinaAccount("", "", "", **self._default_rules())
+        count.record(
+            now,
+            threshold=rules.fail_threshold,
+            window=rules.fail_window_seconds,
+            lockout=rules.lockout_seconds,
+        )
+
+    def _default_rules(self) -> dict:
+        keys = ("fail_threshold", "fail_window_seconds", "lockout_seconds")
+        return {k: v for k, v in self.store.lina_defaults.items() if k in keys}
 
     def _token(self, account: LinaAccount, raw_code: str) -> Token | None:
         token = self.store.lina_tokens.get(normalize_code(raw_code))
@@ -144,11 +193,11 @@ class Lina:
     def _checkcode(self, account: LinaAccount, form: Mapping[str, str], now: float) -> Reply:
         raw = form.get("code", "").strip()
         if not raw:
-            account.record_failure(now)
+            self._fail(account, now)
             return _error("Parameter code fehlt")
         token = self._token(account, raw)
         if token is None:
-            account.record_failure(now)
+            self._fail(account, now)
             return Reply.json({"status": "OK", "token": "Invalid", "response": "Gutschein nicht gefunden"})
         return Reply.json(
             {
@@ -169,19 +218,19 @@ class Lina:
         code = normalize_code(raw_code)
         journal = {"account": account.username, "code_masked": mask_code(code), "fault": fault or None}
         if not raw_code or not raw_amount.strip():
-            account.record_failure(now)
+            self._fail(account, now)
             self.store.record("lina", "redeem", **journal, amount=raw_amount, applied=False, result="error")
             return _error("Parameter code oder amount fehlt")
         try:
             amount = parse_wire_amount(raw_amount)
         except ValueError:
-            account.record_failure(now)
+            self._fail(account, now)
             self.store.record("lina", "redeem", **journal, amount=raw_amount, applied=False, result="error")
             return _error("Ungültiger Betrag")
         journal["amount"] = dot_amount(amount)
         token = self._token(account, code)
         if token is None:
-            account.record_failure(now)
+            self._fail(account, now)
             return self._refuse(journal, "Invalid", "Gutschein nicht gefunden")
         if token.blocked:
             return self._refuse(journal, "Invalid", "Gutschein gesperrt")
@@ -228,7 +277,7 @@ class Lina:
         journal = {"account": account.username, "fault": fault or None}
 
         def refuse(text: str) -> Reply:
-            account.record_failure(now)
+            self._fail(account, now)
             store.record("lina", "purchase", **journal, applied=False, result="error", message=text)
             return _error(text)
 

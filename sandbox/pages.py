@@ -69,6 +69,21 @@ def control_page(store: Store, base_url: str, message: str = "") -> Reply:
         for c in state["allsafe_campaigns"]
     )
     maintenance = state["maintenance"]
+    rejection = state["lina_session_rejection"]
+    rejection_options = "".join(
+        f"<option value='{code}'{' selected' if rejection['status'] == code else ''}>{label}</option>"
+        for code, label in ((400, "400 + status error (documented)"), (401, "401"))
+    )
+    account_options = "".join(f"<option>{e(a['username'])}</option>" for a in state["lina_accounts"])
+    scope_options = "".join(
+        f"<option{' selected' if state['lina_denied_scope'] == scope else ''}>{scope}</option>"
+        for scope in ("address", "account")
+    )
+    failure_counts = ", ".join(
+        f"{e(key)}: {c['recent_failures']}"
+        + (f" (DENIED {c['locked_for_seconds']} s)" if c["locked_for_seconds"] else "")
+        for key, c in state["lina_failure_counts"].items()
+    )
     html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sandbox providers</title>
 <style>{STYLE}</style></head><body>
 <h1>Sandbox providers</h1>
@@ -94,6 +109,23 @@ JSON control API: <code>{e(base_url)}/_sandbox/state</code></p>
 <form class="inline" method="post" action="/_sandbox/ui/latency"><label>Default latency (ms)
 <input name="ms" value="{state["latency_ms"]}" size="5"></label><button>Set</button></form>
 <form class="inline" method="post" action="/_sandbox/ui/reset"><button>Reset to demo data</button></form>
+<fieldset><legend>LINA sessions and DENIED</legend>
+<form class="inline" method="post" action="/_sandbox/ui/session-rejection">
+<label>Reject lapsed sessions with <select name="status">{rejection_options}</select></label>
+<label>text <input name="text" value="{e(rejection["text"])}" size="36"></label><button>Set</button></form>
+<form class="inline" method="post" action="/_sandbox/ui/session-lapse">
+<label>Account <select name="username">{account_options}</select></label>
+<label>sessions last <input name="session_max_uses" value="0" size="3"> uses (0: no limit)</label>
+<label><input type="checkbox" name="session_ip_bound" value="1" checked> bound to the IP</label>
+<button>Set</button></form>
+<form class="inline" method="post" action="/_sandbox/ui/expire-sessions"><button>Expire every session now</button></form>
+<form class="inline" method="post" action="/_sandbox/ui/client-ip"><label>Pretend the client IP is
+<input name="ip" value="{e(state["lina_client_ip"] or "")}" size="15"></label><button>Set</button></form>
+<form class="inline" method="post" action="/_sandbox/ui/denied"><label>Count DENIED per
+<select name="scope">{scope_options}</select></label>
+<label><input type="checkbox" name="reset" value="1"> forget the counts</label><button>Set</button></form>
+<p>Failure counts: {failure_counts or "none"}</p>
+</fieldset>
 <p>LINA maintenance: <span class="{"on" if maintenance["enabled"] else ""}">{"ON" if maintenance["enabled"] else "off"}</span></p>
 <h2>LINA accounts</h2><ul>{accounts}</ul>
 <h2>LINA tokens (latest 30)</h2>
@@ -134,6 +166,23 @@ def control_action(store: Store, action: str, body: bytes) -> Reply:
         path, data = "latency", {"ms": form.get("ms") or 0}
     elif action == "reset":
         path, data = "reset", {"seed": True}
+    elif action == "session-rejection":
+        path, data = "lina/session-rejection", {"status": form.get("status") or 400, "text": form.get("text")}
+    elif action == "session-lapse":
+        path, data = (
+            "lina/accounts",
+            {
+                "username": form.get("username", ""),
+                "session_max_uses": form.get("session_max_uses") or 0,
+                "session_ip_bound": form.get("session_ip_bound", "0"),
+            },
+        )
+    elif action == "expire-sessions":
+        path, data = "lina/sessions/expire", {}
+    elif action == "client-ip":
+        path, data = "lina/client-ip", {"ip": form.get("ip") or None}
+    elif action == "denied":
+        path, data = "lina/denied", {"scope": form.get("scope", "address"), "reset": form.get("reset", "")}
     else:
         return Reply.html("<p>Unknown action.</p>", 404)
     method = "DELETE" if action == "clear-faults" else "POST"

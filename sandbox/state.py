@@ -59,14 +59,15 @@ class LinaAccount:
     recipe: str = DEFAULT_RECIPE
     user_field: str = "user"
     pass_field: str = "pass"  # noqa: S105 (a field name)
-    fail_threshold: int = 10
+    fail_threshold: int = 5
     fail_window_seconds: float = 60.0
     lockout_seconds: float = 300.0
     denied_status: int = 200
     session_ttl_seconds: float = 3600.0
+    # How sessions lapse (providers.md: not public; each is a switch). 0 uses: no limit.
+    session_max_uses: int = 0
+    session_ip_bound: bool = True
     templates: dict[str, Template] = field(default_factory=dict)  # by hash
-    failures: deque = field(default_factory=deque)
-    locked_until: float = 0.0
 
     OPTIONS = (
         "password",
@@ -79,21 +80,12 @@ class LinaAccount:
         "lockout_seconds",
         "denied_status",
         "session_ttl_seconds",
+        "session_max_uses",
+        "session_ip_bound",
     )
 
-    def is_locked(self, now: float) -> bool:
-        return now < self.locked_until
-
-    def record_failure(self, now: float) -> None:
-        """Count a failed call; reaching the threshold inside the window starts the lock-out."""
-        self.failures.append(now)
-        while self.failures and self.failures[0] <= now - self.fail_window_seconds:
-            self.failures.popleft()
-        if len(self.failures) >= self.fail_threshold:
-            self.locked_until = now + self.lockout_seconds
-            self.failures.clear()
-
-    def as_dict(self, now: float) -> dict[str, Any]:
+    def as_dict(self, now: float, count: FailureCount | None = None) -> dict[str, Any]:
+        """``count``: the failures counted for this account's calls (its address, or itself)."""
         return {
             "username": self.username,
             "recipe": self.recipe,
@@ -104,8 +96,10 @@ class LinaAccount:
             "lockout_seconds": self.lockout_seconds,
             "denied_status": self.denied_status,
             "session_ttl_seconds": self.session_ttl_seconds,
-            "recent_failures": len(self.failures),
-            "locked_for_seconds": round(max(0.0, self.locked_until - now), 1),
+            "session_max_uses": self.session_max_uses,
+            "session_ip_bound": self.session_ip_bound,
+            "recent_failures": len(count.failures) if count else 0,
+            "locked_for_seconds": round(max(0.0, count.locked_until - now), 1) if count else 0.0,
             "templates": [t.as_dict() for t in self.templates.values()],
         }
 
@@ -152,6 +146,35 @@ class Session:
     account: str
     ip: str
     expires_at: float
+    uses: int = 0
+
+
+@dataclass
+class FailureCount:
+    """Failed calls from one calling address (LINA counts per address: every till of a shop)."""
+
+    failures: deque = field(default_factory=deque)
+    locked_until: float = 0.0
+
+    def is_locked(self, now: float) -> bool:
+        return now < self.locked_until
+
+    def record(self, now: float, *, threshold: int, window: float, lockout: float) -> None:
+        self.failures.append(now)
+        while self.failures and self.failures[0] <= now - window:
+            self.failures.popleft()
+        if len(self.failures) >= threshold:
+            self.locked_until = now + lockout
+            self.failures.clear()
+
+
+@dataclass
+class SessionRejection:
+    """How a rejected session hash is answered. Documented form (seed: "400 Error during
+    request", ``status: error``, reason in ``response``) by default; 401 is the other form."""
+
+    status: int = 400
+    text: str = "Hash ungültig oder Sitzung abgelaufen"
 
 
 # --- Allsafe -----------------------------------------------------------------------------------
@@ -188,6 +211,8 @@ class AllsafeCampaign:
     value_field: str = "value"
     reference_field: str = "reference"
     availability_style: str = "plain"  # plain | wrapped | synonyms
+    # Nothing left: "204" (documented: 204 is success, no body) or "list" (200 with []).
+    availability_empty: str = "204"
 
     OPTIONS = (
         "password",
@@ -202,6 +227,7 @@ class AllsafeCampaign:
         "value_field",
         "reference_field",
         "availability_style",
+        "availability_empty",
     )
 
     def is_live(self, today: date) -> bool:
@@ -226,6 +252,7 @@ class AllsafeCampaign:
             "value_field": self.value_field,
             "reference_field": self.reference_field,
             "availability_style": self.availability_style,
+            "availability_empty": self.availability_empty,
         }
 
 
@@ -309,6 +336,10 @@ class Store:
             self.lina_layout_refs: dict[str, str] = {}
             self.lina_maintenance = Maintenance()
             self.lina_seen_ip: str | None = None  # pretend the client's public IP is this
+            self.lina_session_rejection = SessionRejection()
+            # DENIED is counted per calling address (documented); "account" counts per account.
+            self.lina_denied_scope = "address"
+            self.lina_failure_counts: dict[str, FailureCount] = {}
             self.allsafe_campaigns: dict[str, AllsafeCampaign] = {}
             self.allsafe_vaults: dict[str, Vault] = {}
             self.allsafe_vendors: dict[str, str] = {}  # lower-case → canonical spelling
@@ -394,6 +425,16 @@ class Store:
                     fault.remaining -= 1
             self.faults = [f for f in self.faults if f.remaining is None or f.remaining > 0]
             return latency, action
+
+    def lina_count_for(self, account: LinaAccount, address: str | None = None) -> FailureCount | None:
+        """The failure count that governs ``account``'s calls (from ``address``, when per address)."""
+        with self.lock:
+            if self.lina_denied_scope == "account":
+                return self.lina_failure_counts.get(f"account:{account.username}")
+            if address is None:  # the address of the caller (or the pretended one); worst if several
+                counts = [c for k, c in self.lina_failure_counts.items() if k.startswith("address:")]
+                return max(counts, key=lambda c: (c.locked_until, len(c.failures)), default=None)
+            return self.lina_failure_counts.get(f"address:{address}")
 
     def new_session_hash(self) -> str:
         return secrets.token_hex(16)

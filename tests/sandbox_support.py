@@ -102,6 +102,9 @@ class Sandbox:
         rows = self.control("GET", "requests", provider=provider, operation=operation)
         return sum(row["count"] for row in rows)
 
+    def clear_requests(self) -> None:
+        self.control("DELETE", "requests")
+
     # --- LINA ----------------------------------------------------------------------------------
     def add_token(
         self,
@@ -137,7 +140,8 @@ class Sandbox:
 
     def set_lina_account(self, username: str, **options) -> dict:
         """Create or change an account: password, shared_key, recipe, user_field, pass_field,
-        fail_threshold, fail_window_seconds, lockout_seconds, denied_status, session_ttl_seconds, unlock."""
+        fail_threshold, fail_window_seconds, lockout_seconds, denied_status, session_ttl_seconds,
+        session_max_uses, session_ip_bound, unlock."""
         return self.control("POST", "lina/accounts", {"username": username, **options})
 
     def add_template(
@@ -151,6 +155,14 @@ class Sandbox:
 
     def expire_sessions(self, account: str | None = None) -> int:
         return self.control("POST", "lina/sessions/expire", {"account": account})["expired"]
+
+    def set_session_rejection(self, status: int = 400, text: str | None = None) -> dict:
+        """How the sandbox rejects a session hash: 400 + status error (documented) or 401."""
+        payload = {"status": status, **({"text": text} if text is not None else {})}
+        return self.control("POST", "lina/session-rejection", payload)
+
+    def set_denied_scope(self, scope: str = "address", *, reset: bool = False) -> dict:
+        return self.control("POST", "lina/denied", {"scope": scope, "reset": reset})
 
     def set_client_ip(self, ip: str | None) -> None:
         """Make LINA see another public IP for every client (None: the real address)."""
@@ -171,7 +183,8 @@ class Sandbox:
 
     def set_allsafe_campaign(self, username: str, **options) -> dict:
         """Create or change a campaign: password, status, integration_active, starts_on, ends_on, vaults,
-        allocate_path, vendor_field, value_field, reference_field, availability_style."""
+        allocate_path, vendor_field, value_field, reference_field, availability_style,
+        availability_empty ("204" or "list")."""
         return self.control("POST", "allsafe/campaigns", {"username": username, **options})
 
 

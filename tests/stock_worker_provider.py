@@ -46,7 +46,7 @@ class MinimalAllsafeClient:
         if response.status_code == 491:
             raise Misconfigured(status_code=491)
         if response.status_code == 204:
-            return base.Availability(items=(), raw=None)
+            return base.Availability(items=(), raw=None, nothing_left=True)  # documented: success
         if response.status_code != 200:
             raise ProviderUnavailable(status_code=response.status_code, detail=response.text[:200])
         try:

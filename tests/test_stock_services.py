@@ -594,3 +594,39 @@ def test_workers_racing_to_open_the_same_alert_open_it_once(allsafe_campaign):
         thread.join()
     assert sorted(results) == [False] * 7 + [True]
     assert StockAlert.objects.count() == 1
+
+
+# --- Allsafe 204: success with nothing to list ----------------------------------------------------
+
+
+def test_nothing_left_puts_every_type_seen_last_at_zero_and_mails_out_of_stock_once(
+    allsafe_campaign, admins, fake_provider, mailoutbox
+):
+    fake_provider.set_stock("Takealot", 100, 25)
+    fake_provider.set_stock("Uber", 50, 40)
+    assert poll(allsafe_campaign).status == "succeeded"
+    fake_provider.answer_next("availability", base.Availability(items=(), nothing_left=True))
+
+    result = poll(allsafe_campaign)
+
+    assert result.status == "succeeded" and not result.error_code
+    latest = StockSnapshot.objects.filter(campaign=allsafe_campaign).latest("taken_at", "id")
+    assert {(lv.vendor, lv.value, lv.remaining) for lv in latest.levels.all()} == {
+        ("Takealot", Decimal("100.00"), 0),
+        ("Uber", Decimal("50.00"), 0),
+    }
+    empty = {(a.vendor, a.value) for a in open_alerts(allsafe_campaign, AlertKind.OUT_OF_STOCK)}
+    assert empty == {("Takealot", Decimal("100.00")), ("Uber", Decimal("50.00"))}
+    assert not open_alerts(allsafe_campaign, AlertKind.STALE)
+    sent = len(mailoutbox)
+    assert sent > 0
+    fake_provider.answer_next("availability", base.Availability(items=(), nothing_left=True))
+    again = poll(allsafe_campaign)
+    assert again.status == "succeeded" and again.opened == [] and len(mailoutbox) == sent
+
+
+def test_nothing_left_on_a_first_poll_is_a_success_with_nothing_to_alert(allsafe_campaign, fake_provider):
+    fake_provider.answer_next("availability", base.Availability(items=(), nothing_left=True))
+    result = poll(allsafe_campaign)
+    assert result.status == "succeeded" and result.opened == []
+    assert ProviderOperation.objects.get(campaign=allsafe_campaign).state == "succeeded"

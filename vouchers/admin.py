@@ -100,6 +100,7 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
                 "fields": (
                     "lina_hash_recipe",
                     ("lina_login_user_field", "lina_login_pass_field"),
+                    "lina_session_phrases",
                     ("sale_min_amount", "sale_max_amount"),
                 ),
             },
@@ -197,7 +198,9 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
         campaign = self.get_object(request, unquote(object_id))
         if campaign is None:
             raise Http404
-        self._report(request, campaign, campaign_test_connection(campaign=campaign, actor=request.user))
+        detect = campaign.is_lina and request.POST.get("detect_recipe") == "1"
+        report = campaign_test_connection(campaign=campaign, actor=request.user, detect_recipe=detect)
+        self._report(request, campaign, report)
         return redirect("admin:vouchers_campaign_change", campaign.pk)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -90,6 +90,19 @@ def provider_error_text(error: errors.ProviderError, *, money_moving: bool = Fal
         return _("The provider says this code is not a valid token: %(reason)s") % {"reason": error.message}
     if isinstance(error, errors.Rejected):
         return _("The provider refused the request: %(reason)s") % {"reason": error.message}
+    if isinstance(error, errors.CallBudgetSpent):
+        when = retry_time(error.retry_at)
+        if when:
+            return _(
+                "Too many calls to LINA failed in the last minute (from any till of this shop). "
+                "The portal pauses calls so LINA does not lock the whole shop out. Nothing was "
+                "changed. Try again after %(time)s."
+            ) % {"time": when}
+        return _(
+            "Too many calls to LINA failed in the last minute (from any till of this shop). "
+            "The portal pauses calls so LINA does not lock the whole shop out. Nothing was "
+            "changed. Try again in a minute."
+        )
     if isinstance(error, errors.RateLimited):
         when = retry_time(error.retry_at)
         if when:
@@ -105,8 +118,15 @@ def provider_error_text(error: errors.ProviderError, *, money_moving: bool = Fal
         if money_moving:
             return str(OUTCOME_UNKNOWN)
         return _("The provider did not answer in time. Nothing was changed; try again in a moment.")
+    if isinstance(error, errors.ProviderMaintenance):
+        return _("LINA is in maintenance. Nothing was changed; try again later.")
     if isinstance(error, errors.ProviderUnavailable):
         return _("The provider could not be reached. Nothing was changed; try again in a moment.")
+    if isinstance(error, errors.SessionRejected):
+        return _(
+            "LINA rejected the session again right after a fresh login. Nothing was changed. "
+            "Ask a campaign admin to test the campaign's connection."
+        )
     if isinstance(error, errors.AuthFailed):
         return _(
             "The provider did not accept this campaign's credentials. Nothing was changed. "
@@ -136,7 +156,7 @@ def operation_error_text(operation) -> str:
     if not (isinstance(error_class, type) and issubclass(error_class, errors.ProviderError)):
         return operation.error_message or _("The operation did not go through.")
     kwargs = {}
-    if error_class is errors.RateLimited:
+    if issubclass(error_class, errors.RateLimited):
         retry_at = (operation.response_data or {}).get("retry_at")
         if retry_at:
             with contextlib.suppress(ValueError):

@@ -53,6 +53,18 @@ WHAT_TO_CHECK: dict[str, tuple[str, list]] = {
             _("Too many failed calls: the provider refuses calls for a few minutes. Wait, then try again."),
         ],
     ),
+    "ProviderMaintenance": (
+        "",
+        [_("LINA is in maintenance: nothing was sold. Try again later.")],
+    ),
+    "CallBudgetSpent": (
+        "",
+        [
+            _(
+                "Too many failed calls to LINA in the last minute: the portal pauses calls. Wait, then try again."
+            )
+        ],
+    ),
     "ProviderUnavailable": (
         "",
         [

@@ -62,6 +62,8 @@ class Simulator:
     requests: Counter = field(default_factory=Counter)
     faults: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     maintenance: bool = False  # a switch, as at LINA (and the sandbox): every call answers it
+    # A rejected session hash: the documented form (400, status error, a text) or 401 (a switch).
+    session_rejection_status: int = 400
     sold: int = 0
 
     # --- Arrange ---------------------------------------------------------------------------
@@ -149,7 +151,7 @@ class Simulator:
             self.sensitive.append(session_hash)
             return self._json(200, {"status": "OK", "hash": session_hash})
         if form.get("hash") not in self.hashes:
-            return self._json(401, {"status": "error", "response": "Hash ungültig"})
+            return self._json(self.session_rejection_status, {"status": "error", "response": "Hash ungültig"})
         handler = getattr(self, f"_lina_{operation}", None)
         if handler is None:
             return self._json(400, {"status": "error", "response": "Unbekannte Funktion"})

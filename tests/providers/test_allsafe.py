@@ -118,7 +118,40 @@ def test_availability_keeps_extra_keys(mocked, client):
 def test_204_means_nothing_to_list(mocked, client):
     mocked.get(f"{BASE}/availability", status=204)
     result = client.availability()
-    assert result.items == ()
+    assert result.items == () and result.nothing_left is True
+
+
+@pytest.mark.parametrize("body", [b'[{"vendor": "A", "value": 5, "remaining": 3}]', b"<html>proxy</html>"])
+def test_a_204_with_a_body_is_still_nothing_to_list(body):
+    """HTTP says a 204 has no body; a server that sends one anyway (over a real socket, as a
+    broken proxy would) still means "success, nothing to list"."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            head = f"HTTP/1.1 204 No Content\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            conn.sendall(head.encode() + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        client = AllsafeClient(allsafe_config(base_url=f"http://127.0.0.1:{port}"))
+        result = client.availability()
+    finally:
+        thread.join(5)
+        listener.close()
+    assert result.items == () and result.nothing_left is True
+
+
+def test_a_200_with_an_empty_list_is_not_the_documented_nothing_left(mocked, client):
+    mocked.get(f"{BASE}/availability", json=[])
+    assert client.availability().nothing_left is False
 
 
 @pytest.mark.parametrize(

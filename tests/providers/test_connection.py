@@ -76,10 +76,23 @@ def test_lina_ping_and_login_work(lina_server, lina_campaign, campaign_admin):
     assert event.campaign == lina_campaign and event.data["ok"] is True
 
 
-def test_lina_reports_the_recipe_that_works(lina_server, lina_campaign, campaign_admin, mocked):
-    lina_server.recipe = "md5(ip+md5(password)+key)"
+def test_lina_refused_login_costs_one_failed_login_and_offers_detection(
+    lina_server, lina_campaign, campaign_admin, mocked
+):
+    """A wrong password and a wrong recipe look the same; each refused login counts towards DENIED."""
+    lina_server.recipe = "none"
     report = campaign_test_connection(campaign=lina_campaign, actor=campaign_admin)
-    assert not report.ok
+    assert not report.ok and report.working_recipe == ""
+    assert logins(mocked) == 1 and report.calls == 2  # ping + the configured login
+    assert "(2 calls to the provider.)" in report.message
+    assert any("Detect login recipe" in item for item in report.what_to_check)
+    assert ProviderOperation.objects.get(kind="test").response_data["calls"] == 2
+
+
+def test_lina_detect_reports_the_recipe_that_works(lina_server, lina_campaign, campaign_admin, mocked):
+    lina_server.recipe = "md5(ip+md5(password)+key)"
+    report = campaign_test_connection(campaign=lina_campaign, actor=campaign_admin, detect_recipe=True)
+    assert not report.ok and report.calls == 4
     assert report.working_recipe == "md5(ip+md5(password)+key)"
     assert "md5(ip+md5(password)+key)" in report.message
     assert report.error_code == "AuthFailed"
@@ -94,9 +107,9 @@ def test_lina_reports_the_recipe_that_works(lina_server, lina_campaign, campaign
 
 def test_lina_no_recipe_works(lina_server, lina_campaign, campaign_admin, mocked):
     lina_server.recipe = "none"
-    report = campaign_test_connection(campaign=lina_campaign, actor=campaign_admin)
+    report = campaign_test_connection(campaign=lina_campaign, actor=campaign_admin, detect_recipe=True)
     assert not report.ok and report.working_recipe == ""
-    assert report.message == "LINA refused the login."
+    assert report.message == "LINA refused the login. (4 calls to the provider.)"
     assert report.what_to_check
     assert logins(mocked) == 3
 
@@ -104,8 +117,9 @@ def test_lina_no_recipe_works(lina_server, lina_campaign, campaign_admin, mocked
 def test_lina_maintenance_is_reported(mocked, lina_campaign, campaign_admin):
     mocked.post(f"{LINA}/ping", json={"status": "Maintanance"})
     report = campaign_test_connection(campaign=lina_campaign, actor=campaign_admin)
-    assert not report.ok and "maintenance" in report.message
-    assert report.error_code == "ProviderUnavailable"
+    assert not report.ok
+    assert report.message.startswith("LINA is in maintenance. Nothing was changed; try again later.")
+    assert report.error_code == "ProviderMaintenance"
 
 
 def test_allsafe_availability_works(mocked, allsafe_campaign, campaign_admin):
@@ -167,13 +181,21 @@ def test_sandbox_lina_names_the_working_recipe(sandbox, sandbox_lina_campaign, c
     """The campaign keeps the default recipe; the sandbox account is switched to another."""
     sandbox.set_lina_account("demo-shop", recipe=working)
     report = campaign_test_connection(campaign=sandbox_lina_campaign, actor=campaign_admin)
+    assert not report.ok and report.working_recipe == ""  # a plain test never guesses
+    assert sandbox.request_count("lina", "login") == 1
+    sandbox.clear_requests()
+    report = campaign_test_connection(
+        campaign=sandbox_lina_campaign, actor=campaign_admin, detect_recipe=True
+    )
     assert not report.ok and report.working_recipe == working
     assert working in report.message and report.error_code == "AuthFailed"
     assert report.steps[-1] == ConnectionStep("login", True, f"Login with recipe {working} accepted.")
     # Each refused recipe is one failed login at LINA (they count towards DENIED): no more than needed.
     tried = list(RECIPES).index(working) + 1
     assert sandbox.request_count("lina", "login") == tried
-    assert ProviderOperation.objects.get(kind="test").response_data["working_recipe"] == working
+    assert (
+        ProviderOperation.objects.filter(kind="test").latest("pk").response_data["working_recipe"] == working
+    )
     sandbox_lina_campaign.lina_hash_recipe = working
     sandbox_lina_campaign.save()
     assert campaign_test_connection(campaign=sandbox_lina_campaign, actor=campaign_admin).ok
@@ -205,7 +227,19 @@ def test_change_page_shows_the_button_to_campaign_admins(client, campaign_admin,
     client.force_login(campaign_admin)
     body = client.get(reverse("admin:vouchers_campaign_change", args=[lina_campaign.pk])).content.decode()
     assert reverse("admin:vouchers_campaign_test_connection", args=[lina_campaign.pk]) in body
-    assert "Test connection" in body
+    assert "Test connection" in body and "Detect login recipe" in body
+
+
+def test_sandbox_wrong_password_costs_exactly_one_failed_login(
+    sandbox, sandbox_lina_campaign, campaign_admin
+):
+    sandbox_lina_campaign.set_password("not-the-password")
+    sandbox_lina_campaign.save()
+    report = campaign_test_connection(campaign=sandbox_lina_campaign, actor=campaign_admin)
+    assert not report.ok and report.error_code == "AuthFailed" and report.calls == 2
+    assert sandbox.request_count("lina", "login") == 1
+    [count] = sandbox.state()["lina_failure_counts"].values()
+    assert count["recent_failures"] == 1
 
 
 def test_button_runs_the_test_and_shows_the_report(client, lina_server, campaign_admin, lina_campaign):
@@ -213,13 +247,16 @@ def test_button_runs_the_test_and_shows_the_report(client, lina_server, campaign
     client.force_login(campaign_admin)
     url = reverse("admin:vouchers_campaign_test_connection", args=[lina_campaign.pk])
     response = client.post(url)
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    assert not any(text.startswith("Working LINA login recipe") for text in texts)
+    response = client.post(url, {"detect_recipe": "1"})
     assert response.status_code == 302
     assert response.url == reverse("admin:vouchers_campaign_change", args=[lina_campaign.pk])
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("md5(password+ip+key)" in text and "LINA refused the login" in text for text in texts)
     assert any(text.startswith("Working LINA login recipe") for text in texts)
     assert any(text.startswith("What to check") for text in texts)
-    assert ProviderOperation.objects.filter(kind="test", campaign=lina_campaign).count() == 1
+    assert ProviderOperation.objects.filter(kind="test", campaign=lina_campaign).count() == 2
 
 
 def test_button_needs_post(client, campaign_admin, lina_campaign):
@@ -278,3 +315,12 @@ def test_admin_action_is_offered_only_with_the_permission(client, lina_campaign,
         "test_connection_action"
         not in client.get(reverse("admin:vouchers_campaign_changelist")).content.decode()
     )
+
+
+def test_change_page_shows_the_session_rejection_phrases_with_their_defaults(
+    client, campaign_admin, lina_campaign
+):
+    client.force_login(campaign_admin)
+    body = client.get(reverse("admin:vouchers_campaign_change", args=[lina_campaign.pk])).content.decode()
+    assert 'name="lina_session_phrases"' in body
+    assert "LINA session rejection phrases" in body and "sitzung" in body

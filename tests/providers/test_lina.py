@@ -306,7 +306,9 @@ def test_cool_down_length_is_the_setting_and_calls_resume_after_it(mocked, sensi
     with pytest.raises(RateLimited) as caught:
         client.ping()
     assert 40 < caught.value.retry_at.timestamp() - time.time() <= 42
-    cache.set(cooldown_key(7), time.time() - 1)  # the cool-down has passed
+    cache.set(
+        cooldown_key(client.config.base_url, client.config.username), time.time() - 1
+    )  # the cool-down has passed
     mocked.replace(responses.POST, f"{BASE}/ping", json={"status": "OK", "myip": sim.PUBLIC_IP})
     assert client.ping().ip == sim.PUBLIC_IP
 

@@ -332,7 +332,9 @@ def test_every_fault_ends_as_a_provider_error(live_factory, operation):
     if PROVIDER[operation] == "lina":
         kinds.append("denied")
     for kind in kinds:
-        cache.delete(cooldown_key(live.lina.config.campaign_id))  # each kind meets the sandbox
+        cache.delete(
+            cooldown_key(live.lina.config.base_url, live.lina.config.username)
+        )  # each kind meets the sandbox
         live.sandbox.set_fault(PROVIDER[operation], operation, kind, count=None, seconds=HANG_SECONDS)
         with pytest.raises(ProviderError):
             live.call(operation)

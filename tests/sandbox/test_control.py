@@ -188,3 +188,32 @@ def test_request_counts_include_faulted_calls_and_reset(sandbox):
     call(sandbox, "ping")
     sandbox.reset()
     assert sandbox.control("GET", "requests") == []
+
+
+def test_control_page_switches_session_rejection_lapsing_and_denied_scope(sandbox):
+    ui = f"{sandbox.url}/_sandbox/ui"
+    page = requests.get(f"{sandbox.url}/_sandbox/", timeout=5).text
+    assert "400 + status error (documented)" in page and "Count DENIED per" in page
+
+    requests.post(f"{ui}/session-rejection", data={"status": "401", "text": "Session expired"}, timeout=5)
+    rejected = call(sandbox, "checkcode", hash="nope", code="DEMOHEALTHY00100")
+    assert (rejected.status_code, rejected.json()["response"]) == (401, "Session expired")
+
+    requests.post(f"{ui}/session-lapse", data={"username": "demo-shop", "session_max_uses": "1"}, timeout=5)
+    [account] = [a for a in sandbox.state()["lina_accounts"] if a["username"] == "demo-shop"]
+    assert account["session_max_uses"] == 1 and account["session_ip_bound"] is False
+    session = login(sandbox)
+    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").status_code == 200
+    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").status_code == 401
+
+    session = login(sandbox)
+    requests.post(f"{ui}/expire-sessions", timeout=5)
+    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").status_code == 401
+
+    requests.post(f"{ui}/client-ip", data={"ip": "198.51.100.4"}, timeout=5)
+    assert call(sandbox, "ping").json()["myip"] == "198.51.100.4"
+
+    requests.post(f"{ui}/denied", data={"scope": "account"}, timeout=5)
+    assert sandbox.state()["lina_denied_scope"] == "account"
+    bad = requests.post(f"{ui}/session-rejection", data={"status": "500"}, timeout=5)
+    assert bad.status_code == 400

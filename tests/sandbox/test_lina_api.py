@@ -10,6 +10,7 @@ import pytest
 import requests
 import segno
 
+from ..sandbox_support import SandboxError
 from .lina_client import DEMO, call, login, recipe_hash
 
 RECIPES = ["md5(md5(password)+ip+key)", "md5(password+ip+key)", "md5(ip+md5(password)+key)"]
@@ -76,32 +77,65 @@ def test_each_account_has_its_own_credentials(sandbox):
 
 
 @pytest.mark.parametrize("name", ["checkcode", "redeem", "purchase"])
-def test_unknown_or_missing_hash_is_http_401(sandbox, name):
+def test_unknown_or_missing_hash_is_the_documented_400_with_status_error(sandbox, name):
+    """Seed: every call answers 200 or 400 ("Error during request", status error, reason in response)."""
     for fields in ({"hash": "not-a-session"}, {}):
         response = call(sandbox, name, code="DEMOHEALTHY00100", amount="1.00", tokens="x", **fields)
-        assert response.status_code == 401
-        assert response.json() == {"status": "error", "response": "Hash ungültig"}
+        assert response.status_code == 400
+        assert response.json() == {"status": "error", "response": "Hash ungültig oder Sitzung abgelaufen"}
+
+
+@pytest.mark.parametrize("name", ["checkcode", "redeem", "purchase"])
+def test_the_session_rejection_can_be_served_as_401_with_another_text(sandbox, name):
+    sandbox.set_session_rejection(401, "Session expired")
+    response = call(sandbox, name, hash="not-a-session", code="DEMOHEALTHY00100", amount="1.00", tokens="x")
+    assert (response.status_code, response.json()) == (
+        401,
+        {"status": "error", "response": "Session expired"},
+    )
+    assert sandbox.state()["lina_session_rejection"] == {"status": 401, "text": "Session expired"}
+    with pytest.raises(SandboxError):
+        sandbox.set_session_rejection(302)
 
 
 def test_a_changed_client_ip_invalidates_the_hash_and_a_new_login_works(sandbox):
     session = login(sandbox)
     sandbox.set_client_ip("198.51.100.23")
-    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").status_code == 401
+    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").status_code == 400
     assert call(sandbox, "ping").json()["myip"] == "198.51.100.23"
     fresh = login(sandbox)  # the recipe now uses the new IP from ping
     assert call(sandbox, "checkcode", hash=fresh, code="DEMOHEALTHY00100").json()["token"] == "Valid"
 
 
-def test_expired_sessions_answer_401(sandbox):
+def test_binding_sessions_to_the_ip_is_a_switch(sandbox):
+    sandbox.set_lina_account("demo-shop", session_ip_bound=False)
+    session = login(sandbox)
+    sandbox.set_client_ip("198.51.100.23")
+    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").json()["token"] == "Valid"
+
+
+@pytest.mark.parametrize("uses", [1, 3])
+def test_sessions_lapse_after_the_set_number_of_uses(sandbox, uses):
+    sandbox.set_lina_account("demo-shop", session_max_uses=uses)
+    session = login(sandbox)
+    for _ in range(uses):
+        assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").json()["token"] == "Valid"
+    rejected = call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100")
+    assert rejected.status_code == 400 and rejected.json()["status"] == "error"
+    # A rejected session is not a failed call towards DENIED.
+    assert not any(c["recent_failures"] for c in sandbox.state()["lina_failure_counts"].values())
+
+
+def test_expired_sessions_are_rejected(sandbox):
     session = login(sandbox)
     assert sandbox.expire_sessions("demo-shop") == 1
-    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").status_code == 401
+    assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").status_code == 400
     sandbox.set_lina_account("demo-shop", session_ttl_seconds=0.2)
     short = login(sandbox)
     import time
 
     time.sleep(0.3)
-    assert call(sandbox, "checkcode", hash=short, code="DEMOHEALTHY00100").status_code == 401
+    assert call(sandbox, "checkcode", hash=short, code="DEMOHEALTHY00100").status_code == 400
 
 
 def _german(day: date) -> str:

@@ -34,8 +34,9 @@ def test_failed_logins_up_to_the_threshold_lock_the_account_then_it_recovers(san
     assert redeem.json() == {"status": "DENIED"}
     assert sandbox.token("DEMOHEALTHY00100")["remaining"] == "100.00"
     assert sandbox.state()["lina_accounts"][0]["locked_for_seconds"] > 0
-    # Other accounts are not affected.
-    assert login(sandbox, ("second-shop", "second-lina-password", "second-lina-shared-key"))
+    # DENIED is per calling address (providers.md): another account from the same till is locked too.
+    other = call(sandbox, "login", user="second-shop", **{"pass": "0" * 32})
+    assert other.json() == {"status": "DENIED"}
 
     time.sleep(1.2)
     assert call(sandbox, "checkcode", hash=session, code="DEMOHEALTHY00100").json()["token"] == "Valid"
@@ -74,15 +75,49 @@ def test_denied_status_code_and_unlock_are_switchable(sandbox):
     assert call(sandbox, "login", **_good_login_fields()).json()["status"] == "OK"
 
 
-def test_the_defaults_are_ten_failures_in_sixty_seconds_and_five_minutes_lock_out(sandbox):
+def test_the_defaults_are_five_failures_in_sixty_seconds_and_five_minutes_lock_out(sandbox):
     [account] = [a for a in sandbox.state()["lina_accounts"] if a["username"] == "demo-shop"]
     assert (account["fail_threshold"], account["fail_window_seconds"], account["lockout_seconds"]) == (
-        10,
+        5,
         60,
         300,
     )
-    for _ in range(9):
+    for _ in range(4):
         _bad_login(sandbox)
     assert call(sandbox, "login", **_good_login_fields()).json()["status"] == "OK"
     _bad_login(sandbox)
     assert call(sandbox, "login", **_good_login_fields()).json() == {"status": "DENIED"}
+
+
+def test_failures_are_counted_per_calling_address_by_default(sandbox):
+    sandbox.set_lina_account("demo-shop", fail_threshold=3, fail_window_seconds=30, lockout_seconds=30)
+    sandbox.set_client_ip("198.51.100.1")  # shop A's egress
+    for _ in range(2):
+        _bad_login(sandbox)
+    sandbox.set_client_ip("198.51.100.2")  # another shop: its own count
+    for _ in range(2):
+        _bad_login(sandbox)
+    counts = sandbox.state()["lina_failure_counts"]
+    assert {k: v["recent_failures"] for k, v in counts.items()} == {
+        "address:198.51.100.1": 2,
+        "address:198.51.100.2": 2,
+    }
+    sandbox.set_client_ip("198.51.100.1")
+    _bad_login(sandbox)  # the third from shop A
+    good = {
+        "user": "demo-shop",
+        "pass": recipe_hash("md5(md5(password)+ip+key)", DEMO[1], "198.51.100.1", DEMO[2]),
+    }
+    assert call(sandbox, "login", **good).json() == {"status": "DENIED"}
+    sandbox.set_client_ip("198.51.100.2")
+    good["pass"] = recipe_hash("md5(md5(password)+ip+key)", DEMO[1], "198.51.100.2", DEMO[2])
+    assert call(sandbox, "login", **good).json()["status"] == "OK"
+
+
+def test_counting_per_account_is_a_switch(sandbox):
+    sandbox.set_denied_scope("account")
+    sandbox.set_lina_account("demo-shop", fail_threshold=2)
+    for _ in range(2):
+        _bad_login(sandbox)
+    assert call(sandbox, "login", **_good_login_fields()).json() == {"status": "DENIED"}
+    assert login(sandbox, ("second-shop", "second-lina-password", "second-lina-shared-key"))

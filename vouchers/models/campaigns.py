@@ -27,6 +27,18 @@ class LinaHashRecipe(models.TextChoices):
     MD5_OF_IP_MD5PW_KEY = "md5(ip+md5(password)+key)", "md5(ipv4 + md5(password) + shared key)"
 
 
+def default_lina_session_phrases() -> str:
+    from ..providers.lina import DEFAULT_SESSION_PHRASES
+
+    return "\n".join(DEFAULT_SESSION_PHRASES)
+
+
+def parse_phrases(text: str) -> tuple[str, ...]:
+    """The phrases of a text field, one per line or comma-separated, lower case, no blanks."""
+    parts = (part.strip().lower() for line in (text or "").splitlines() for part in line.split(","))
+    return tuple(dict.fromkeys(p for p in parts if p))
+
+
 class Campaign(models.Model):
     """One provider account used for one promotion or shop: credentials, endpoints and options.
 
@@ -86,6 +98,16 @@ class Campaign(models.Model):
     )
     lina_login_user_field = models.CharField(_("LINA login user field"), max_length=40, default="user")
     lina_login_pass_field = models.CharField(_("LINA login hash field"), max_length=40, default="pass")
+    lina_session_phrases = models.TextField(
+        _("LINA session rejection phrases"),
+        blank=True,
+        default=default_lina_session_phrases,
+        help_text=_(
+            "One per line. An error answer of LINA whose text contains one of these (any letter "
+            "case) means the session expired: the portal logs in again once and repeats the call. "
+            "Empty: the built-in English and German phrases."
+        ),
+    )
     sale_min_amount = models.DecimalField(
         _("smallest sale (€)"),
         max_digits=10,

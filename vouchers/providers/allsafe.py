@@ -8,6 +8,7 @@ with the staff-facing message and what to check.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,6 +33,8 @@ from .errors import (
     ValidationFailed,
 )
 from .http import HttpAnswer, Transport, unusable_answer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,12 @@ class AllsafeClient:
         self._require_credentials()
         answer = self.transport.request("availability", "GET", "availability", money_moving=False)
         if answer.status == 204:
-            return Availability(items=(), raw=None)
+            # Documented: success, nothing to list. A body on a 204 is not HTTP; it is ignored.
+            if not answer.empty:
+                logger.info(
+                    "Allsafe availability of campaign %s: 204 with a body, ignored", self.config.campaign_id
+                )
+            return Availability(items=(), raw=None, nothing_left=True)
         if answer.status != 200:
             raise error_for_status(answer.status, detail=f"allsafe availability: HTTP {answer.status}")
         if not answer.is_json:

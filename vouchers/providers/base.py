@@ -51,6 +51,8 @@ class ProviderConfig:
     lina_hash_recipe: str = "md5(md5(password)+ip+key)"
     lina_login_user_field: str = "user"
     lina_login_pass_field: str = "pass"  # noqa: S105 (a field name, not a password)
+    #: Phrases (lower case) in a 400 / ``status: error`` text that mean "session rejected".
+    lina_session_phrases: tuple[str, ...] = ()
     # Allsafe [assumed] options (providers.md)
     allsafe_allocate_path: str = "/allocate"
     allsafe_vendor_field: str = "vendor"
@@ -130,6 +132,8 @@ class StockItem:
 class Availability:
     items: tuple[StockItem, ...]
     raw: Any = None
+    #: Allsafe answered 204: success with nothing to list, so every voucher type is at 0.
+    nothing_left: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ class ProviderUnavailable(ProviderError):
     retry_safe_for_reads = True
 
 
+class ProviderMaintenance(ProviderUnavailable):
+    """LINA answered ``status: Maintenance`` (or the old ``Maintanance``): nothing was done."""
+
+    default_message = _("LINA is in maintenance. Nothing was changed; try again later.")
+
+
 class OutcomeUnknown(ProviderError):
     """The request may have reached the provider but no usable answer came back.
 
@@ -76,10 +82,23 @@ class RateLimited(ProviderError):
         super().__init__(message, **kwargs)
 
 
+class CallBudgetSpent(RateLimited):
+    """The portal's own budget of failed LINA calls for one account is used up: no call until
+    ``retry_at``, so LINA's DENIED lock-out (counted per calling address) never hits the shop."""
+
+    default_message = _("Too many failed calls to the provider in a short time.")
+
+
 class AuthFailed(ProviderError):
     """Allsafe 401; LINA login refused (also after one fresh login)."""
 
     default_message = _("The provider did not accept the campaign's credentials.")
+
+
+class SessionRejected(AuthFailed):
+    """LINA rejected the session hash again right after a fresh login (the login itself works)."""
+
+    default_message = _("LINA rejected the session again right after a fresh login. Nothing was changed.")
 
 
 class Misconfigured(ProviderError):

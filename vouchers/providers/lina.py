@@ -2,10 +2,20 @@
 
 Every call is a form POST to ``<base>/<name>`` answering JSON, also on HTTP 400. The session
 hash from ``login`` lives in Django's cache per campaign, so every web and worker process shares
-one session: it is reused until the server rejects it (HTTP 401), then the client logs in once
-more and repeats the call once — safe even for redeem/purchase, because a 401 means LINA did not
-act. ``DENIED`` (too many failed calls) stores a cool-down in the same cache; until it passes no
-process calls that campaign at all, since every further call would extend the lock-out.
+one session: it is reused until the server rejects it, then the client logs in once more and
+repeats the call once — safe even for redeem/purchase, because a rejected call was not applied.
+The seed documents only HTTP 200 and 400 ("Error during request", ``status: error`` with the
+reason in ``response``), so a rejected session is recognised in both plausible forms: HTTP 401,
+or HTTP 400 / ``status: error`` whose text names the hash, session or login (the phrases are a
+campaign setting, ``Campaign.lina_session_phrases``).
+
+LINA counts failed calls per calling address and answers ``DENIED`` past its (unpublished)
+threshold, which stops every till of the shop. So the client keeps its own budget of failed
+calls per LINA account (base host + user name: all tills, all campaigns, all processes share it,
+in the shared cache) below a configurable limit (``LINA_FAILED_CALL_LIMIT`` per
+``LINA_FAILED_CALL_WINDOW_SECONDS``), and refuses calls that might fail once it is spent. A
+``DENIED`` stores a cool-down under the same account key; until it passes no process calls that
+account at all, since every further call would extend the lock-out.
 """
 
 from __future__ import annotations
@@ -13,10 +23,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache as default_cache
@@ -37,13 +49,20 @@ from .base import (
 )
 from .errors import (
     AuthFailed,
+    CallBudgetSpent,
     Misconfigured,
+    ProviderMaintenance,
     ProviderUnavailable,
     RateLimited,
+    RedeemRefused,
+    SessionRejected,
+    TokenInvalid,
     UnexpectedAnswer,
     ValidationFailed,
 )
 from .http import HttpAnswer, Transport, unusable_answer
+
+logger = logging.getLogger(__name__)
 
 
 def _md5(text: str) -> str:
@@ -61,9 +80,26 @@ DEFAULT_RECIPE = "md5(md5(password)+ip+key)"
 
 MAINTENANCE_STATUSES = {"maintenance", "maintanance"}  # the old spelling still occurs (providers.md)
 
-# Answers definite by their status alone, whatever the body: 401 is how LINA rejects a session
-# hash (WIRE.md), so even a money-moving call may log in again and be repeated once.
+# Answers definite by their status alone, whatever the body: a 401 is one plausible form of a
+# rejected session hash (the documented one is a 400 with a JSON body, definite anyway), so even a
+# money-moving call may log in again and be repeated once.
 DEFINITE_STATUSES = frozenset({401})
+
+HASHED_OPERATIONS = frozenset({"checkcode", "redeem", "purchase"})
+
+#: Words in a 400 / ``status: error`` text that mean the session hash was rejected, English and
+#: German (LINA's own texts are German). Matched case-insensitively as substrings; the campaign
+#: setting ``lina_session_phrases`` replaces them.
+DEFAULT_SESSION_PHRASES = (
+    "hash",
+    "session",
+    "login",
+    "logged in",
+    "sitzung",
+    "anmeld",
+    "angemeldet",
+    "eingeloggt",
+)
 
 # A cached session hash is dropped after this long even if never rejected: it costs one login.
 SESSION_TTL_SECONDS = 12 * 60 * 60
@@ -84,8 +120,30 @@ def session_key(campaign_id: int) -> str:
     return f"providers:lina:{campaign_id}:session"
 
 
-def cooldown_key(campaign_id: int) -> str:
-    return f"providers:lina:{campaign_id}:denied-until"
+def account_id(base_url: str, username: str) -> str:
+    """Who LINA counts failed calls for: one account reached at one host, whatever the campaign.
+
+    Hashed so user names do not appear in cache keys; the scheme, path and letter case of the
+    base URL do not make a second account.
+    """
+    host = (urlsplit(base_url or "").hostname or "").lower()
+    material = f"{host}\x1f{(username or '').strip().lower()}"
+    return hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
+def cooldown_key(base_url: str, username: str) -> str:
+    return f"providers:lina:account:{account_id(base_url, username)}:denied-until"
+
+
+def budget_slot_key(base_url: str, username: str, slot: int) -> str:
+    return f"providers:lina:account:{account_id(base_url, username)}:failed:{slot}"
+
+
+def failed_call_limit() -> tuple[int, int]:
+    """(failed calls allowed, window in seconds) of the shared budget; at least (1, 1)."""
+    limit = max(1, int(getattr(settings, "LINA_FAILED_CALL_LIMIT", 4)))
+    window = max(1, int(getattr(settings, "LINA_FAILED_CALL_WINDOW_SECONDS", 60)))
+    return limit, window
 
 
 def _login_lock_key(campaign_id: int) -> str:
@@ -93,7 +151,14 @@ def _login_lock_key(campaign_id: int) -> str:
 
 
 class _HashRejected(Exception):
-    """HTTP 401 on a hashed call: the session hash is unknown, expired or bound to another IP."""
+    """A hashed call's session was rejected (HTTP 401, or 400/``status: error`` with a session
+    phrase): the hash is unknown, expired or bound to another IP. ``cause`` is for the log."""
+
+    def __init__(self, cause: str, reason: str = "", status_code: int | None = None):
+        self.cause = cause
+        self.reason = reason
+        self.status_code = status_code
+        super().__init__(cause)
 
 
 class _SharedCache:
@@ -193,7 +258,10 @@ class LinaClient:
         Raises ProviderUnavailable, RateLimited, AuthFailed, ValidationFailed. Safe to retry."""
         code = self._require_code(code)
         data = self._hashed("checkcode", {"code": code}, money_moving=False, code=code)
-        return parsing.lina_token_info(data, code=code)
+        info = parsing.lina_token_info(data, code=code)
+        if not info.valid:  # code guessing is what LINA's DENIED exists for: it counts
+            self._spend_budget("checkcode: token invalid")
+        return info
 
     def redeem(self, code: str, amount: Decimal) -> RedeemResult:
         """POST redeem (hash, code, amount). Success only on ``resp: OK``. Never retried.
@@ -202,7 +270,11 @@ class LinaClient:
         code = self._require_code(code)
         form = {"code": code, "amount": _amount_text(amount)}
         data = self._hashed("redeem", form, money_moving=True, code=code)
-        return parsing.lina_redeem_result(data, code=code, amount=amount)
+        try:
+            return parsing.lina_redeem_result(data, code=code, amount=amount)
+        except (RedeemRefused, TokenInvalid) as refused:
+            self._spend_budget(f"redeem: {refused.code}")
+            raise
 
     def purchase(self, request: PurchaseRequest) -> PurchaseResult:
         """POST purchase (hash, amount, tokens, sendmail?, layout?, tokenfrom/tokenfor with a layout
@@ -269,7 +341,9 @@ class LinaClient:
                 self.cache.delete(lock)
 
     def _hashed(self, operation: str, fields: dict[str, str], *, money_moving: bool, code: str) -> dict:
-        """A call that needs the session hash: on HTTP 401, one fresh login and one repeat."""
+        """A call that needs the session hash: on a session rejection (401, or 400/error with a
+        session phrase) the dead hash is dropped, one fresh login made and the call repeated once.
+        A rejected call was not applied, so the repeat is safe for redeem and purchase too."""
         secrets = (code, format_code(code)) if code else ()
         session_hash = self._session_hash()
         try:
@@ -279,8 +353,14 @@ class LinaClient:
                 money_moving=money_moving,
                 secrets=(*secrets, session_hash),
             )
-        except _HashRejected:
-            pass
+        except _HashRejected as first:
+            logger.info(
+                "LINA %s of campaign %s: session rejected (%s); logging in again once",
+                operation,
+                self.config.campaign_id,
+                first.cause,
+            )
+            self._drop_session(session_hash)
         session_hash = self._session_hash(rejected=session_hash)
         try:
             return self._post(
@@ -289,21 +369,94 @@ class LinaClient:
                 money_moving=money_moving,
                 secrets=(*secrets, session_hash),
             )
-        except _HashRejected:
-            self.cache.delete(session_key(self.config.campaign_id))
-            raise AuthFailed(
-                _("LINA rejected a fresh session. The login works but the session does not."),
+        except _HashRejected as second:
+            self._drop_session(session_hash)
+            logger.warning(
+                "LINA %s of campaign %s: session rejected again right after a fresh login (%s)",
+                operation,
+                self.config.campaign_id,
+                second.cause,
+            )
+            message = _("LINA rejected the session again right after a fresh login. Nothing was changed.")
+            if second.reason:
+                message = _(
+                    "LINA rejected the session again right after a fresh login (%(reason)s). "
+                    "Nothing was changed."
+                ) % {"reason": second.reason}
+            raise SessionRejected(
+                message,
                 what_to_check=[
                     _("Whether the portal's public IP address changes between calls (proxy or NAT pool)."),
                     _("Whether the API key in LINA (Gutscheine → API Zugriff) is active."),
+                    _("The session rejection phrases in the campaign's LINA options."),
                 ],
-                status_code=401,
+                status_code=second.status_code,
+                detail=f"lina {operation}: session rejected twice ({second.cause})",
             ) from None
+
+    def _drop_session(self, rejected_hash: str) -> None:
+        """Forget the shared hash, unless another process has already replaced it."""
+        cached = self._cached_session()
+        if cached is None or cached.get("hash") == rejected_hash:
+            self.cache.delete(session_key(self.config.campaign_id))
+
+    # --- The shared budget of failed calls (per LINA account, see the module docstring) ------
+
+    def _budget_keys(self) -> list[str]:
+        limit, _window = failed_call_limit()
+        return [budget_slot_key(self.config.base_url, self.config.username, n) for n in range(limit)]
+
+    def _guard_budget(self) -> None:
+        """Refuse the call when the account's failed calls in the window reached the limit."""
+        limit, window = failed_call_limit()
+        stamps = [v for v in self.cache.get_many(self._budget_keys()).values() if isinstance(v, int | float)]
+        if len(stamps) >= limit:
+            retry_at = min(stamps) + window
+            if retry_at > time.time():
+                raise self._budget_spent(retry_at)
+
+    def _spend_budget(self, why: str) -> None:
+        """Count one failed call. Each slot is a cache key living exactly one window, so the
+        count is a sliding window shared by every process without a lock (``add`` is atomic)."""
+        _limit, window = failed_call_limit()
+        now = time.time()
+        try:
+            for key in self._budget_keys():
+                if self.cache.add(key, now, timeout=window):
+                    break
+        except ProviderUnavailable:  # the answer already came; the next call's guard fails closed
+            logger.warning(
+                "LINA failed call of campaign %s not counted: shared cache unreachable",
+                self.config.campaign_id,
+            )
+            return
+        logger.info("LINA failed call counted for campaign %s (%s)", self.config.campaign_id, why)
+
+    def _budget_spent(self, retry_at: float) -> CallBudgetSpent:
+        limit, window = failed_call_limit()
+        when = datetime.fromtimestamp(retry_at, tz=UTC)
+        return CallBudgetSpent(
+            _(
+                "%(count)d calls to LINA failed in the last %(seconds)d seconds (wrong codes or logins, "
+                "from any till). The portal pauses calls so LINA does not lock the whole shop out. "
+                "Nothing was changed. Try again after %(time)s."
+            )
+            % {"count": limit, "seconds": window, "time": timezone.localtime(when).strftime("%H:%M:%S")},
+            retry_at=when,
+            what_to_check=[
+                _("Check the code for typing errors before scanning again."),
+                _("If logins keep failing, check the campaign's credentials and login recipe."),
+            ],
+            detail=f"lina failed-call budget spent ({limit} per {window} s)",
+        )
 
     # --- One request and its envelope -----------------------------------------------------
 
+    def _cooldown_key(self) -> str:
+        return cooldown_key(self.config.base_url, self.config.username)
+
     def _guard_cooldown(self) -> None:
-        retry_at = self.cache.get(cooldown_key(self.config.campaign_id))
+        retry_at = self.cache.get(self._cooldown_key())
         if isinstance(retry_at, int | float) and retry_at > time.time():
             raise self._rate_limited(retry_at)
 
@@ -317,6 +470,7 @@ class LinaClient:
                 _("Wait until the lock-out has passed: every call before then extends it."),
                 _("If logins keep failing, check the campaign's credentials and login recipe."),
             ],
+            detail="lina answered DENIED",
         )
 
     def _post(
@@ -329,6 +483,8 @@ class LinaClient:
         login_ip: str = "",
     ) -> dict[str, Any]:
         self._guard_cooldown()
+        if operation != "ping":  # a ping cannot fail by what we send
+            self._guard_budget()
         answer = self.transport.request(
             operation,
             "POST",
@@ -356,18 +512,24 @@ class LinaClient:
         if status == "denied":
             seconds = int(getattr(settings, "LINA_DENIED_COOLDOWN_SECONDS", 300))
             retry_at = time.time() + seconds
-            self.cache.set(cooldown_key(self.config.campaign_id), retry_at, timeout=seconds)
+            self.cache.set(self._cooldown_key(), retry_at, timeout=seconds)
+            logger.warning("LINA answered DENIED to %s of campaign %s", operation, self.config.campaign_id)
             raise self._rate_limited(retry_at)
         if status in MAINTENANCE_STATUSES:
-            raise ProviderUnavailable(
-                _("LINA is down for maintenance. Nothing was changed; try again later."),
+            raise ProviderMaintenance(
+                _("LINA is in maintenance. Nothing was changed; try again later."),
                 what_to_check=[_("Try again later; LINA announces maintenance windows to its customers.")],
                 status_code=answer.status,
+                detail=f"lina {operation}: HTTP {answer.status}, status {status}",
             )
+        if operation in HASHED_OPERATIONS:
+            rejected = self._session_rejection(answer, data, status, secrets)
+            if rejected is not None:
+                raise rejected
         if answer.status == 401:
             if operation in {"ping", "login"}:
-                raise self._login_refused(answer, login_ip)
-            raise _HashRejected()
+                raise self._login_refused(answer, login_ip, operation)
+            raise _HashRejected(f"HTTP 401 on {operation}", status_code=401)
         if answer.status == 403:
             raise AuthFailed(
                 _("LINA refused access to this function."),
@@ -376,6 +538,7 @@ class LinaClient:
                     _("Whether the API key in LINA (Gutscheine → API Zugriff) is active."),
                 ],
                 status_code=403,
+                detail=f"lina {operation}: HTTP 403",
             )
         if 200 < answer.status < 300:  # a success of a kind LINA does not send: what did it do?
             raise unusable_answer(
@@ -390,13 +553,17 @@ class LinaClient:
                 status_code=answer.status, detail=f"lina {operation}: HTTP {answer.status}"
             )
         if not isinstance(data, dict):
-            reason = "body is not JSON" if data is None else "not an object"
+            if data is None:
+                reason = "empty body" if answer.empty else "body is not JSON (a proxy's page?)"
+            else:
+                reason = "JSON but not an object"
             raise unusable_answer(
                 answer, provider="lina", operation=operation, money_moving=money_moving, reason=reason
             )
         if answer.status == 400 or status == "error":
             if operation == "login":
-                raise self._login_refused(answer, login_ip)
+                raise self._login_refused(answer, login_ip, operation, data, secrets)
+            self._spend_budget(f"{operation}: status error")
             raise self._validation_failed(operation, data, answer.status, secrets)
         if status != "ok":
             raise unusable_answer(
@@ -404,11 +571,35 @@ class LinaClient:
                 provider="lina",
                 operation=operation,
                 money_moving=money_moving,
-                reason="unknown status value",
+                reason=f"unknown status value {str(status)[:20]!r}",
             )
         return data
 
-    def _login_refused(self, answer: HttpAnswer, ip: str) -> AuthFailed:
+    def _session_rejection(self, answer: HttpAnswer, data, status: str, secrets) -> _HashRejected | None:
+        """The one place that decides "the session hash was rejected" for a hashed call."""
+        text = ""
+        if isinstance(data, dict):
+            text = self._scrub(data.get("response") or data.get("msg"), secrets)
+        if answer.status == 401:
+            return _HashRejected(f"HTTP 401 {text!r}" if text else "HTTP 401", reason=text, status_code=401)
+        if answer.status != 400 and status != "error":
+            return None
+        lowered = text.lower()
+        phrases = self.config.lina_session_phrases or DEFAULT_SESSION_PHRASES
+        matched = next((p for p in phrases if p and p.strip().lower() in lowered), None)
+        if matched is None:
+            return None
+        return _HashRejected(
+            f"HTTP {answer.status}, status {status or '-'}, {text!r} matches {matched.strip()!r}",
+            reason=text,
+            status_code=answer.status,
+        )
+
+    def _login_refused(
+        self, answer: HttpAnswer, ip: str, operation: str = "login", data=None, secrets=()
+    ) -> AuthFailed:
+        self._spend_budget(f"{operation} refused")
+        reason = self._scrub(data.get("response"), secrets) if isinstance(data, dict) else ""
         checks = [
             _("The API user name, password and shared key (LINA: Gutscheine → API Zugriff)."),
             _(
@@ -418,7 +609,12 @@ class LinaClient:
         ]
         if ip:
             checks.append(_("Whether LINA accepts logins from the public IP address %(ip)s.") % {"ip": ip})
-        return AuthFailed(_("LINA refused the login."), what_to_check=checks, status_code=answer.status)
+        return AuthFailed(
+            _("LINA refused the login."),
+            what_to_check=checks,
+            status_code=answer.status,
+            detail=f"lina {operation}: HTTP {answer.status}, refused {reason!r}",
+        )
 
     def _validation_failed(self, operation, data: dict, status_code: int, secrets) -> ValidationFailed:
         reason = self._scrub(data.get("response") or data.get("msg"), secrets)
@@ -433,7 +629,12 @@ class LinaClient:
             if reason
             else _("LINA rejected the request as malformed.")
         )
-        return ValidationFailed(message, what_to_check=checks, status_code=status_code)
+        return ValidationFailed(
+            message,
+            what_to_check=checks,
+            status_code=status_code,
+            detail=f"lina {operation}: HTTP {status_code}, status error {reason!r}",
+        )
 
     def _scrub(self, text: Any, secrets) -> str:
         """Provider text shown to staff: never a code, hash or credential, at most 200 characters."""

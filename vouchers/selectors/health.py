@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -33,9 +33,11 @@ HEALTH_ERRORS = tuple(
     cls.__name__
     for cls in (
         errors.ProviderUnavailable,
+        errors.ProviderMaintenance,
         errors.UnexpectedAnswer,
         errors.OutcomeUnknown,
         errors.RateLimited,
+        errors.CallBudgetSpent,
         errors.AuthFailed,
         errors.Misconfigured,
         errors.ValidationFailed,
@@ -48,6 +50,8 @@ ERROR_LABELS = {
     "UnexpectedAnswer": _("unreadable answer"),
     "OutcomeUnknown": _("no answer in time"),
     "RateLimited": _("rate-limited"),
+    "ProviderMaintenance": _("in maintenance"),
+    "CallBudgetSpent": _("paused after failed calls"),
     "AuthFailed": _("credentials refused"),
     "Misconfigured": _("set-up incomplete"),
     "ValidationFailed": _("request refused as malformed"),
@@ -113,9 +117,11 @@ def _cooldown_until(campaign: Campaign, now: datetime) -> datetime | None:
     if not campaign.is_lina:
         return None
     try:
-        until = cache.get(cooldown_key(campaign.pk))
+        until = cache.get(cooldown_key(campaign.base_url, campaign.api_username))
     except Exception:  # the page must still show the ledger's figures when the cache is down
         return None
+    if isinstance(until, int | float):  # the LINA client stores a POSIX timestamp
+        until = datetime.fromtimestamp(until, tz=UTC)
     return until if isinstance(until, datetime) and until > now else None
 
 

@@ -333,7 +333,12 @@ def _mark_interrupted_rows(bulk: BulkSale) -> int:
 
 
 # Errors that will hit every following row the same way: stop and let a person look first.
-_STOP_JOB_ERRORS = {cls.__name__ for cls in (AuthFailed, Misconfigured, RateLimited, ProviderUnavailable)}
+# Maintenance, the failed-call budget and a rejected session stop a job like their base classes.
+_STOP_JOB_ERRORS = {cls.__name__ for cls in (AuthFailed, Misconfigured, RateLimited, ProviderUnavailable)} | {
+    "ProviderMaintenance",
+    "CallBudgetSpent",
+    "SessionRejected",
+}
 
 
 def _row_message(sale: Sale) -> str:

@@ -1,8 +1,10 @@
 """Testing a campaign's provider connection from the admin (PRODUCT.md, capability 1).
 
-Allsafe: one availability call. LINA: ping, then login with the configured hash recipe; when that
-login is refused, the other recipes of providers.md are tried (without touching the shared
-session) and the report names the one that works. Every test writes one ledger row of kind
+Allsafe: one availability call. LINA: ping, then ONE login with the configured hash recipe. A
+refused login looks the same whether the password or the recipe is wrong, and every refused login
+counts towards LINA's DENIED lock-out of the whole shop, so the other recipes of providers.md are
+tried only on the explicit "detect recipe" action (without touching the shared session); the
+report names the one that works and says how many calls the test made. Every test writes one ledger row of kind
 ``test`` and one audit event, after the provider calls, so no transaction is open during HTTP.
 """
 
@@ -46,11 +48,14 @@ class ConnectionReport:
     #: LINA only: a recipe that logged in when the configured one was refused.
     working_recipe: str = ""
     error_code: str = ""
+    #: How many provider calls the test made (each refused login counts towards DENIED).
+    calls: int = 0
 
 
-def campaign_test_connection(*, campaign: Campaign, actor) -> ConnectionReport:
+def campaign_test_connection(*, campaign: Campaign, actor, detect_recipe: bool = False) -> ConnectionReport:
     """Call the provider as a connection test and record it (ledger row + audit event).
 
+    ``detect_recipe`` (LINA): after a refused login, also try the other login recipes.
     Never raises for provider or credential problems: they become a report with ``ok=False``.
     """
     started = time.monotonic()
@@ -74,7 +79,7 @@ def campaign_test_connection(*, campaign: Campaign, actor) -> ConnectionReport:
     else:
         try:
             if campaign.is_lina:
-                error, working_recipe = _test_lina(client, campaign, steps)
+                error, working_recipe = _test_lina(client, campaign, steps, detect_recipe=detect_recipe)
             else:
                 error = _test_allsafe(client, steps)
         except Exception:  # a bug must not turn the admin page into a server error
@@ -82,15 +87,34 @@ def campaign_test_connection(*, campaign: Campaign, actor) -> ConnectionReport:
             error = ProviderError(_("The connection test failed unexpectedly; the error was logged."))
             steps.append(ConnectionStep("unexpected", False, error.message))
 
+    calls = sum(1 for step in steps if step.name in ("ping", "login", "availability"))
     message = _("The connection works.") if error is None else error.message
+    if calls:
+        message = f"{message} " + _("(%(calls)d calls to the provider.)") % {"calls": calls}
+    what_to_check = list(error.what_to_check) if error else []
+    if (
+        isinstance(error, AuthFailed)
+        and campaign.is_lina
+        and not detect_recipe
+        and any(step.name == "login" and not step.ok for step in steps)
+    ):
+        what_to_check.append(
+            _(
+                "If the password and shared key are right, the login recipe may be wrong: use "
+                '"Detect login recipe" (it tries the %(count)d other recipes; each refused login '
+                "counts towards LINA's lock-out)."
+            )
+            % {"count": len(RECIPES) - 1}
+        )
     report = ConnectionReport(
         ok=error is None,
         provider=campaign.provider,
         message=message,
         steps=tuple(steps),
-        what_to_check=tuple(error.what_to_check) if error else (),
+        what_to_check=tuple(what_to_check),
         working_recipe=working_recipe,
         error_code=error.code if error else "",
+        calls=calls,
     )
     with transaction.atomic():
         operation_log(
@@ -101,11 +125,13 @@ def campaign_test_connection(*, campaign: Campaign, actor) -> ConnectionReport:
             request_data={
                 "provider": campaign.provider,
                 "recipe": campaign.lina_hash_recipe if campaign.is_lina else "",
+                "detect_recipe": detect_recipe,
             },
             response_data={
                 "ok": report.ok,
                 "steps": [asdict(step) for step in report.steps],
                 "working_recipe": working_recipe,
+                "calls": calls,
             },
             error=error,
         )
@@ -138,7 +164,9 @@ def _test_allsafe(client, steps: list[ConnectionStep]) -> ProviderError | None:
     return None
 
 
-def _test_lina(client, campaign: Campaign, steps: list[ConnectionStep]) -> tuple[ProviderError | None, str]:
+def _test_lina(
+    client, campaign: Campaign, steps: list[ConnectionStep], *, detect_recipe: bool = False
+) -> tuple[ProviderError | None, str]:
     try:
         ping = client.ping()
     except ProviderError as exc:
@@ -159,6 +187,8 @@ def _test_lina(client, campaign: Campaign, steps: list[ConnectionStep]) -> tuple
                 "login", False, _("Login with recipe %(recipe)s refused.") % {"recipe": configured}
             )
         )
+        if not detect_recipe:
+            return refused, ""
         return _find_working_recipe(login, configured, ping.ip, refused, steps)
     except ProviderError as exc:
         steps.append(ConnectionStep("login", False, exc.message))

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from ..models import Campaign
+from ..models.campaigns import parse_phrases
 from ..providers.base import ProviderConfig
 from ..providers.errors import Misconfigured
 
@@ -27,6 +28,7 @@ def provider_config(campaign: Campaign) -> ProviderConfig:
         lina_hash_recipe=campaign.lina_hash_recipe,
         lina_login_user_field=campaign.lina_login_user_field,
         lina_login_pass_field=campaign.lina_login_pass_field,
+        lina_session_phrases=parse_phrases(campaign.lina_session_phrases),
         allsafe_allocate_path=campaign.allsafe_allocate_path,
         allsafe_vendor_field=campaign.allsafe_vendor_field,
         allsafe_value_field=campaign.allsafe_value_field,

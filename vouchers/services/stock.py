@@ -232,7 +232,13 @@ def _poll_locked(campaign: Campaign) -> PollResult:
     try:
         availability = provider_client(campaign).availability()
         response = {"raw_excerpt": _excerpt(getattr(availability, "raw", None))}
-        levels = _validated_levels(availability)
+        if getattr(availability, "nothing_left", False):
+            # Allsafe's 204: success with nothing to list. Every voucher type the campaign had
+            # is now at 0, so out-of-stock alerts open and the poll counts as a success.
+            levels = dict.fromkeys(_last_known_types(campaign), 0)
+            response["nothing_left"] = True
+        else:
+            levels = _validated_levels(availability)
         response["items"] = [[vendor, f"{value:.2f}", n] for (vendor, value), n in sorted(levels.items())]
     except CredentialDecryptionError:
         error = Misconfigured(
@@ -367,6 +373,18 @@ def _validated_levels(availability) -> dict[tuple[str, Decimal], int]:
         # The same voucher type in two vaults is listed twice: what the campaign can hand out is the sum.
         levels[(vendor, value)] = levels.get((vendor, value), 0) + remaining
     return levels
+
+
+def _last_known_types(campaign: Campaign) -> list[tuple[str, Decimal]]:
+    """The (vendor, value) pairs of the campaign's newest snapshot that listed any."""
+    snapshot = (
+        StockSnapshot.objects.filter(campaign=campaign, levels__isnull=False)
+        .order_by("-taken_at", "-id")
+        .first()
+    )
+    if snapshot is None:
+        return []
+    return sorted({(level.vendor, level.value) for level in snapshot.levels.all()})
 
 
 def _positive_money(value) -> Decimal | None:

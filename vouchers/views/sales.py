@@ -148,11 +148,14 @@ class AvailabilityRefreshView(CampaignScopedMixin, View):
         except sales_service.SaleRefused as exc:
             messages.error(request, exc.message)
         else:
-            if snapshot.items:
+            if any(item.remaining > 0 for item in snapshot.items):
                 messages.success(request, _("Availability refreshed."))
-            else:
-                messages.warning(
-                    request, _("Allsafe has no vouchers to hand out for this campaign right now.")
+            else:  # an answer, not a failure (Allsafe's 204): information, not an error style
+                messages.info(
+                    request,
+                    _(
+                        "Availability refreshed: no vouchers left. Allsafe has none to hand out for this campaign."
+                    ),
                 )
         return redirect("vouchers:sale-allocate", campaign=self.campaign.slug)
 
