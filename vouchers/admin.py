@@ -154,6 +154,17 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
             new_password=form.cleaned_data.get("new_password") or None,
             new_shared_key=form.cleaned_data.get("new_shared_key") or None,
         )
+        cleared = getattr(obj, "cleared_secrets", [])
+        if cleared:
+            labels = {"password": gettext("API password"), "shared key": gettext("Shared key (LINA)")}
+            messages.warning(
+                request,
+                gettext(
+                    "%(name)s: the base URL now points to another address, so the stored credentials "
+                    "were cleared (%(cleared)s). Enter them again before the campaign can connect."
+                )
+                % {"name": obj.name, "cleared": ", ".join(labels[c] for c in cleared)},
+            )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Membership:
