@@ -96,10 +96,12 @@ def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) ->
     the campaign cannot sell.
     """
     require_usable(campaign, Provider.LINA)
-    lines = sales_csv.parse_bulk_csv(data)
+    deadline = sales_csv.parse_deadline()
+    lines = sales_csv.parse_bulk_csv(data, deadline=deadline)
     templates = {t.name.casefold(): t for t in SaleTemplate.objects.filter(campaign=campaign, is_active=True)}
     rows = []
     for line in lines:
+        sales_csv.check_deadline(deadline)  # one budget for reading and checking; nothing stored yet
         clean, errors = bulk_row_validate(campaign=campaign, templates=templates, line=line)
         rows.append(
             BulkSaleRow(
