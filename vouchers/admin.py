@@ -330,6 +330,7 @@ class SaleTemplateAdminForm(forms.ModelForm):
     layouts_text = forms.CharField(
         label=_("allowed layouts"),
         required=False,
+        max_length=2000,
         help_text=_("Layout numbers LINA allows for this template, separated by commas. Empty: no layouts."),
     )
 
@@ -349,7 +350,9 @@ class SaleTemplateAdminForm(forms.ModelForm):
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or int(part) < 1 or int(part) > 999999:
+            # ASCII and at most six digits first: int() refuses digit strings beyond 4,300
+            # digits and superscripts ("²" is a digit to isdigit()) with a server error.
+            if not (part.isascii() and part.isdigit() and len(part) <= 6) or int(part) < 1:
                 raise forms.ValidationError(
                     _("“%(value)s” is not a layout number (whole numbers from 1).") % {"value": part}
                 )

@@ -82,3 +82,20 @@ def test_reading_and_checking_share_one_time_budget(client, marketing, lina_temp
     response = upload(client, csv_file(*["25,Standard,,,,"] * 1000))
     assert response.status_code == 302 and BulkSale.objects.get().rows.count() == 1000
     assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("layouts", ["9" * 5000, "²", "1, " + "7" * 7, ",".join(["1"] * 100_000)])
+def test_template_layouts_that_int_cannot_read_are_a_message(client, campaign_admin, lina_campaign, layouts):
+    """Found in the review of user-sized loops: 5,000 digits or a superscript were a server error."""
+    from django.urls import reverse
+
+    from vouchers.models import SaleTemplate
+
+    client.force_login(campaign_admin)
+    response = client.post(
+        reverse("admin:vouchers_saletemplate_add"),
+        {"campaign": lina_campaign.pk, "name": "X", "template_hash": "h", "layouts_text": layouts},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["layouts_text"]
+    assert not SaleTemplate.objects.exists()
