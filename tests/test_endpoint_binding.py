@@ -146,12 +146,15 @@ def loopback_refused(settings):
 
 def _change(client, campaign: Campaign, **overrides):
     return client.post(
-        reverse("admin:vouchers_campaign_change", args=[campaign.pk]), campaign_form_data(campaign, **overrides)
+        reverse("admin:vouchers_campaign_change", args=[campaign.pk]),
+        campaign_form_data(campaign, **overrides),
     )
 
 
 def _test_connection(client, campaign: Campaign) -> str:
-    response = client.post(reverse("admin:vouchers_campaign_test_connection", args=[campaign.pk]), follow=True)
+    response = client.post(
+        reverse("admin:vouchers_campaign_test_connection", args=[campaign.pk]), follow=True
+    )
     assert response.status_code == 200
     return " ".join(str(m) for m in response.context["messages"])
 
@@ -216,7 +219,11 @@ def test_new_secrets_entered_with_the_move_are_kept_and_used(
     campaign = allsafe_campaign if which == "allsafe" else lina_campaign
     client.force_login(campaign_admin)
     response = _change(
-        client, campaign, base_url=_base(capture, campaign), new_password="fresh-pass", new_shared_key="fresh-key"
+        client,
+        campaign,
+        base_url=_base(capture, campaign),
+        new_password="fresh-pass",
+        new_shared_key="fresh-key",
     )
     assert response.status_code == 302
     campaign.refresh_from_db()
@@ -261,7 +268,9 @@ def test_an_address_off_the_allow_list_cannot_be_saved_tested_or_polled(
     assert setting in said["test"]
     if which == "allsafe":
         assert said["poll"] == "failed"
-        assert said["poll_error"].error_code == "Misconfigured" and setting in said["poll_error"].error_message
+        assert (
+            said["poll_error"].error_code == "Misconfigured" and setting in said["poll_error"].error_message
+        )
     else:
         assert isinstance(said["check"], Misconfigured) and setting in said["check"].message
     campaign.refresh_from_db()
@@ -304,7 +313,11 @@ def test_a_redirect_to_another_host_is_never_followed(
     with CaptureServer() as elsewhere, CaptureServer(redirect_to=elsewhere.url) as provider:
         client.force_login(campaign_admin)
         response = _change(
-            client, campaign, base_url=_base(provider, campaign), new_password="fresh-pass", new_shared_key="k"
+            client,
+            campaign,
+            base_url=_base(provider, campaign),
+            new_password="fresh-pass",
+            new_shared_key="k",
         )
         assert response.status_code == 302
         said = _test_connection(client, campaign)

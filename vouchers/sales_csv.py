@@ -217,7 +217,9 @@ def _read_header(row: list[str]) -> list[str]:
         shown = [name[:40] for name in unknown[:10]] + (["…"] if len(unknown) > 10 else [])
         problems.append(_("unknown columns: %(names)s") % {"names": ", ".join(shown)})
     if duplicated:
-        problems.append(_("columns given twice: %(names)s") % {"names": ", ".join(d[:40] for d in duplicated)})
+        problems.append(
+            _("columns given twice: %(names)s") % {"names": ", ".join(d[:40] for d in duplicated)}
+        )
     if problems:
         raise BulkFileError(
             _("The header line does not fit (%(problems)s). The columns are: %(columns)s.")

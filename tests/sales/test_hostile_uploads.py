@@ -25,8 +25,14 @@ HOSTILE = {
         ("amount,template," + ",".join(f"c{i}" for i in range(50_000))).encode() + b"\n25,Standard\n",
         "at most 30",
     ),
-    "wide header, 500,000 empty columns": (b"amount,template" + b"," * 500_000 + b"\n25,Standard\n", "at most 30"),
-    "wide header, 500,000 repeated columns": (b"amount,template" + b",amount" * 140_000 + b"\n", "at most 30"),
+    "wide header, 500,000 empty columns": (
+        b"amount,template" + b"," * 500_000 + b"\n25,Standard\n",
+        "at most 30",
+    ),
+    "wide header, 500,000 repeated columns": (
+        b"amount,template" + b",amount" * 140_000 + b"\n",
+        "at most 30",
+    ),
     "wide data line": (csv_file("25,Standard" + ",x" * 400_000, header="amount,template"), "Line 2 has"),
     "one very long value": (csv_file("25," + "S" * 1_000_000, header="amount,template"), "longer than"),
     "one very long header name": (b"amount,template," + b"z" * 1_000_000 + b"\n", "longer than"),

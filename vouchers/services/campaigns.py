@@ -104,7 +104,11 @@ def campaign_save(
                 summary=(
                     f"Base URL of {campaign.name} moved from {display_host(old_url)} to "
                     f"{display_host(campaign.base_url)}"
-                    + (f"; stored {', '.join(campaign.cleared_secrets)} cleared" if campaign.cleared_secrets else "")
+                    + (
+                        f"; stored {', '.join(campaign.cleared_secrets)} cleared"
+                        if campaign.cleared_secrets
+                        else ""
+                    )
                 ),
                 data={
                     "old_host": display_host(old_url),
