@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from .. import sales_csv, sales_rules
 from ..models import BulkSale, BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
@@ -33,7 +33,7 @@ from .sales import SaleRefused, gift_token_sell, new_request_token, require_usab
 
 # --- Bulk sales --------------------------------------------------------------------------------
 
-QUEUE_FAILED_NOTE = _lazy(
+QUEUE_FAILED_NOTE = gettext_lazy(
     "The job could not be queued: the task queue is unreachable. Nothing was sold. It starts by "
     "itself once the queue is back, or press Resume."
 )
