@@ -287,13 +287,15 @@ SANDBOX_URL = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
 
 # Stored credentials are only ever sent to these endpoints (vouchers/providers/endpoints.py):
 # entries are host (https, port 443), host:port or scheme://host[:port], port * = any. Production
-# defaults to the hosts providers.md documents and allows https only; development adds loopback
-# on any port for the sandbox (and the test servers on free ports), never another machine.
+# defaults to the hosts providers.md documents and allows https only (plain http to loopback
+# only, for the drills' sandbox); development adds loopback on any port for the sandbox and the
+# test servers on free ports, never another machine.
 _PROVIDER_HOSTS = {
     "lina": ["api.lina.de", "login.amadeus360.de"],
     "allsafe": ["allsafe-api.poweredbytechsys.co.za"],
 }
-_LOOPBACK = [f"{s}://{h}:*" for s in ("http", "https") for h in ("127.0.0.1", "localhost", "[::1]")]
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_LOOPBACK = [f"{s}://{h}:*" for s in ("http", "https") for h in _LOOPBACK_HOSTS]
 PROVIDER_ALLOWED_HOSTS: dict[str, list[str]] = {}
 for _provider, _hosts in _PROVIDER_HOSTS.items():
     from vouchers.providers.endpoints import normalise_entry, setting_name
@@ -304,8 +306,10 @@ for _provider, _hosts in _PROVIDER_HOSTS.items():
         PROVIDER_ALLOWED_HOSTS[_provider] = [normalise_entry(e) for e in _entries if e.strip()]
     except ValueError as exc:
         raise ImproperlyConfigured(f"Environment variable {_name} is malformed: {exc}") from exc
-    if PRODUCTION and any(e.startswith("http://") for e in PROVIDER_ALLOWED_HOSTS[_provider]):
-        raise ImproperlyConfigured(f"{_name} may only list https endpoints in production mode.")
+    _plain = [e for e in PROVIDER_ALLOWED_HOSTS[_provider] if e.startswith("http://")]
+    if PRODUCTION and any(not e.startswith(tuple(f"http://{h}:" for h in _LOOPBACK_HOSTS)) for e in _plain):
+        # Plain http never leaves the machine or not at all (the drills' local sandbox).
+        raise ImproperlyConfigured(f"{_name} may only list https endpoints (or loopback) in production mode.")
 
 # Defaults for new campaigns; each campaign may override them.
 PROVIDER_CONNECT_TIMEOUT = _env(env.float, "PROVIDER_CONNECT_TIMEOUT", default=3.05)

@@ -132,6 +132,7 @@ def test_development_adds_loopback_for_the_sandbox():
     ("value", "expected"),
     [
         ("http://lina-proxy.internal:8080", "may only list https endpoints"),
+        ("http://127.0.0.1.evil.example:80", "may only list https endpoints"),
         ("https://api.lina.de/extern", "malformed"),
         ("api.lina.de:99999", "malformed"),
     ],
@@ -140,3 +141,10 @@ def test_a_bad_provider_allow_list_is_refused_at_start(value, expected):
     result = _print_setting("PROVIDER_ALLOWED_HOSTS", {**PRODUCTION_ENV, "LINA_ALLOWED_HOSTS": value})
     assert result.returncode != 0
     assert "LINA_ALLOWED_HOSTS" in result.stderr and expected in result.stderr
+
+
+def test_production_accepts_plain_http_to_loopback_only():
+    env = {**PRODUCTION_ENV, "LINA_ALLOWED_HOSTS": "http://127.0.0.1:8190,api.lina.de"}
+    result = _print_setting("PROVIDER_ALLOWED_HOSTS['lina']", env)
+    assert result.returncode == 0, result.stderr
+    assert "['http://127.0.0.1:8190', 'https://api.lina.de:443']" in result.stdout
