@@ -325,3 +325,30 @@ def test_a_redirect_to_another_host_is_never_followed(
         assert elsewhere.requests == []  # ...and the redirect was not followed
         assert "The connection works" not in said
         assert not elsewhere.saw("fresh-pass", "k")
+
+
+def test_the_test_connection_action_is_bounded(client, campaign_admin, lina_campaign):
+    """Found reviewing user-sized loops: each test may wait for a provider's timeouts, so one
+    action may not test an unbounded selection."""
+    from vouchers.admin import MAX_CONNECTION_TESTS
+    from vouchers.models import Membership
+
+    from .factories import CampaignFactory
+
+    for n in range(MAX_CONNECTION_TESTS):
+        Membership.objects.create(user=campaign_admin, campaign=CampaignFactory(slug=f"more-{n}"))
+    client.force_login(campaign_admin)
+    selected = list(Campaign.objects.values_list("pk", flat=True))
+    assert len(selected) > MAX_CONNECTION_TESTS
+    response = client.post(
+        reverse("admin:vouchers_campaign_changelist"),
+        {"action": "test_connection_action", "_selected_action": selected},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert f"at most {MAX_CONNECTION_TESTS} campaigns" in _messages_of(response)
+    assert not ProviderOperation.objects.filter(kind="test").exists()
+
+
+def _messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])

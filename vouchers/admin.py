@@ -68,6 +68,10 @@ class MembershipInline(SafeAutocompleteMixin, admin.TabularInline):
     autocomplete_fields = ("user",)
 
 
+#: Campaigns one "Test connection" action may test (each waits for its provider).
+MAX_CONNECTION_TESTS = 5
+
+
 @admin.register(Campaign)
 class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
     form = CampaignAdminForm
@@ -186,6 +190,14 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Test connection"), permissions=["test_connection"])
     def test_connection_action(self, request, queryset):
+        # Each test may wait for the provider's timeouts: a long selection would hold a worker.
+        if queryset.count() > MAX_CONNECTION_TESTS:
+            messages.error(
+                request,
+                gettext("Test at most %(limit)d campaigns at a time; nothing was tested.")
+                % {"limit": MAX_CONNECTION_TESTS},
+            )
+            return
         for campaign in queryset:  # already scoped to the user's campaigns by get_queryset
             self._report(request, campaign, campaign_test_connection(campaign=campaign, actor=request.user))
 
