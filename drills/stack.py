@@ -305,6 +305,9 @@ class Stack:
             "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SANDBOX_ENABLED": "false",
+            # Production allows only the real provider hosts; the drills' providers are local.
+            "LINA_ALLOWED_HOSTS": f"http://127.0.0.1:{self.ports['sandbox']}",
+            "ALLSAFE_ALLOWED_HOSTS": f"http://127.0.0.1:{self.ports['sandbox']}",
             "PORTAL_VAR_DIR": str(self.tmp / "var"),
             "DJANGO_STATIC_ROOT": str(self.tmp / "static"),
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",

@@ -295,6 +295,34 @@ SANDBOX_HOST = env.str("SANDBOX_HOST", default="127.0.0.1")
 SANDBOX_PORT = _env(env.int, "SANDBOX_PORT", default=8001)
 SANDBOX_URL = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
 
+# Stored credentials are only ever sent to these endpoints (vouchers/providers/endpoints.py):
+# entries are host (https, port 443), host:port or scheme://host[:port], port * = any. Production
+# defaults to the hosts providers.md documents and allows https only (plain http to loopback
+# only, for the drills' sandbox); development adds loopback on any port and SANDBOX_URL for the
+# sandbox and the test servers on free ports, never another machine.
+_PROVIDER_HOSTS = {
+    "lina": ["api.lina.de", "login.amadeus360.de"],
+    "allsafe": ["allsafe-api.poweredbytechsys.co.za"],
+}
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_LOOPBACK = [f"{s}://{h}:*" for s in ("http", "https") for h in _LOOPBACK_HOSTS]
+PROVIDER_ALLOWED_HOSTS: dict[str, list[str]] = {}
+from vouchers.providers.endpoints import normalise_entry, setting_name  # noqa: E402 (pure, no models)
+
+for _provider, _hosts in _PROVIDER_HOSTS.items():
+    _name = setting_name(_provider)
+    _entries = _env(env.list, _name, default=_hosts + ([] if PRODUCTION else [*_LOOPBACK, SANDBOX_URL]))
+    try:
+        PROVIDER_ALLOWED_HOSTS[_provider] = list(
+            dict.fromkeys(normalise_entry(e) for e in _entries if e.strip())
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Environment variable {_name} is malformed: {exc}") from exc
+    _plain = [e for e in PROVIDER_ALLOWED_HOSTS[_provider] if e.startswith("http://")]
+    if PRODUCTION and any(not e.startswith(tuple(f"http://{h}:" for h in _LOOPBACK_HOSTS)) for e in _plain):
+        # Plain http only where it never leaves the machine (the drills' local sandbox).
+        raise ImproperlyConfigured(f"{_name} may only list https endpoints (or loopback) in production mode.")
+
 # Defaults for new campaigns; each campaign may override them.
 PROVIDER_CONNECT_TIMEOUT = _env(env.float, "PROVIDER_CONNECT_TIMEOUT", default=3.05)
 PROVIDER_READ_TIMEOUT = _env(env.float, "PROVIDER_READ_TIMEOUT", default=15.0)
@@ -427,3 +455,6 @@ SALES_BULK_MAX_BYTES = _env(env.int, "SALES_BULK_MAX_BYTES", default=1024 * 1024
 SALES_BULK_MAX_ROWS = _env(env.int, "SALES_BULK_MAX_ROWS", default=1000)
 # How long one run holds a batch; a run that died is taken over (or resumed) after this.
 SALES_BULK_LEASE_SECONDS = _env(env.int, "SALES_BULK_LEASE_SECONDS", default=300)
+# Reading and checking one upload stops with a clear error after this long (no file may hold a
+# web worker); a valid file of SALES_BULK_MAX_ROWS rows takes a fraction of it.
+SALES_BULK_PARSE_SECONDS = _env(env.float, "SALES_BULK_PARSE_SECONDS", default=5.0)

@@ -116,6 +116,11 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+        # The same provider allow-lists as this process (with the tests' made-up hosts).
+        **{
+            f"{provider.upper()}_ALLOWED_HOSTS": ",".join(entries)
+            for provider, entries in settings.PROVIDER_ALLOWED_HOSTS.items()
+        },
     }
     if app.conf.broker_url != redis_url:
         pytest.fail("this process's Celery broker must be REDIS_URL (settings use it when it is set)")

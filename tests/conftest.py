@@ -82,6 +82,22 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+#: The made-up provider hosts the factories and fakes use (RFC 2606 .test names never resolve).
+TEST_PROVIDER_HOSTS = {
+    "lina": ["https://lina.example.test", "https://lina.test"],
+    "allsafe": ["https://allsafe.example.test", "https://allsafe.test"],
+}
+
+
+@pytest.fixture(autouse=True)
+def _test_provider_hosts(settings):
+    """The development allow-list (documented hosts, loopback on any port) plus the test hosts."""
+    settings.PROVIDER_ALLOWED_HOSTS = {
+        provider: [*settings.PROVIDER_ALLOWED_HOSTS.get(provider, []), *extra]
+        for provider, extra in TEST_PROVIDER_HOSTS.items()
+    }
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     settings.STORAGES = {

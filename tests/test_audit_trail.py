@@ -168,7 +168,7 @@ def test_manual_resolution_is_audited_with_its_reason(client, campaign_admin, ca
 
 @pytest.mark.usefixtures("lina_template")
 def test_bulk_sale_upload_start_cancel_resume_are_audited(client, marketing, monkeypatch):
-    monkeypatch.setattr("vouchers.tasks.sales.bulk_sale_run_task.delay", lambda pk: None)
+    monkeypatch.setattr("vouchers.tasks.sales.bulk_sale_run_task.apply_async", lambda args, **options: None)
 
     client.force_login(marketing)
     upload = SimpleUploadedFile("b.csv", csv_file("25,Standard,,,,"), content_type="text/csv")

@@ -453,7 +453,9 @@ def test_sweep_task_fans_out_one_reconcile_per_unknown(
     fake_provider.lose_answer_next("redeem")
     op = _redeem(lina_campaign, cashier, card, "15").operation
     sent = []
-    monkeypatch.setattr(desk_tasks.operation_reconcile_task, "delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr(
+        desk_tasks.operation_reconcile_task, "apply_async", lambda args, **options: sent.append(args[0])
+    )
     desk_tasks.operations_reconcile_due_task()
     assert sent == [op.pk]
 

@@ -192,8 +192,8 @@ def marketing_sells(pages, shop, vault, sandbox, monkeypatch, capture_on_commit)
     detail = pages.post(reverse("vouchers:bulksale-upload", args=[shop.slug]), {"file": upload}, follow=True)
     bulk_pk = int(re.search(r"/bulk-sales/(\d+)/", detail.redirect_chain[-1][0]).group(1))
     monkeypatch.setattr(
-        "vouchers.tasks.sales.bulk_sale_run_task.delay",
-        lambda pk: bulk_sales.bulk_sale_run(bulk_sale_id=pk),
+        "vouchers.tasks.sales.bulk_sale_run_task.apply_async",
+        lambda args, **options: bulk_sales.bulk_sale_run(bulk_sale_id=args[0]),
     )
     with capture_on_commit(execute=True):
         pages.post(reverse("vouchers:bulksale-start", args=[bulk_pk]))

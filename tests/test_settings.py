@@ -105,3 +105,46 @@ def test_suite_runs_on_postgresql_when_configured():
     from django.db import connection
 
     assert connection.vendor == "postgresql"
+
+
+def _print_setting(name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return run_manage("shell", "-c", f"from django.conf import settings; print(settings.{name})", env=env)
+
+
+def test_production_allows_only_the_documented_provider_hosts_over_https():
+    result = _print_setting("PROVIDER_ALLOWED_HOSTS", PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(
+        {
+            "lina": ["https://api.lina.de:443", "https://login.amadeus360.de:443"],
+            "allsafe": ["https://allsafe-api.poweredbytechsys.co.za:443"],
+        }
+    )
+
+
+def test_development_adds_loopback_for_the_sandbox():
+    result = _print_setting("PROVIDER_ALLOWED_HOSTS['lina']", {"DJANGO_ENV": "development"})
+    assert result.returncode == 0, result.stderr
+    assert "https://api.lina.de:443" in result.stdout and "http://127.0.0.1:*" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http://lina-proxy.internal:8080", "may only list https endpoints"),
+        ("http://127.0.0.1.evil.example:80", "may only list https endpoints"),
+        ("https://api.lina.de/extern", "malformed"),
+        ("api.lina.de:99999", "malformed"),
+    ],
+)
+def test_a_bad_provider_allow_list_is_refused_at_start(value, expected):
+    result = _print_setting("PROVIDER_ALLOWED_HOSTS", {**PRODUCTION_ENV, "LINA_ALLOWED_HOSTS": value})
+    assert result.returncode != 0
+    assert "LINA_ALLOWED_HOSTS" in result.stderr and expected in result.stderr
+
+
+def test_production_accepts_plain_http_to_loopback_only():
+    env = {**PRODUCTION_ENV, "LINA_ALLOWED_HOSTS": "http://127.0.0.1:8190,api.lina.de"}
+    result = _print_setting("PROVIDER_ALLOWED_HOSTS['lina']", env)
+    assert result.returncode == 0, result.stderr
+    assert "['http://127.0.0.1:8190', 'https://api.lina.de:443']" in result.stdout

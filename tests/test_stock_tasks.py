@@ -75,7 +75,9 @@ def test_dispatch_task_enqueues_one_poll_per_due_campaign(
     allsafe_campaign, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(stock_tasks.stock_poll_task, "delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr(
+        stock_tasks.stock_poll_task, "apply_async", lambda args, **options: sent.append(args[0])
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert stock_tasks.stock_poll_dispatch_task.apply().get() == 1
     assert sent == [allsafe_campaign.pk]

@@ -68,6 +68,10 @@ class MembershipInline(SafeAutocompleteMixin, admin.TabularInline):
     autocomplete_fields = ("user",)
 
 
+#: Campaigns one "Test connection" action may test (each waits for its provider).
+MAX_CONNECTION_TESTS = 5
+
+
 @admin.register(Campaign)
 class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
     form = CampaignAdminForm
@@ -155,6 +159,17 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
             new_password=form.cleaned_data.get("new_password") or None,
             new_shared_key=form.cleaned_data.get("new_shared_key") or None,
         )
+        cleared = getattr(obj, "cleared_secrets", [])
+        if cleared:
+            labels = {"password": gettext("API password"), "shared key": gettext("Shared key (LINA)")}
+            messages.warning(
+                request,
+                gettext(
+                    "%(name)s: the base URL now points to another address, so the stored credentials "
+                    "were cleared (%(cleared)s). Enter them again before the campaign can connect."
+                )
+                % {"name": obj.name, "cleared": ", ".join(labels[c] for c in cleared)},
+            )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Membership:
@@ -176,6 +191,14 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Test connection"), permissions=["test_connection"])
     def test_connection_action(self, request, queryset):
+        # Each test may wait for the provider's timeouts: a long selection would hold a worker.
+        if queryset.count() > MAX_CONNECTION_TESTS:
+            messages.error(
+                request,
+                gettext("Test at most %(limit)d campaigns at a time; nothing was tested.")
+                % {"limit": MAX_CONNECTION_TESTS},
+            )
+            return
         for campaign in queryset:  # already scoped to the user's campaigns by get_queryset
             self._report(request, campaign, campaign_test_connection(campaign=campaign, actor=request.user))
 
@@ -322,6 +345,7 @@ class SaleTemplateAdminForm(forms.ModelForm):
     layouts_text = forms.CharField(
         label=_("allowed layouts"),
         required=False,
+        max_length=2000,
         help_text=_("Layout numbers LINA allows for this template, separated by commas. Empty: no layouts."),
     )
 
@@ -341,7 +365,9 @@ class SaleTemplateAdminForm(forms.ModelForm):
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or int(part) < 1 or int(part) > 999999:
+            # ASCII and at most six digits first: int() refuses digit strings beyond 4,300
+            # digits and superscripts ("²" is a digit to isdigit()) with a server error.
+            if not (part.isascii() and part.isdigit() and len(part) <= 6) or int(part) < 1:
                 raise forms.ValidationError(
                     _("“%(value)s” is not a layout number (whole numbers from 1).") % {"value": part}
                 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+from collections import Counter
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,6 +23,13 @@ from .csv_export import csv_bytes
 #: The columns of a bulk-sale file, in the order of the downloadable template.
 BULK_COLUMNS = ("amount", "template", "layout", "from", "for", "email")
 REQUIRED_COLUMNS = ("amount", "template")
+#: No line (the header included) may be wider: six columns are valid, spreadsheets add a few
+#: empty ones. Anything wider is refused before any per-column work.
+MAX_COLUMNS = 30
+#: Longer than any valid value (an e-mail address is at most 254 characters).
+MAX_CELL_CHARS = 1000
+#: Empty lines tolerated besides the rows (spreadsheets leave some); reading stops after them.
+MAX_BLANK_LINES = 1000
 # Header spellings people use for the same column (compared case-insensitively, trimmed).
 _ALIASES = {
     "e-mail": "email",
@@ -74,8 +83,16 @@ def _delimiter(header_line: str) -> str:
     return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
-def parse_bulk_csv(data: bytes) -> list[CsvLine]:
-    """Split an upload into lines of named cells. Raises BulkFileError for file-level problems."""
+def parse_bulk_csv(data: bytes, *, deadline: float | None = None) -> list[CsvLine]:
+    """Split an upload into lines of named cells. Raises BulkFileError for file-level problems.
+
+    Linear in the size of the file and bounded in time: headers and lines wider than
+    :data:`MAX_COLUMNS`, values longer than :data:`MAX_CELL_CHARS` and more rows than allowed are
+    refused as soon as they are seen, and ``deadline`` (a :func:`time.monotonic` value; default
+    :func:`parse_deadline`) is checked on every line, so no file can hold a worker for long.
+    """
+    if deadline is None:
+        deadline = parse_deadline()
     if len(data) > max_upload_bytes():
         raise BulkFileError(
             _("The file is larger than %(limit)d KB. Split it into smaller files.")
@@ -86,55 +103,129 @@ def parse_bulk_csv(data: bytes) -> list[CsvLine]:
     text = _decode(data)
     if not text.strip():
         raise BulkFileError(_("The file is empty."))
-    first_line = text.lstrip().splitlines()[0]
+    stripped = text.lstrip()
+    first_line = stripped[: stripped.find("\n") if "\n" in stripped else len(stripped)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True)
+
+    header: list[str] | None = None
+    lines: list[CsvLine] = []
+    count = 0
+    too_many_lines = False
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True))
+        for number, row in enumerate(reader, start=1):
+            check_deadline(deadline)
+            if number > max_upload_rows() + MAX_BLANK_LINES:
+                count += _count_rest(reader, deadline)  # only to say how many; nothing more is built
+                too_many_lines = True
+                break
+            _check_width(row, number)
+            if not any(c.strip() for c in row):
+                continue  # blank lines (before the header too) are skipped, line numbers kept
+            if header is None:
+                header = _read_header(row)
+                continue
+            count += 1
+            if count > max_upload_rows():
+                count += _count_rest(reader, deadline)  # only to say how many; nothing more is built
+                break
+            cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
+            extra = sum(1 for c in row[len(header) :] if c.strip())
+            lines.append(
+                CsvLine(
+                    line_number=number,
+                    cells=cells,
+                    extra_cells=extra,
+                    missing_cells=max(0, len(header) - len(row)),
+                )
+            )
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):  # the csv module's own cap (128 KiB)
+            raise BulkFileError(_too_long(reader.line_num)) from None
         raise BulkFileError(_("The file is not valid CSV: %(error)s") % {"error": exc}) from None
-
-    # Skip blank lines before the header, remembering line numbers.
-    numbered = [(number, row) for number, row in enumerate(rows, start=1) if any(c.strip() for c in row)]
-    if not numbered:
+    if header is None:
         raise BulkFileError(_("The file is empty."))
-    _header_number, header_row = numbered[0]
-    header = [_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header_row]
+    if count > max_upload_rows():
+        raise BulkFileError(
+            _("The file has %(count)d rows; at most %(limit)d can be sold at once. Split the file.")
+            % {"count": count, "limit": max_upload_rows()}
+        )
+    if too_many_lines:
+        raise BulkFileError(
+            _("The file has more than %(lines)d lines, most of them empty. Remove the empty lines.")
+            % {"lines": max_upload_rows() + MAX_BLANK_LINES}
+        )
+    if not count:
+        raise BulkFileError(_("The file has a header line but no rows to sell."))
+    return lines
 
+
+def _count_rest(reader, deadline: float) -> int:
+    rest = 0
+    for rest_number, row in enumerate(reader):
+        if rest_number % 1000 == 0:
+            check_deadline(deadline)
+        if any(row) and any(c.strip() for c in row):
+            rest += 1
+    return rest
+
+
+def parse_deadline() -> float:
+    """When reading and checking an upload must be done by (a time.monotonic value)."""
+    return time.monotonic() + float(settings.SALES_BULK_PARSE_SECONDS)
+
+
+def check_deadline(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise BulkFileError(
+            _("The file took too long to read (more than %(seconds)s seconds). Split it into smaller files.")
+            % {"seconds": settings.SALES_BULK_PARSE_SECONDS}
+        )
+
+
+def _check_width(row: list[str], number: int) -> None:
+    if len(row) > MAX_COLUMNS:
+        raise BulkFileError(
+            _(
+                "Line %(line)d has %(count)d columns; a bulk-sale file has at most %(limit)d. "
+                "The columns are: %(columns)s."
+            )
+            % {"line": number, "count": len(row), "limit": MAX_COLUMNS, "columns": ", ".join(BULK_COLUMNS)}
+        )
+    for cell in row:
+        if len(cell) > MAX_CELL_CHARS:
+            raise BulkFileError(_too_long(number))
+
+
+def _too_long(number: int) -> str:
+    return _("Line %(line)d has a value longer than %(limit)d characters.") % {
+        "line": number,
+        "limit": MAX_CELL_CHARS,
+    }
+
+
+def _read_header(row: list[str]) -> list[str]:
+    """The header's column names (aliases resolved); BulkFileError when it does not fit."""
+    header = [_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in row]
+    counts = Counter(h for h in header if h)
     unknown = [h for h in header if h and h not in BULK_COLUMNS]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    duplicated = sorted({h for h in header if h and header.count(h) > 1})
+    missing = [c for c in REQUIRED_COLUMNS if c not in counts]
+    duplicated = sorted(h for h, n in counts.items() if n > 1)
     problems = []
     if missing:
         problems.append(_("missing columns: %(names)s") % {"names": ", ".join(missing)})
     if unknown:
-        problems.append(_("unknown columns: %(names)s") % {"names": ", ".join(unknown)})
+        shown = [name[:40] for name in unknown[:10]] + (["…"] if len(unknown) > 10 else [])
+        problems.append(_("unknown columns: %(names)s") % {"names": ", ".join(shown)})
     if duplicated:
-        problems.append(_("columns given twice: %(names)s") % {"names": ", ".join(duplicated)})
+        problems.append(
+            _("columns given twice: %(names)s") % {"names": ", ".join(d[:40] for d in duplicated)}
+        )
     if problems:
         raise BulkFileError(
             _("The header line does not fit (%(problems)s). The columns are: %(columns)s.")
             % {"problems": "; ".join(problems), "columns": ", ".join(BULK_COLUMNS)}
         )
-
-    lines = []
-    for number, row in numbered[1:]:
-        cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
-        extra = max(0, len([c for c in row[len(header) :] if c.strip()]))
-        lines.append(
-            CsvLine(
-                line_number=number,
-                cells=cells,
-                extra_cells=extra,
-                missing_cells=max(0, len(header) - len(row)),
-            )
-        )
-    if not lines:
-        raise BulkFileError(_("The file has a header line but no rows to sell."))
-    if len(lines) > max_upload_rows():
-        raise BulkFileError(
-            _("The file has %(count)d rows; at most %(limit)d can be sold at once. Split the file.")
-            % {"count": len(lines), "limit": max_upload_rows()}
-        )
-    return lines
+    return header
 
 
 # --- Writing (cells made formula-safe by csv_export) -------------------------------------------

@@ -56,7 +56,9 @@ def test_upload_twenty_rows_and_watch_the_progress_bar_finish(
     page, live_server, marketing, lina_template, fake_provider, monkeypatch, tmp_path
 ):
     queued: list[int] = []
-    monkeypatch.setattr("vouchers.tasks.sales.bulk_sale_run_task.delay", queued.append)
+    monkeypatch.setattr(
+        "vouchers.tasks.sales.bulk_sale_run_task.apply_async", lambda args, **options: queued.append(args[0])
+    )
     fake_provider.slow_down("purchase", 0.2)
     upload = tmp_path / "twenty.csv"
     upload.write_bytes(csv_file(*[f"{10 + n},Standard,,,,row{n}@example.com" for n in range(20)]))

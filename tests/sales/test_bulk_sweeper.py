@@ -18,7 +18,9 @@ def test_stalled_running_batch_is_requeued_once(
     lina_campaign, marketing, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("vouchers.tasks.sales.bulk_sale_run_task.delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr(
+        "vouchers.tasks.sales.bulk_sale_run_task.apply_async", lambda args, **options: sent.append(args[0])
+    )
     stalled = BulkSale.objects.create(
         campaign=lina_campaign,
         created_by=marketing,

@@ -274,7 +274,8 @@ def upload(client, data: bytes, name="batch.csv"):
 def run_jobs_inline(monkeypatch):
     """The start button's task runs right away in this process (the real worker is tested elsewhere)."""
     monkeypatch.setattr(
-        "vouchers.tasks.sales.bulk_sale_run_task.delay", lambda pk: bulk_svc.bulk_sale_run(bulk_sale_id=pk)
+        "vouchers.tasks.sales.bulk_sale_run_task.apply_async",
+        lambda args, **options: bulk_svc.bulk_sale_run(bulk_sale_id=args[0]),
     )
 
 

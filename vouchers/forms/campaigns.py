@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Campaign
+from ..providers.endpoints import is_allowed, refusal_message
+
+BASE_URL_MOVE_NOTE = _(
+    "Changing the scheme, host or port clears the stored API password and shared key, unless "
+    "you enter new ones in the same save: credentials are only ever sent to the address they "
+    "were entered for."
+)
 
 
 class WriteOnlySecretField(forms.CharField):
@@ -26,7 +34,7 @@ class CampaignAdminForm(forms.ModelForm):
         label=_("base URL"),
         max_length=300,
         assume_scheme="https",
-        help_text=Campaign._meta.get_field("base_url").help_text,
+        help_text=format_lazy("{} {}", Campaign._meta.get_field("base_url").help_text, BASE_URL_MOVE_NOTE),
         widget=forms.URLInput(attrs={"class": "vURLField"}),
     )
     new_password = WriteOnlySecretField(
@@ -71,6 +79,9 @@ class CampaignAdminForm(forms.ModelForm):
             self.add_error("new_password", _("A new campaign needs its API password."))
         if creating and provider == "lina" and not cleaned.get("new_shared_key"):
             self.add_error("new_shared_key", _("A LINA campaign needs its shared key."))
+        base_url = cleaned.get("base_url")
+        if provider and base_url and not is_allowed(provider, base_url):
+            self.add_error("base_url", refusal_message(provider, base_url))
         for name in ("new_password", "new_shared_key"):
             value = cleaned.get(name) or ""
             if "\x00" in value:

@@ -280,6 +280,8 @@ class Transport:
                 json=json_body,
                 auth=self.auth,
                 timeout=self.timeout,
+                # Never follow a redirect: requests strips the Authorization header when the
+                # host changes, but a 307/308 resends the body (the LINA login) to any address.
                 allow_redirects=False,
             )
         except requests.exceptions.ConnectTimeout as exc:
@@ -319,6 +321,12 @@ class Transport:
             except FieldError:
                 excerpt = self.excerpt(body, secrets)
         answer = HttpAnswer(response.status_code, body, data, is_json, elapsed_ms)
+        if 300 <= answer.status < 400:
+            from .endpoints import display_host
+
+            # Handled like any other unusable answer; the log says where it pointed (host only).
+            target = response.headers.get("Location", "")
+            excerpt = f"redirect to {display_host(target) if target else '?'} not followed"
         self._log(
             logging.INFO if is_json or not body.strip() else logging.WARNING,
             operation,

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import sales_csv, sales_rules
 from ..models import BulkSale, BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
@@ -31,6 +32,11 @@ from .ledger import operation_record
 from .sales import SaleRefused, gift_token_sell, new_request_token, require_usable
 
 # --- Bulk sales --------------------------------------------------------------------------------
+
+QUEUE_FAILED_NOTE = gettext_lazy(
+    "The job could not be queued: the task queue is unreachable. Nothing was sold. It starts by "
+    "itself once the queue is back, or press Resume."
+)
 
 
 def bulk_sale_lease_seconds() -> int:
@@ -96,10 +102,12 @@ def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) ->
     the campaign cannot sell.
     """
     require_usable(campaign, Provider.LINA)
-    lines = sales_csv.parse_bulk_csv(data)
+    deadline = sales_csv.parse_deadline()
+    lines = sales_csv.parse_bulk_csv(data, deadline=deadline)
     templates = {t.name.casefold(): t for t in SaleTemplate.objects.filter(campaign=campaign, is_active=True)}
     rows = []
     for line in lines:
+        sales_csv.check_deadline(deadline)  # one budget for reading and checking; nothing stored yet
         clean, errors = bulk_row_validate(campaign=campaign, templates=templates, line=line)
         rows.append(
             BulkSaleRow(
@@ -134,9 +142,11 @@ def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) ->
 
 
 def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
-    """Queue the job (once: a second click finds it queued already)."""
-    from ..tasks.sales import bulk_sale_run_task
+    """Queue the job (once: a second click finds it queued already).
 
+    ``queue_failed`` on the returned batch is True when the broker could not be reached (see
+    :func:`_send_run`); it is set once the transaction commits.
+    """
     with transaction.atomic():
         bulk = BulkSale.objects.select_for_update().get(pk=bulk_sale.pk)
         if bulk.state != BulkSaleState.DRAFT:
@@ -144,7 +154,8 @@ def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
         if not bulk.rows.filter(valid=True).exists():
             raise SaleRefused(_("The file has no valid rows to sell."))
         bulk.state = BulkSaleState.QUEUED
-        bulk.save(update_fields=["state"])
+        _lease_for_the_queue(bulk)
+        bulk.save(update_fields=["state", "lease_owner", "lease_until"])
         audit_record(
             actor=user,
             action="bulk_sale.started",
@@ -152,8 +163,46 @@ def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
             obj=bulk,
             summary=f"{bulk} started",
         )
-        transaction.on_commit(lambda: bulk_sale_run_task.delay(bulk.pk))
+        transaction.on_commit(lambda: _send_run(bulk, actor=user))
     return bulk
+
+
+def _lease_for_the_queue(bulk: BulkSale) -> None:
+    """An ownerless lease while the message waits: no sweep sends it again before it runs out;
+    the run that picks the message up takes the lease over."""
+    bulk.lease_owner = ""
+    bulk.lease_until = timezone.now() + timedelta(seconds=bulk_sale_lease_seconds())
+
+
+def _send_run(bulk: BulkSale, *, actor=None) -> bool:
+    """Queue the batch's run (after the commit that made it queued). When the broker cannot be
+    reached nothing was queued and nothing sold: the batch stays queued with a lease that has
+    already run out, so it is stalled at once — the page offers Resume and the next sweep sends
+    it again. ``bulk.queue_failed`` tells the caller which happened."""
+    from ..tasks.queueing import QueueUnavailable, enqueue
+    from ..tasks.sales import bulk_sale_run_task
+
+    try:
+        enqueue(bulk_sale_run_task, bulk.pk)
+    except QueueUnavailable:
+        bulk.queue_failed = True
+    else:
+        bulk.queue_failed = False
+        return True
+    now = timezone.now()
+    with transaction.atomic():
+        BulkSale.objects.filter(pk=bulk.pk, state=BulkSaleState.QUEUED, lease_owner="").update(
+            lease_until=now, note=str(QUEUE_FAILED_NOTE)
+        )
+        audit_record(
+            actor=actor,
+            action="bulk_sale.queue_failed",
+            campaign=bulk.campaign,
+            obj=bulk,
+            summary=f"{bulk} could not be queued (task queue unreachable); nothing sold",
+        )
+    bulk.lease_until, bulk.note = now, str(QUEUE_FAILED_NOTE)
+    return False
 
 
 def bulk_sale_cancel(*, bulk_sale: BulkSale, user) -> BulkSale:
@@ -185,16 +234,16 @@ def bulk_sale_is_stalled(bulk: BulkSale, now: datetime | None = None) -> bool:
     if not bulk.is_active:
         return False
     if bulk.state == BulkSaleState.QUEUED:
-        return bulk.lease_until is None and bulk.created_at < now - timedelta(
-            seconds=bulk_sale_lease_seconds()
-        )
+        if bulk.lease_until is not None:
+            # The ownerless lease given with the message ran out (or was spent at once because
+            # the broker was unreachable): nobody picked the message up.
+            return bulk.lease_until <= now
+        return bulk.created_at < now - timedelta(seconds=bulk_sale_lease_seconds())
     return bulk.lease_until is None or bulk.lease_until < now
 
 
 def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
     """Queue the job again after it stopped early or stalled. Rows already sold are never resold."""
-    from ..tasks.sales import bulk_sale_run_task
-
     with transaction.atomic():
         bulk = BulkSale.objects.select_for_update().get(pk=bulk_sale.pk)
         resumable = bulk_sale_is_stalled(bulk) or (
@@ -207,7 +256,8 @@ def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
         bulk.state = BulkSaleState.QUEUED
         bulk.note = ""
         bulk.finished_at = None
-        bulk.save(update_fields=["state", "note", "finished_at"])
+        _lease_for_the_queue(bulk)
+        bulk.save(update_fields=["state", "note", "finished_at", "lease_owner", "lease_until"])
         audit_record(
             actor=user,
             action="bulk_sale.resumed",
@@ -215,7 +265,7 @@ def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
             obj=bulk,
             summary=f"{bulk} resumed",
         )
-        transaction.on_commit(lambda: bulk_sale_run_task.delay(bulk.pk))
+        transaction.on_commit(lambda: _send_run(bulk, actor=user))
     return bulk
 
 
@@ -226,8 +276,6 @@ def bulk_sales_resume_stalled() -> int:
     not send it again while the message waits; the run that picks it up takes the lease over.
     Rows already claimed are never sold again (every row has its own request token).
     """
-    from ..tasks.sales import bulk_sale_run_task
-
     resumed = 0
     active = BulkSale.objects.filter(state__in=[BulkSaleState.QUEUED, BulkSaleState.RUNNING])
     for pk in active.values_list("pk", flat=True):
@@ -235,8 +283,7 @@ def bulk_sales_resume_stalled() -> int:
             bulk = BulkSale.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
             if bulk is None or not bulk_sale_is_stalled(bulk):
                 continue
-            bulk.lease_owner = ""
-            bulk.lease_until = timezone.now() + timedelta(seconds=bulk_sale_lease_seconds())
+            _lease_for_the_queue(bulk)
             bulk.save(update_fields=["lease_owner", "lease_until"])
             audit_record(
                 actor=None,
@@ -245,7 +292,8 @@ def bulk_sales_resume_stalled() -> int:
                 obj=bulk,
                 summary=f"{bulk} had stalled and was put back on the queue",
             )
-            transaction.on_commit(lambda pk=bulk.pk: bulk_sale_run_task.delay(pk))
+            transaction.on_commit(lambda bulk=bulk: _send_run(bulk))
+        if getattr(bulk, "queue_failed", False) is False:
             resumed += 1
     return resumed
 
@@ -275,7 +323,8 @@ def _lease_take(bulk_sale_id: int, owner: str) -> tuple[str, BulkSale | None]:
         bulk.lease_until = now + timedelta(seconds=bulk_sale_lease_seconds())
         bulk.state = BulkSaleState.RUNNING
         bulk.started_at = bulk.started_at or now
-        bulk.save(update_fields=["lease_owner", "lease_until", "state", "started_at"])
+        bulk.note = ""  # e.g. "could not be queued": it runs now
+        bulk.save(update_fields=["lease_owner", "lease_until", "state", "started_at", "note"])
     return RunOutcome.WORKED, bulk
 
 

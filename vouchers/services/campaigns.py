@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import Campaign, Membership
+from ..providers.endpoints import display_host, origin_of
 from .audit import audit_record
 
 # Fields whose change is audited by name; their values are recorded too, as none is secret.
@@ -14,6 +15,17 @@ _AUDITED_FIELDS = [
     for f in Campaign._meta.get_fields()
     if getattr(f, "editable", False) and f.concrete and f.name not in {"id", "created_at", "updated_at"}
 ]
+
+
+def endpoint_changed(old_url: str, new_url: str) -> bool:
+    """Whether two base URLs point at different endpoints (scheme, host or port differ).
+
+    A path change on the same host keeps the credentials; anything unreadable counts as changed.
+    """
+    if (old_url or "") == (new_url or ""):
+        return False
+    old, new = origin_of(old_url), origin_of(new_url)
+    return old is None or new is None or old != new
 
 
 def campaign_save(
@@ -28,6 +40,11 @@ def campaign_save(
 
     The audit event names the credential that changed, never its value. A newly created campaign
     gets its creator as a member, so a campaign admin does not lose sight of what they created.
+
+    Stored secrets belong to the endpoint they were entered for: when the scheme, host or port
+    of the base URL changes, every stored secret not entered anew in this save is cleared in the
+    same transaction, so they can never be sent to the new address. Which ones were cleared is
+    left in ``campaign.cleared_secrets`` for the caller's message.
     """
     creating = campaign.pk is None
     credentials_changed = []
@@ -37,10 +54,24 @@ def campaign_save(
     if new_shared_key:
         campaign.set_shared_key(new_shared_key)
         credentials_changed.append("shared key")
-    if credentials_changed:
-        campaign.credentials_changed_at = timezone.now()
-        campaign.credentials_changed_by = actor
+    campaign.cleared_secrets = []
     with transaction.atomic():
+        old_url = None
+        if not creating:
+            old_url = (
+                Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("base_url", flat=True)
+            ).first()
+        moved = old_url is not None and endpoint_changed(old_url, campaign.base_url)
+        if moved:
+            if not new_password and campaign.api_password_ciphertext:
+                campaign.api_password_ciphertext = ""
+                campaign.cleared_secrets.append("password")
+            if not new_shared_key and campaign.api_shared_key_ciphertext:
+                campaign.api_shared_key_ciphertext = ""
+                campaign.cleared_secrets.append("shared key")
+        if credentials_changed or campaign.cleared_secrets:
+            campaign.credentials_changed_at = timezone.now()
+            campaign.credentials_changed_by = actor
         campaign.save()
         if creating and actor is not None and not actor.is_superuser:
             Membership.objects.get_or_create(user=actor, campaign=campaign, defaults={"created_by": actor})
@@ -63,6 +94,28 @@ def campaign_save(
                 obj=campaign,
                 summary=f"Credentials of {campaign.name} changed: {', '.join(credentials_changed)}",
                 data={"changed": credentials_changed},
+            )
+        if moved:
+            audit_record(
+                actor=actor,
+                action="campaign.endpoint_changed",
+                campaign=campaign,
+                obj=campaign,
+                summary=(
+                    f"Base URL of {campaign.name} moved from {display_host(old_url)} to "
+                    f"{display_host(campaign.base_url)}"
+                    + (
+                        f"; stored {', '.join(campaign.cleared_secrets)} cleared"
+                        if campaign.cleared_secrets
+                        else ""
+                    )
+                ),
+                data={
+                    "old_host": display_host(old_url),
+                    "new_host": display_host(campaign.base_url),
+                    "cleared": campaign.cleared_secrets,
+                    "entered": credentials_changed,
+                },
             )
     return campaign
 

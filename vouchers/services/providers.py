@@ -8,14 +8,20 @@ from django.views.decorators.debug import sensitive_variables
 from ..models import Campaign
 from ..models.campaigns import parse_phrases
 from ..providers.base import ProviderConfig
+from ..providers.endpoints import require_allowed
 from ..providers.errors import Misconfigured
 
 
 @sensitive_variables("campaign")
 def provider_config(campaign: Campaign) -> ProviderConfig:
-    """Build the client configuration, decrypting credentials only here, only when needed."""
+    """Build the client configuration, decrypting credentials only here, only when needed.
+
+    Every provider call of every service comes through here, so this is where a base URL off the
+    provider's allow-list is refused, before any secret is decrypted or anything is sent.
+    """
     if not campaign.base_url:
         raise Misconfigured(what_to_check=[_("Set the campaign's base URL.")])
+    require_allowed(campaign.provider, campaign.base_url)
     return ProviderConfig(
         campaign_id=campaign.pk,
         provider=campaign.provider,

@@ -7,6 +7,7 @@ a row lock) and only ever re-checks the balance, never redeems again.
 from celery import shared_task
 
 from ..services.operations import operation_reconcile, operations_reconcile_due
+from .queueing import enqueue_or_log
 
 # Above the longest provider call (connect 60 s + read 120 s, the campaign maxima).
 _TIME_LIMITS = {"soft_time_limit": 200, "time_limit": 240}
@@ -21,4 +22,5 @@ def operation_reconcile_task(operation_id: int) -> None:
 def operations_reconcile_due_task() -> None:
     """Fan out: one reconcile task per unknown redeem (beat runs this; see vouchers/schedule.py)."""
     for operation_id in operations_reconcile_due():
-        operation_reconcile_task.delay(operation_id)
+        # Not queued (broker gone): still unknown, so the next run (30 s) finds it again.
+        enqueue_or_log(operation_reconcile_task, operation_id)

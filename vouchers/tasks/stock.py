@@ -21,6 +21,7 @@ from ..services.stock import (
     stock_poll,
     stock_poll_dispatch,
 )
+from .queueing import enqueue_or_log
 
 #: No retry waits longer than this; the next scheduled poll comes anyway.
 MAX_RETRY_DELAY_SECONDS = 600
@@ -39,7 +40,8 @@ def retry_delay(retries: int, *, retry_at: datetime | None = None) -> float:
 @shared_task(ignore_result=True, soft_time_limit=50, time_limit=58)
 def stock_poll_dispatch_task() -> int:
     """Enqueue one poll per due campaign (after the claim commits); returns how many."""
-    return len(stock_poll_dispatch(enqueue=lambda campaign_id: stock_poll_task.delay(campaign_id)))
+    # A poll that cannot be queued (broker gone) is logged; the campaign's next interval polls.
+    return len(stock_poll_dispatch(enqueue=lambda campaign_id: enqueue_or_log(stock_poll_task, campaign_id)))
 
 
 @shared_task(bind=True, soft_time_limit=POLL_SOFT_TIME_LIMIT, time_limit=POLL_TIME_LIMIT, max_retries=None)

@@ -359,9 +359,12 @@ class BulkActionView(BulkScopedMixin, View):
             "resume": bulk_service.bulk_sale_resume,
         }[self.action]
         try:
-            service(bulk_sale=self.bulk_sale, user=request.user)
+            bulk = service(bulk_sale=self.bulk_sale, user=request.user)
         except sales_service.SaleRefused as exc:
             messages.error(request, exc.message)
+        else:
+            if getattr(bulk, "queue_failed", False):
+                messages.error(request, bulk_service.QUEUE_FAILED_NOTE)
         return redirect("vouchers:bulksale-detail", pk=self.bulk_sale.pk)
 
 
