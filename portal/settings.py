@@ -182,6 +182,14 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu waits forever on a Redis host that drops packets instead of refusing: a web request
+    # that enqueues work would hang. Bounded here; the worker's BRPOP answers every second, so
+    # the socket timeout never cuts a healthy wait short.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": _env(env.float, "CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+        "socket_timeout": _env(env.float, "CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
+    }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TASK_ALWAYS_EAGER = _env(env.bool, "CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -148,3 +148,14 @@ def test_production_accepts_plain_http_to_loopback_only():
     result = _print_setting("PROVIDER_ALLOWED_HOSTS['lina']", env)
     assert result.returncode == 0, result.stderr
     assert "['http://127.0.0.1:8190', 'https://api.lina.de:443']" in result.stdout
+
+
+def test_a_redis_broker_has_bounded_socket_timeouts():
+    """Without them kombu waits forever on a broker host that drops packets (tests/sales/
+    test_broker_down.py shows what the bound buys); the worker's BRPOP answers every second."""
+    code = "from django.conf import settings; o = settings.CELERY_BROKER_TRANSPORT_OPTIONS; print(o['socket_connect_timeout'], o['socket_timeout'])"
+    result = run_manage("shell", "-c", code, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["2.0", "5.0"]
+    result = run_manage("shell", "-c", code, env={**PRODUCTION_ENV, "CELERY_BROKER_SOCKET_TIMEOUT": "3"})
+    assert result.stdout.split()[-2:] == ["2.0", "3.0"]

@@ -10,6 +10,7 @@ enqueue runs on commit, as in production.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -51,6 +52,43 @@ def dead_broker():
     yield app
     _reset_pools(app)
     app.conf.broker_url = old
+
+
+@pytest.fixture
+def silent_broker():
+    """A broker host that accepts connections and never answers (a packet-dropping firewall or a
+    half-open NAT entry looks the same to the client), with the transport's socket timeouts set
+    the way portal/settings.py sets them for a Redis broker, only shorter to keep the test quick."""
+    from portal.celery import app
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    old_url, old_options = app.conf.broker_url, app.conf.broker_transport_options
+    _reset_pools(app)
+    app.conf.broker_url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    app.conf.broker_transport_options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    yield app
+    _reset_pools(app)
+    app.conf.broker_url, app.conf.broker_transport_options = old_url, old_options
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
 
 
 @pytest.fixture
@@ -135,3 +173,18 @@ def test_worker_fan_outs_log_instead_of_failing(dead_broker, allsafe_campaign, c
     result = stock_poll_dispatch_task.apply()
     assert result.successful(), result.traceback
     assert "Could not queue vouchers.tasks.stock.stock_poll_task" in caplog.text
+
+
+def test_a_broker_that_never_answers_is_a_message_too_not_a_hung_request(
+    client, draft, silent_broker, fake_provider
+):
+    started = time.monotonic()
+    response = client.post(reverse("vouchers:bulksale-start", args=[draft.pk]), follow=True)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed < 5.0, f"{elapsed:.2f} s"  # two attempts of at most one socket timeout each
+    assert "could not be queued" in _messages(response)
+    bulk = BulkSale.objects.get(pk=draft.pk)
+    assert bulk.state == BulkSaleState.QUEUED and bulk_sale_is_stalled(bulk)
+    assert fake_provider.calls["purchase"] == 0
