@@ -19,6 +19,8 @@
 #   - every line web, worker and beat logged is one JSON object (time, level, logger, message).
 # Exit 0 only when every check held; the last line says which failed.
 set -uo pipefail
+# Logs are piped into grep -c, never grep -q: -q stops reading at the first match, podman logs
+# then dies of SIGPIPE and pipefail turns a found line into a failed check.
 SRC=$(cd "$1" && pwd)
 P=$2
 PORT=$3
@@ -129,7 +131,7 @@ task_ran_since() {
   local since=$1 _
   for _ in $(seq "$2"); do
     podman logs --since "$since" "$(name worker)" 2>&1 |
-      grep -q 'operations_reconcile_due_task\[[^]]*\] succeeded' && return 0
+      grep -c 'operations_reconcile_due_task\[[^]]*\] succeeded' >/dev/null && return 0
     sleep 2
   done
   return 1
@@ -137,7 +139,7 @@ task_ran_since() {
 beat_sent() {
   local _
   for _ in $(seq 45); do
-    podman logs "$beat" 2>&1 | grep -q 'Sending due task desk-reconcile-unknown' && return 0
+    podman logs "$beat" 2>&1 | grep -c 'Sending due task desk-reconcile-unknown' >/dev/null && return 0
     sleep 2
   done
   return 1
@@ -170,7 +172,7 @@ json_logs() { podman logs "$1" 2>&1 | python3 "$HERE/check_json_logs.py"; }
 for c in "$web" "$worker" "$beat"; do
   check "$c logs JSON lines only" json_logs "$c"
 done
-access_logged() { podman logs "$web" 2>&1 | grep -q '"logger": "gunicorn.access"'; }
+access_logged() { podman logs "$web" 2>&1 | grep -c '"logger": "gunicorn.access"' >/dev/null; }
 check "gunicorn access lines are in the same format" access_logged
 
 rm -f "$LOG" "$LOG.login"
