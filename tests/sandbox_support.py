@@ -195,3 +195,21 @@ def sandbox() -> Iterator[Sandbox]:
     handle.reset()
     yield handle
     handle.http.close()
+
+
+def sandbox_lina_shop(sandbox: Sandbox, *, code: str, read_timeout: float):
+    """The sandbox's demo LINA account as a campaign, with one 40.00 token ``code``."""
+    from .factories import CampaignFactory
+
+    campaign = CampaignFactory(
+        name="Sandbox shop",
+        slug="sandbox-shop",
+        provider="lina",
+        base_url=sandbox.lina_url,
+        api_username="demo-shop",
+        read_timeout=read_timeout,
+        credentials__password="demo-lina-password",
+        credentials__shared_key="demo-lina-shared-key",
+    )
+    sandbox.add_token(code, "40.00")
+    return campaign

@@ -21,7 +21,8 @@ from vouchers.providers.errors import RateLimited
 from vouchers.services.operations import operation_reconcile
 from vouchers.services.tokens import token_check, token_redeem
 
-from .factories import CampaignFactory, make_user
+from .factories import make_user
+from .sandbox_support import sandbox_lina_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -31,18 +32,7 @@ CODE = "SANDBOXDESK00042"
 @pytest.fixture
 def shop(sandbox, settings):
     settings.PROVIDER_RETRY_BACKOFF_SECONDS = 0  # read retries against a failing sandbox: no waiting
-    campaign = CampaignFactory(
-        name="Sandbox shop",
-        slug="sandbox-shop",
-        provider="lina",
-        base_url=sandbox.lina_url,
-        api_username="demo-shop",
-        read_timeout=1,
-        credentials__password="demo-lina-password",
-        credentials__shared_key="demo-lina-shared-key",
-    )
-    sandbox.add_token(CODE, "40.00")
-    return campaign
+    return sandbox_lina_shop(sandbox, code=CODE, read_timeout=1)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from vouchers.services.stock import stock_poll
 from vouchers.services.tokens import token_check, token_redeem
 
 from .factories import CampaignFactory, make_user
+from .sandbox_support import sandbox_lina_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -42,18 +43,7 @@ def text_of(response) -> str:
 def shop(sandbox, settings):
     settings.PROVIDER_RETRY_BACKOFF_SECONDS = 0
     settings.LOOKUP_LIMIT_PER_USER = 100  # 30 checks in a row from one till are the point here
-    campaign = CampaignFactory(
-        name="Sandbox shop",
-        slug="sandbox-shop",
-        provider="lina",
-        base_url=sandbox.lina_url,
-        api_username="demo-shop",
-        read_timeout=2,
-        credentials__password="demo-lina-password",
-        credentials__shared_key="demo-lina-shared-key",
-    )
-    sandbox.add_token(CODE, "40.00")
-    return campaign
+    return sandbox_lina_shop(sandbox, code=CODE, read_timeout=2)
 
 
 @pytest.fixture
