@@ -213,3 +213,18 @@ def sandbox_lina_shop(sandbox: Sandbox, *, code: str, read_timeout: float):
     )
     sandbox.add_token(code, "40.00")
     return campaign
+
+
+def sandbox_allsafe_vault(sandbox: Sandbox, *, low_stock_threshold: int):
+    """The sandbox's demo Allsafe account as a campaign."""
+    from .factories import CampaignFactory
+
+    return CampaignFactory(
+        name="Demo vault",
+        slug="demo-vault",
+        provider="allsafe",
+        base_url=sandbox.allsafe_url,
+        api_username="demo-allsafe",
+        low_stock_threshold=low_stock_threshold,
+        credentials__password="demo-allsafe-password",
+    )

@@ -25,8 +25,8 @@ from vouchers.services.connection import campaign_test_connection
 from vouchers.services.stock import stock_poll
 from vouchers.services.tokens import token_check, token_redeem
 
-from .factories import CampaignFactory, make_user
-from .sandbox_support import sandbox_lina_shop
+from .factories import make_user
+from .sandbox_support import sandbox_allsafe_vault, sandbox_lina_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -220,15 +220,7 @@ def test_two_tills_with_wrong_codes_never_reach_denied(sandbox, shop, client):
 
 @pytest.fixture
 def vault(sandbox):
-    return CampaignFactory(
-        name="Demo vault",
-        slug="demo-vault",
-        provider="allsafe",
-        base_url=sandbox.allsafe_url,
-        api_username="demo-allsafe",
-        low_stock_threshold=10,
-        credentials__password="demo-allsafe-password",
-    )
+    return sandbox_allsafe_vault(sandbox, low_stock_threshold=10)
 
 
 def empty_the_vaults(sandbox) -> set[tuple[str, Decimal]]:

@@ -11,7 +11,7 @@ from vouchers.models.ledger import OperationKind, OperationState
 from vouchers.models.stock import AlertKind, AlertState
 from vouchers.services.stock import stock_poll
 
-from .factories import CampaignFactory
+from .sandbox_support import sandbox_allsafe_vault
 
 pytestmark = pytest.mark.django_db
 
@@ -20,15 +20,7 @@ THRESHOLD = 10
 
 @pytest.fixture
 def demo_vault(sandbox):
-    return CampaignFactory(
-        name="Demo vault",
-        slug="demo-vault",
-        provider="allsafe",
-        base_url=sandbox.allsafe_url,
-        api_username="demo-allsafe",
-        low_stock_threshold=THRESHOLD,
-        credentials__password="demo-allsafe-password",
-    )
+    return sandbox_allsafe_vault(sandbox, low_stock_threshold=THRESHOLD)
 
 
 def seeded_totals(sandbox) -> dict[tuple[str, Decimal], int]:
