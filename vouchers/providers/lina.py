@@ -406,11 +406,18 @@ class LinaClient:
         limit, _window = failed_call_limit()
         return [budget_slot_key(self.config.base_url, self.config.username, n) for n in range(limit)]
 
-    def _guard_budget(self) -> None:
-        """Refuse the call when the account's failed calls in the window reached the limit."""
+    def _guard(self, *, budget: bool) -> None:
+        """Refuse the call during a DENIED cool-down, or (``budget``) when the account's failed
+        calls in the window reached the limit. One cache round trip for both: this runs before
+        every call at the desk."""
+        keys = [self._cooldown_key(), *(self._budget_keys() if budget else ())]
+        found = self.cache.get_many(keys)
+        denied_until = found.pop(keys[0], None)
+        if isinstance(denied_until, int | float) and denied_until > time.time():
+            raise self._rate_limited(denied_until)
         limit, window = failed_call_limit()
-        stamps = [v for v in self.cache.get_many(self._budget_keys()).values() if isinstance(v, int | float)]
-        if len(stamps) >= limit:
+        stamps = [v for v in found.values() if isinstance(v, int | float)]
+        if budget and len(stamps) >= limit:
             retry_at = min(stamps) + window
             if retry_at > time.time():
                 raise self._budget_spent(retry_at)
@@ -455,11 +462,6 @@ class LinaClient:
     def _cooldown_key(self) -> str:
         return cooldown_key(self.config.base_url, self.config.username)
 
-    def _guard_cooldown(self) -> None:
-        retry_at = self.cache.get(self._cooldown_key())
-        if isinstance(retry_at, int | float) and retry_at > time.time():
-            raise self._rate_limited(retry_at)
-
     def _rate_limited(self, retry_at: float) -> RateLimited:
         when = datetime.fromtimestamp(retry_at, tz=UTC)
         return RateLimited(
@@ -482,9 +484,7 @@ class LinaClient:
         secrets: tuple[str, ...] = (),
         login_ip: str = "",
     ) -> dict[str, Any]:
-        self._guard_cooldown()
-        if operation != "ping":  # a ping cannot fail by what we send
-            self._guard_budget()
+        self._guard(budget=operation != "ping")  # a ping cannot fail by what we send
         answer = self.transport.request(
             operation,
             "POST",
