@@ -37,12 +37,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from vouchers import roles
-from vouchers.codes import code_digest, mask_code
+from vouchers.access import roles
 from vouchers.models import Campaign, Membership, ProviderOperation
 from vouchers.models.ledger import OperationKind, OperationState
 from vouchers.services.providers import provider_client
 from vouchers.services.tokens import token_check
+from vouchers.values.codes import code_digest, mask_code
 
 TARGET_RATIO = 1.10
 LATENCY_MS = 50

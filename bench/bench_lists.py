@@ -36,7 +36,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from vouchers import roles
+from vouchers.access import roles
 from vouchers.models import AuditEvent, Campaign, Membership, ProviderOperation
 from vouchers.models.ledger import OperationKind, OperationState
 from vouchers.services.tokens import lina_today

@@ -342,7 +342,7 @@ class Stack:
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
 
-        from vouchers import roles
+        from vouchers.access import roles
         from vouchers.models import Campaign, Membership, SaleTemplate
 
         sandbox = self.sandbox_url

@@ -25,7 +25,7 @@ def _use_the_portals_logging(**kwargs):
 
 @app.on_after_configure.connect
 def _install_beat_schedule(sender, **kwargs):
-    from vouchers.schedule import BEAT_SCHEDULE
+    from portal.beat_schedule import BEAT_SCHEDULE
 
     sender.conf.beat_schedule = {**BEAT_SCHEDULE, **(sender.conf.beat_schedule or {})}
 

@@ -2,7 +2,7 @@
 
 Used by Django's LOGGING (web, worker, beat, management commands) and by gunicorn's own loggers
 (deploy/gunicorn.conf.py), so a log collector parses one format. The redaction filter
-(vouchers.logging.RedactSecretsFilter) runs on every handler before this formats a record.
+(vouchers.security.redaction.RedactSecretsFilter) runs on every handler before this formats a record.
 """
 
 from __future__ import annotations
@@ -37,4 +37,4 @@ CONSOLE_HANDLER = {
     "filters": ["redact"],
 }
 FORMATTERS = {"json": {"()": "portal.logformat.JsonFormatter"}}
-REDACT_FILTER = {"()": "vouchers.logging.RedactSecretsFilter"}  # the same as settings.LOGGING's
+REDACT_FILTER = {"()": "vouchers.security.redaction.RedactSecretsFilter"}  # the same as settings.LOGGING's

@@ -126,7 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "vouchers.context_processors.navigation",
+                "vouchers.access.context_processors.navigation",
             ],
         },
     },
@@ -203,7 +203,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage is waited out, however long, instead of giving up after 100 tries.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Beat entries are declared where the tasks live (vouchers.schedule); see portal/celery.py.
+# Beat entries are declared in portal/beat_schedule.py; see portal/celery.py.
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Authentication and security ------------------------------------------------------------
@@ -420,8 +420,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "redact": {"()": "vouchers.logging.RedactSecretsFilter"},
-        "no_template_context": {"()": "vouchers.logging.DropTemplateContextFilter"},
+        "redact": {"()": "vouchers.security.redaction.RedactSecretsFilter"},
+        "no_template_context": {"()": "vouchers.security.redaction.DropTemplateContextFilter"},
     },
     # JSON lines on stdout, the same format as gunicorn's (deploy/gunicorn.conf.py) and Celery's
     # (portal/celery.py hands Celery this configuration).

@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from vouchers import health
 from vouchers.forms.login import PortalAuthenticationForm
+from vouchers.views import health
 from vouchers.views.auth import PortalPasswordResetConfirmView, PortalPasswordResetView
 
 urlpatterns = [

@@ -32,7 +32,7 @@ def display_code(code: str) -> str:
 
 
 def mask_code(code: str) -> str:
-    """Same convention as the portal (vouchers.codes.mask_code): only the last four stay visible."""
+    """Same convention as the portal (vouchers.values.codes.mask_code): only the last four stay visible."""
     return "••••" + code[-4:] if len(code) > 4 else "•" * len(code)
 
 

@@ -106,7 +106,8 @@ def _plain_static_storage(settings):
     }
 
 
-from .celery_support import celery_worker_process  # noqa: E402,F401
-from .factories import *  # noqa: E402,F403  (fixtures: users per role, campaigns)
-from .fakes import fake_provider  # noqa: E402,F401
-from .sandbox_support import sandbox  # noqa: E402,F401
+from .support.factories import *  # noqa: E402,F403  (fixtures: users per role, campaigns)
+from .support.fakes import fake_provider  # noqa: E402,F401
+from .support.sales import lina_template, plain_template  # noqa: E402,F401
+from .support.sandbox import sandbox  # noqa: E402,F401
+from .support.workers import celery_worker_process  # noqa: E402,F401

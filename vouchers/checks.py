@@ -3,7 +3,7 @@
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from . import crypto
+from .security import crypto
 
 
 @checks.register(checks.Tags.security)

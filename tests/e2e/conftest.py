@@ -7,7 +7,7 @@ import os
 import pytest
 from django.db import connections
 
-from tests.sales_support import lina_template, plain_template  # noqa: F401
+from tests.support.sales import lina_template, plain_template  # noqa: F401
 
 CHROMIUM_ARGS = [
     "--headless",

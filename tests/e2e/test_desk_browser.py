@@ -9,12 +9,12 @@ import re
 
 import pytest
 
-from vouchers import roles
+from vouchers.access import roles
 from vouchers.models import ProviderOperation
 from vouchers.providers import errors
 from vouchers.tasks.desk import operation_reconcile_task
 
-from ..factories import PASSWORD, make_user
+from ..support.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.chromium, pytest.mark.django_db(transaction=True)]
 

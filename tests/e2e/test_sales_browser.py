@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.factories import PASSWORD
-from tests.sales_support import csv_file
+from tests.support.factories import PASSWORD
+from tests.support.sales import csv_file
 from vouchers.models import BulkSale
 from vouchers.services import bulk_sales as bulk_svc
 

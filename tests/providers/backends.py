@@ -16,9 +16,9 @@ from typing import Protocol
 
 from django.core.cache import cache
 
-from vouchers.codes import format_code, normalize_code
 from vouchers.providers.base import ProviderConfig
 from vouchers.providers.lina import session_key
+from vouchers.values.codes import format_code, normalize_code
 
 from . import simulator as sim
 from .conftest import allsafe_config, lina_config

@@ -17,7 +17,7 @@ from vouchers.providers.base import ProviderConfig
 
 from . import simulator as sim
 
-FACTORY_SECRETS = ["api-password-secret", "shared-key-secret"]  # tests/factories.py
+FACTORY_SECRETS = ["api-password-secret", "shared-key-secret"]  # tests/support/factories.py
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ import requests
 import responses
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
-from vouchers.codes import format_code, normalize_code
 from vouchers.providers.lina import RECIPES
+from vouchers.values.codes import format_code, normalize_code
 
 LINA_BASE = "https://lina.test/extern/tokenapi"
 ALLSAFE_BASE = "https://allsafe.test/api"

@@ -14,11 +14,11 @@ from vouchers.models import AuditEvent, ProviderOperation
 from vouchers.providers.lina import RECIPES, session_key
 from vouchers.services.connection import ConnectionStep, campaign_test_connection
 
-from ..factories import CampaignFactory, make_user
+from ..support.factories import CampaignFactory, make_user
 
 pytestmark = pytest.mark.django_db
 
-LINA = "https://lina.example.test/extern/tokenapi"  # tests/factories.py
+LINA = "https://lina.example.test/extern/tokenapi"  # tests/support/factories.py
 ALLSAFE = "https://allsafe.example.test"
 IP = "203.0.113.9"
 SESSION = "5e55109a5e55109a5e55109a5e55109a"

@@ -149,7 +149,7 @@ def test_denied_fault(sandbox):
 
 
 def test_denied_is_not_an_allsafe_fault(sandbox):
-    from tests.sandbox_support import SandboxError
+    from tests.support.sandbox import SandboxError
 
     with pytest.raises(SandboxError):
         sandbox.set_fault("allsafe", "allocate", "denied")

@@ -10,7 +10,7 @@ import pytest
 import requests
 import segno
 
-from ..sandbox_support import SandboxError
+from ..support.sandbox import SandboxError
 from .lina_client import DEMO, call, login, recipe_hash
 
 RECIPES = ["md5(md5(password)+ip+key)", "md5(password+ip+key)", "md5(ip+md5(password)+key)"]

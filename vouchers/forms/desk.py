@@ -9,10 +9,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .. import messages
-from ..formatting import format_amount
 from ..models.ledger import OperationState
-from ..parsing import parse_amount, parse_code
+from ..services import staff_text as messages
+from ..values.formatting import format_amount
+from ..values.parsing import parse_amount, parse_code
 
 _REQUEST_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 

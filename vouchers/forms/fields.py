@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import RangeField
 
-from ..formatting import strip_grouping
+from ..values.formatting import strip_grouping
 
 
 class AmountField(forms.DecimalField):

@@ -13,10 +13,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .. import sales_csv, sales_rules
-from ..formatting import format_amount, format_money
 from ..models import Campaign, SaleTemplate
+from ..output import bulk_csv as sales_csv
 from ..services.sales import AvailabilitySnapshot, new_request_token
+from ..values import sale_rules as sales_rules
+from ..values.formatting import format_amount, format_money
 
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 

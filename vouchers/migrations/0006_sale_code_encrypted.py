@@ -1,10 +1,10 @@
-"""Sale codes are stored encrypted, like provider credentials (vouchers.crypto)."""
+"""Sale codes are stored encrypted, like provider credentials (vouchers.security.crypto)."""
 
 from django.db import migrations, models
 
 
 def encrypt_codes(apps, schema_editor):
-    from vouchers import crypto
+    from vouchers.security import crypto
 
     Sale = apps.get_model("vouchers", "Sale")
     for sale in Sale.objects.exclude(full_code="").only("pk", "full_code").iterator():
@@ -12,7 +12,7 @@ def encrypt_codes(apps, schema_editor):
 
 
 def decrypt_codes(apps, schema_editor):
-    from vouchers import crypto
+    from vouchers.security import crypto
 
     Sale = apps.get_model("vouchers", "Sale")
     for sale in Sale.objects.exclude(full_code_ciphertext="").only("pk", "full_code_ciphertext").iterator():

@@ -1,5 +1,5 @@
 """A sale's QR image and an allocated voucher's fields (its PIN among them) are the code in
-another form: stored encrypted like the code itself (vouchers.crypto)."""
+another form: stored encrypted like the code itself (vouchers.security.crypto)."""
 
 import json
 
@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 
 def encrypt_details(apps, schema_editor):
-    from vouchers import crypto
+    from vouchers.security import crypto
 
     Sale = apps.get_model("vouchers", "Sale")
     rows = Sale.objects.only("pk", "qrcode_png_base64", "voucher_fields").iterator()
@@ -22,7 +22,7 @@ def encrypt_details(apps, schema_editor):
 
 
 def decrypt_details(apps, schema_editor):
-    from vouchers import crypto
+    from vouchers.security import crypto
 
     Sale = apps.get_model("vouchers", "Sale")
     rows = Sale.objects.only("pk", "qrcode_png_ciphertext", "voucher_fields_ciphertext").iterator()

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .. import crypto
+from ..security import crypto
 
 
 class Provider(models.TextChoices):
@@ -72,7 +72,7 @@ class Campaign(models.Model):
         validators=[MinValueValidator(0.5), MaxValueValidator(120)],
     )
 
-    # --- Credentials (write-only; ciphertext only, see vouchers.crypto) ------------------------
+    # --- Credentials (write-only; ciphertext only, see vouchers.security.crypto) ------------------------
     api_username = models.CharField(_("API user name"), max_length=150, blank=True)
     api_password_ciphertext = models.TextField(blank=True, editable=False)
     api_shared_key_ciphertext = models.TextField(blank=True, editable=False)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .. import crypto
+from ..security import crypto
 from .campaigns import Campaign
 from .ledger import OperationState, ProviderOperation
 
@@ -82,7 +82,7 @@ class Sale(models.Model):
     """One gift token sold or one digital voucher allocated, linked to its ledger operation.
 
     The full code (gift token code or voucher PIN) is kept because marketing needs to hand it
-    out later. Like credentials it is stored only encrypted (``vouchers.crypto``, rotated with
+    out later. Like credentials it is stored only encrypted (``vouchers.security.crypto``, rotated with
     ``manage.py rotate_encryption_keys``), shown only to roles holding
     ``vouchers.view_full_codes`` and never copied into the ledger or logs (the ledger has
     ``code_masked``/``code_digest``).

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..formatting import format_amount, translate_stored
+from ..values.formatting import format_amount, translate_stored
 from .campaigns import Campaign
 from .ledger import ProviderOperation
 

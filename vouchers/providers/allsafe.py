@@ -15,13 +15,7 @@ from decimal import Decimal
 from django.utils.translation import gettext_lazy as _
 
 from . import parsing
-from .base import (
-    ALLSAFE_CAPABILITIES,
-    AllocatedVoucher,
-    AllocateRequest,
-    Availability,
-    ProviderConfig,
-)
+from .base import ALLSAFE_CAPABILITIES, AllocatedVoucher, AllocateRequest, Availability, ProviderConfig
 from .errors import (
     AuthFailed,
     InvalidVendor,

@@ -42,7 +42,7 @@ from django.utils.translation import gettext_lazy as _
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from ..logging import redact
+from ..security.redaction import redact
 from .errors import Misconfigured, OutcomeUnknown, ProviderError, ProviderUnavailable, UnexpectedAnswer
 from .parsing import FieldError, decode_json
 

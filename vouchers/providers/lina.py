@@ -35,8 +35,8 @@ from django.core.cache import cache as default_cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..codes import format_code, normalize_code
-from ..logging import redact
+from ..security.redaction import redact
+from ..values.codes import format_code, normalize_code
 from . import parsing
 from .base import (
     LINA_CAPABILITIES,

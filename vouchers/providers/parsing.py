@@ -22,7 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..codes import format_code, normalize_code
+from ..values.codes import format_code, normalize_code
 from .base import AllocatedVoucher, Availability, PurchaseResult, RedeemResult, StockItem, TokenInfo
 from .errors import OutcomeUnknown, RedeemRefused, TokenInvalid, UnexpectedAnswer
 

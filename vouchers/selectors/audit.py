@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from ..access.scoping import scope
 from ..models import AuditEvent
-from ..scoping import scope
 
 
 def audit_events_for(user) -> QuerySet[AuditEvent]:

@@ -9,10 +9,10 @@ from decimal import Decimal
 from django.db.models import QuerySet
 from django.http import Http404
 
+from ..access.scoping import campaigns_for, scope
 from ..models import Campaign, ProviderOperation
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
-from ..scoping import campaigns_for, scope
 from ..services.tokens import LINA_TIMEZONE, lina_today
 
 UNRESOLVED_STATES = (OperationState.UNKNOWN, OperationState.NEEDS_REVIEW)

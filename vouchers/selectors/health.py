@@ -22,11 +22,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..access.scoping import campaigns_for
 from ..models import Campaign, ProviderOperation
 from ..models.ledger import OperationState
 from ..providers import errors
 from ..providers.lina import cooldown_key
-from ..scoping import campaigns_for
 
 #: ledger ``error_code`` values that mean the provider (or our set-up of it) is not healthy.
 HEALTH_ERRORS = tuple(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from ..access.scoping import scope
 from ..models import BulkSale, Sale
-from ..scoping import scope
 
 
 def sales_for(user) -> QuerySet[Sale]:

@@ -1,7 +1,7 @@
 """Read queries of the stock pages: overview, current stock, history chart, estimates, alerts.
 
 Every query here is limited to the campaigns the caller passes in, which the views obtain through
-vouchers.scoping; nothing here decides who may see what.
+vouchers.access.scoping; nothing here decides who may see what.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from ..access.scoping import campaigns_for, scope
 from ..models import (
     Campaign,
     ProviderOperation,
@@ -25,8 +26,7 @@ from ..models import (
 )
 from ..models.ledger import OperationKind
 from ..models.stock import AlertState, stock_item_key
-from ..scoping import campaigns_for, scope
-from ..stock_chart import Chart, build_chart
+from ..output.stock_chart import Chart, build_chart
 
 #: Consumption over this window gives the days-to-empty estimate.
 ESTIMATE_WINDOW = timedelta(days=7)

@@ -21,12 +21,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import sales_csv, sales_rules
 from ..models import BulkSale, BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
 from ..models.campaigns import Provider
 from ..models.ledger import OperationState
 from ..models.sales import BulkSaleState
+from ..output import bulk_csv as sales_csv
 from ..providers.errors import AuthFailed, Misconfigured, OutcomeUnknown, ProviderUnavailable, RateLimited
+from ..values import sale_rules as sales_rules
 from .audit import audit_record
 from .ledger import operation_record
 from .sales import SaleRefused, gift_token_sell, new_request_token, require_usable

@@ -156,7 +156,7 @@ def credentials_rotate(*, actor=None) -> int:
     Runs row by row under ``select_for_update`` so a concurrent credential change is not lost.
     Raises CredentialDecryptionError (naming the campaign) when a value no key can decrypt is found.
     """
-    from .. import crypto
+    from ..security import crypto
 
     rotated = 0
     for pk in Campaign.objects.order_by("pk").values_list("pk", flat=True):

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from ..crypto import CredentialDecryptionError
 from ..models import Campaign
 from ..models.ledger import OperationKind
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError
 from ..providers.lina import RECIPES
+from ..security.crypto import CredentialDecryptionError
 from .audit import audit_record
 from .ledger import operation_log
 from .providers import provider_client

@@ -1,4 +1,4 @@
-"""Re-encrypting everything stored with vouchers.crypto under the newest key.
+"""Re-encrypting everything stored with vouchers.security.crypto under the newest key.
 
 Campaign credentials (audited per campaign), sale codes and the short-lived reconcile tickets.
 Each row is re-encrypted in its own short transaction under a row lock, so concurrent writes
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from .. import crypto
 from ..models import ReconcileTicket, Sale
+from ..security import crypto
 from .campaigns import credentials_rotate
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..codes import code_digest, mask_code
 from ..models import Campaign, ProviderOperation
 from ..models.ledger import OPEN_STATES, OperationState
 from ..providers.errors import ProviderError
+from ..values.codes import code_digest, mask_code
 
 
 class CodeBusy(Exception):

@@ -28,10 +28,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .. import crypto
 from ..models import ProviderOperation, ReconcileTicket
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import ProviderError, Rejected
+from ..security import crypto
 from .audit import audit_record
 from .ledger import operation_log
 from .providers import provider_client

@@ -48,7 +48,7 @@ def _build_client(config: ProviderConfig):
     return build_client(config)
 
 
-#: Replaced by tests (tests/fakes.py) to stand a fake provider in for both real ones.
+#: Replaced by tests (tests/support/fakes.py) to stand a fake provider in for both real ones.
 client_factory = _build_client
 
 

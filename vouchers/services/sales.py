@@ -27,18 +27,14 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .. import crypto
-from ..codes import code_digest, format_code, mask_code, normalize_code
 from ..models import BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate, StockSnapshot
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
 from ..models.sales import SaleKind, encrypt_voucher_fields
 from ..providers.base import AllocateRequest, PurchaseRequest
-from ..providers.errors import (
-    Misconfigured,
-    OutcomeUnknown,
-    ProviderError,
-)
+from ..providers.errors import Misconfigured, OutcomeUnknown, ProviderError
+from ..security import crypto
+from ..values.codes import code_digest, format_code, mask_code, normalize_code
 from .audit import audit_record
 from .ledger import operation_claim, operation_record
 from .providers import provider_client

@@ -34,13 +34,13 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import roles
-from ..crypto import CredentialDecryptionError
+from ..access import roles
 from ..models import Campaign, Membership, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
 from ..models.stock import AlertKind, AlertState, stock_item_key, stock_item_message
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
+from ..security.crypto import CredentialDecryptionError
 from ..selectors.stock import ThresholdRules, stale_after
 from .audit import audit_record
 from .ledger import operation_log

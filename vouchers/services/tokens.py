@@ -31,17 +31,14 @@ from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
-from .. import crypto, messages
-from ..codes import code_digest, format_code, mask_code
-from ..formatting import format_money
 from ..models import Campaign, ProviderOperation, ReconcileTicket
 from ..models.ledger import OPEN_STATES, OperationKind, OperationState
-from ..parsing import parse_amount, parse_code
-from ..providers.errors import (
-    Misconfigured,
-    OutcomeUnknown,
-    ProviderError,
-)
+from ..providers.errors import Misconfigured, OutcomeUnknown, ProviderError
+from ..security import crypto
+from ..values.codes import code_digest, format_code, mask_code
+from ..values.formatting import format_money
+from ..values.parsing import parse_amount, parse_code
+from . import staff_text as messages
 from .audit import audit_record
 from .ledger import CodeBusy, operation_claim, operation_log, operation_record
 from .locking import lock_key

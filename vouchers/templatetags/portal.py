@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django import template
 
-from ..formatting import format_amount, format_money, translate_stored
+from ..values.formatting import format_amount, format_money, translate_stored
 
 register = template.Library()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django_filters.views import FilterView
 from django_tables2.views import SingleTableMixin
 
-from ..csv_export import csv_response
-from ..filters import AuditEventFilter
+from ..output.csv_export import csv_response
+from ..output.tables import AuditEventTable, BoundedPaginator
 from ..selectors.audit import audit_events_for
-from ..tables import AuditEventTable, BoundedPaginator
+from ..selectors.filters import AuditEventFilter
 from .base import PortalPermissionMixin
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.utils.functional import cached_property
 
+from ..access.scoping import campaign_or_404
 from ..models import Campaign
-from ..scoping import campaign_or_404
 
 
 class PortalPermissionMixin(PermissionRequiredMixin):

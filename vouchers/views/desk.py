@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView
 
-from .. import messages
 from ..forms.desk import CampaignChoiceForm, CheckForm, RedeemForm, ResolveForm
 from ..models.campaigns import Provider
 from ..models.ledger import OperationState
@@ -31,6 +30,7 @@ from ..selectors.desk import (
     operations_unresolved,
     redemptions_today,
 )
+from ..services import staff_text as messages
 from ..services.ledger import CodeBusy
 from ..services.operations import ResolveError, operation_resolve
 from ..services.tokens import DeskInputError, desk_check_for, token_check, token_redeem

@@ -2,8 +2,8 @@
 
 from django.views.generic import DetailView, TemplateView
 
-from ..roles import SIGNED_IN
-from ..scoping import campaigns_for
+from ..access.roles import SIGNED_IN
+from ..access.scoping import campaigns_for
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 

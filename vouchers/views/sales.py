@@ -1,7 +1,7 @@
 """Sales pages: sell a gift token, allocate a digital voucher, bulk sales, the sales list.
 
 Thin views: each parses input, calls one service or selector, and renders. Every query goes
-through the scoping helpers (vouchers.scoping), so other campaigns' sales are 404.
+through the scoping helpers (vouchers.access.scoping), so other campaigns' sales are 404.
 """
 
 from __future__ import annotations
@@ -18,20 +18,21 @@ from django.views.generic import DetailView, FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
-from .. import sales_csv, sales_qr
-from ..codes import format_code
-from ..csv_export import csv_bytes
-from ..filters import SaleFilter
+from ..access.scoping import campaigns_for
 from ..forms.sales import BulkUploadForm, GiftTokenSellForm, VoucherAllocateForm
 from ..models import BulkSale, Sale
 from ..models.campaigns import Provider
+from ..output import bulk_csv as sales_csv
+from ..output import qr as sales_qr
+from ..output.csv_export import csv_bytes
+from ..output.tables import BoundedPaginator, SaleTable
 from ..providers.errors import ProviderError
-from ..sales_explain import explain
-from ..scoping import campaigns_for
+from ..selectors.filters import SaleFilter
 from ..selectors.sales import bulk_rows, bulk_sales_for, sale_for, sales_for
 from ..services import bulk_sales as bulk_service
 from ..services import sales as sales_service
-from ..tables import BoundedPaginator, SaleTable
+from ..services.sale_explanations import explain
+from ..values.codes import format_code
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 SELL = "vouchers.sell_vouchers"

@@ -6,7 +6,7 @@ run this command, then remove the old keys.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from vouchers.crypto import CredentialDecryptionError
+from vouchers.security.crypto import CredentialDecryptionError
 from vouchers.services.encryption import encryption_rotate
 
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from vouchers import roles
+from vouchers.access import roles
 from vouchers.models import Campaign, Membership, SaleTemplate
 
 DEMO_USERS = [

@@ -1,0 +1,1 @@
+"""Who may do what: roles, campaign scoping, and the navigation built from them."""

@@ -1,0 +1,1 @@
+"""What the portal produces besides pages: CSV files, tables, QR codes and stock charts."""

@@ -1,0 +1,1 @@
+"""Keeping secrets secret: field encryption and log redaction."""

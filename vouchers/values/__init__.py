@@ -1,0 +1,1 @@
+"""Values staff type and read: money and code parsing, formatting, code masking, sale input rules."""
