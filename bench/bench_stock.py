@@ -159,7 +159,7 @@ def make_campaigns(sandbox, prefix: str, count: int) -> list[int]:
             api_username=username,
             is_live=True,
         )
-        campaign.set_password(password)
+        campaign.api_password = password
         campaigns.append(campaign)
     created = Campaign.objects.bulk_create(campaigns, batch_size=500)
     ids = [c.pk for c in created]

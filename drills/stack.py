@@ -355,8 +355,8 @@ class Stack:
             api_username=LINA_ACCOUNT[0],
             read_timeout=5.0,
         )
-        lina.set_password(LINA_ACCOUNT[1])
-        lina.set_shared_key(LINA_ACCOUNT[2])
+        lina.api_password = LINA_ACCOUNT[1]
+        lina.api_shared_key = LINA_ACCOUNT[2]
         lina.save()
         allsafe = Campaign(
             slug="drill-allsafe",
@@ -368,8 +368,8 @@ class Stack:
             poll_interval_minutes=1,
             read_timeout=5.0,
         )
-        allsafe.set_password(ALLSAFE_ACCOUNT[1])
-        allsafe.set_shared_key("")
+        allsafe.api_password = ALLSAFE_ACCOUNT[1]
+        allsafe.api_shared_key = ""
         allsafe.save()
         for name, template_hash, layouts in TEMPLATES:
             SaleTemplate.objects.create(

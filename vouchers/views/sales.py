@@ -27,6 +27,7 @@ from ..output import qr as sales_qr
 from ..output.csv_export import csv_bytes
 from ..output.tables import BoundedPaginator, SaleTable
 from ..providers.errors import ProviderError
+from ..security.crypto import CredentialDecryptionError
 from ..selectors.filters import SaleFilter
 from ..selectors.sales import bulk_rows, bulk_sales_for, sale_for, sales_for
 from ..services import bulk_sales as bulk_service
@@ -186,11 +187,10 @@ class SaleDetailView(SaleScopedMixin, DetailView):
         context = super().get_context_data(**kwargs)
         sale = self.sale
         full = _can_see_full_codes(self.request.user)
-        context["show_full_code"] = full and bool(sale.full_code)
-        context["display_code"] = (
-            format_code(sale.full_code) if full and sale.is_gift_token else sale.full_code if full else ""
-        )
-        fields = sale.voucher_fields or {}
+        code, fields = _readable_secrets(sale)
+        context["code_unreadable"] = code is None
+        context["show_full_code"] = full and bool(code)
+        context["display_code"] = (format_code(code) if sale.is_gift_token else code) if full and code else ""
         if not full:
             fields = {
                 k: (sale.code_masked if str(k).lower() in ("pin", "code") else v) for k, v in fields.items()
@@ -200,6 +200,15 @@ class SaleDetailView(SaleScopedMixin, DetailView):
         context["print_mode"] = self.kwargs.get("print_mode", False)
         context["review_url"] = _operation_review_url(self.request.user)
         return context
+
+
+def _readable_secrets(sale: Sale) -> tuple[str | None, dict]:
+    """The sale's full code and voucher fields; ``(None, {})`` when no configured key decrypts
+    them, so the page still shows the masked code and says why the rest is missing."""
+    try:
+        return sale.full_code, sale.voucher_fields
+    except CredentialDecryptionError:
+        return None, {}
 
 
 class SalePrintView(SaleDetailView):
@@ -215,9 +224,10 @@ class SaleQrView(SaleScopedMixin, View):
 
     def get(self, request, *args, **kwargs):
         sale = self.sale
-        if not (sale.is_gift_token and sale.full_code):
-            raise Http404("This sale has no code.")
-        png, _source = sales_qr.qr_png(code=sale.full_code, qrcode_base64=sale.qrcode_png_base64)
+        code, _fields = _readable_secrets(sale)
+        if not (sale.is_gift_token and code):
+            raise Http404("This sale has no readable code.")
+        png, _source = sales_qr.qr_png(code=code, qrcode_base64=sale.qrcode_png_base64)
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "private, no-store"
         return response
@@ -395,7 +405,8 @@ class BulkResultCsvView(BulkScopedMixin, View):
                 result, code, link, message = _("not sold"), "", "", row.message
             else:
                 result = sale.operation.get_state_display()
-                code = (format_code(sale.full_code) if full else sale.code_masked) if sale.full_code else ""
+                plain, _fields = _readable_secrets(sale)
+                code = (format_code(plain) if full else sale.code_masked) if plain else ""
                 link = sale.layout_url if full else ""
                 message = row.message
             rows.append(
