@@ -118,12 +118,7 @@ def vault(allsafe_stub, role_groups):
 
 
 def wait_for(condition, worker, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{worker.output()}")
+    worker.wait_until(condition, timeout=timeout, what=what)
 
 
 def mails(tmp_path) -> list[str]:
