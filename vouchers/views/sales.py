@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views import View
@@ -24,7 +23,7 @@ from ..models import BulkSale, Sale
 from ..models.campaigns import Provider
 from ..output import bulk_csv as sales_csv
 from ..output import qr as sales_qr
-from ..output.csv_export import csv_bytes
+from ..output.csv_export import csv_bytes, table_csv_response
 from ..output.tables import BoundedPaginator, SaleTable
 from ..providers.errors import ProviderError
 from ..security.crypto import CredentialDecryptionError
@@ -250,45 +249,14 @@ class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
 
 
 class SaleExportView(PortalPermissionMixin, View):
-    """The filtered sales list as CSV (masked codes, formulas neutralised)."""
+    """The filtered sales list as CSV: the list's table (masked codes), streamed, formulas neutralised."""
 
     permission_required = VIEW_SALES
 
     def get(self, request, *args, **kwargs):
         filterset = SaleFilter(request.GET or None, queryset=sales_for(request.user), request=request)
         queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else sales_for(request.user)
-        header = [
-            _("sold at"),
-            _("campaign"),
-            _("kind"),
-            _("seller"),
-            _("template / vendor"),
-            _("layout"),
-            _("from"),
-            _("for"),
-            _("amount"),
-            _("code"),
-            _("state"),
-        ]
-        rows = (
-            [
-                timezone.localtime(sale.created_at).strftime("%Y-%m-%d %H:%M"),
-                sale.campaign.name,
-                sale.get_kind_display(),
-                sale.seller.get_username() if sale.seller else "",
-                sale.template_name or sale.vendor,
-                sale.layout or "",
-                sale.from_name,
-                sale.for_name,
-                sale.amount,
-                sale.code_masked,
-                sale.operation.get_state_display(),
-            ]
-            for sale in queryset.iterator(chunk_size=1000)
-        )
-        response = HttpResponse(csv_bytes(header, rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="sales.csv"'
-        return response
+        return table_csv_response(request, "sales.csv", SaleTable(queryset))
 
 
 # --- Bulk sales --------------------------------------------------------------------------------
