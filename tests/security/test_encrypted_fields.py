@@ -99,3 +99,11 @@ def test_reconcile_ticket_code_is_plain_to_code_and_encrypted_in_the_column(lina
         )
         assert "ABCD1234EFGH5678" not in cursor.fetchone()[0]
     assert ReconcileTicket.objects.get(operation=operation).code == "ABCD1234EFGH5678"
+
+
+def test_a_deferred_column_is_loaded_on_access_not_read_as_empty(lina_campaign):
+    campaign = Campaign.objects.only("pk", "slug").get(pk=lina_campaign.pk)
+    assert campaign.has_password
+    assert Campaign.objects.only("pk").get(pk=lina_campaign.pk).api_password == "api-password-secret"
+    stored = Campaign.objects.values_list("api_password", flat=True).get(pk=lina_campaign.pk)
+    assert stored and "api-password-secret" not in stored  # values() hand back what is stored

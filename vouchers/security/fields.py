@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 
 from . import crypto
 
@@ -24,16 +25,17 @@ class Ciphertext(str):
     """A value exactly as stored in the column (already encrypted); written back unchanged."""
 
 
-class _EncryptedAttribute:
-    """Keeps the stored ciphertext on the instance and decrypts it on every read."""
+class _EncryptedAttribute(DeferredAttribute):
+    """Keeps the stored ciphertext on the instance and decrypts it on every read.
 
-    def __init__(self, field: EncryptedTextField):
-        self.field = field
+    A deferred column (``.only()``/``.defer()``) is loaded on first access, as Django's own
+    attribute does; what is kept is always the stored form (or a plain value set since).
+    """
 
-    def __get__(self, instance, owner=None):
+    def __get__(self, instance, cls=None):
         if instance is None:
             return self
-        stored = instance.__dict__.get(self.field.attname, "")
+        stored = self.stored(instance)
         if not isinstance(stored, Ciphertext):
             return stored  # set in this process and not saved yet: already plain
         return self.field.decrypt(stored, instance)
@@ -41,9 +43,18 @@ class _EncryptedAttribute:
     def __set__(self, instance, value):
         instance.__dict__[self.field.attname] = value
 
+    def stored(self, instance):
+        return super().__get__(instance, type(instance))
+
 
 class EncryptedTextField(models.TextField):
-    """Text encrypted at rest. ``what`` names the value in the error ("API password")."""
+    """Text encrypted at rest. ``what`` names the value in the error ("API password").
+
+    Reading the attribute decrypts; ``values()``/``values_list()`` return the stored ciphertext
+    (:class:`Ciphertext`) untouched; filtering can only ask whether a value is stored (``""``).
+    """
+
+    descriptor_class = _EncryptedAttribute
 
     def __init__(self, *args, what: str = "value", **kwargs):
         self.what = what
@@ -54,10 +65,6 @@ class EncryptedTextField(models.TextField):
         if self.what != "value":
             kwargs["what"] = self.what
         return name, path, args, kwargs
-
-    def contribute_to_class(self, cls, name, private_only=False):
-        super().contribute_to_class(cls, name, private_only=private_only)
-        setattr(cls, self.attname, _EncryptedAttribute(self))
 
     # --- plain <-> stored ----------------------------------------------------------------------
     def empty(self):
@@ -94,12 +101,12 @@ class EncryptedTextField(models.TextField):
         return stored
 
     def value_from_object(self, obj):
-        stored = obj.__dict__.get(self.attname, "")
+        stored = getattr(type(obj), self.attname).stored(obj)
         return str(stored) if isinstance(stored, Ciphertext) else self.get_prep_value(stored)
 
     def has_value(self, instance) -> bool:
         """Whether anything is stored, without decrypting it."""
-        return bool(instance.__dict__.get(self.attname))
+        return bool(getattr(type(instance), self.attname).stored(instance))
 
     def stored(self, instance) -> str:
         """The ciphertext as it is (or will be) stored; for rotation and for tests."""
