@@ -76,11 +76,14 @@ class EncryptedTextField(models.TextField):
     def decode(self, plain: str):
         return plain
 
+    def describe(self, instance) -> str:
+        """What the error names: "API password of campaign 3"."""
+        return f"{self.what} of {instance._meta.verbose_name} {instance.pk}"
+
     def decrypt(self, stored: str, instance):
         if not stored:
             return self.empty()
-        label = f"{self.what} of {instance._meta.verbose_name} {instance.pk}"
-        return self.decode(crypto.decrypt(stored, what=label))
+        return self.decode(crypto.decrypt(stored, what=self.describe(instance)))
 
     # --- Django hooks --------------------------------------------------------------------------
     def from_db_value(self, value, expression, connection):
@@ -109,7 +112,7 @@ class EncryptedTextField(models.TextField):
         return bool(getattr(type(instance), self.attname).stored(instance))
 
     def stored(self, instance) -> str:
-        """The ciphertext as it is (or will be) stored; for rotation and for tests."""
+        """The ciphertext as stored (for a plain value not saved yet: a fresh encryption of it)."""
         return self.value_from_object(instance)
 
 
@@ -124,9 +127,6 @@ class EncryptedJSONField(EncryptedTextField):
 
     def decode(self, plain: str):
         return json.loads(plain) if plain else {}
-
-    def from_db_value(self, value, expression, connection):
-        return Ciphertext(value) if value else {}
 
     def get_default(self):
         return {}

@@ -51,8 +51,7 @@ def _rotate_row(model, fields, pk, report: RotationReport, actor) -> None:
         for f in fields:
             stored = f.stored(row)
             if stored:
-                label = f"{f.what} of {model._meta.verbose_name} {pk}"
-                changed[f.name] = Ciphertext(crypto.rotate(stored, what=label))
+                changed[f.name] = Ciphertext(crypto.rotate(stored, what=f.describe(row)))
                 report.values[f"{model._meta.label}.{f.name}"] += 1
         if not changed:
             return
