@@ -101,8 +101,8 @@ def setup(sandbox_url: str):
         api_username="demo-shop",
         is_live=True,
     )
-    campaign.set_password("demo-lina-password")
-    campaign.set_shared_key("demo-lina-shared-key")
+    campaign.api_password = "demo-lina-password"  # noqa: S105 (the sandbox demo account)
+    campaign.api_shared_key = "demo-lina-shared-key"
     campaign.save()
     user = get_user_model().objects.create_user("bench-cashier", password="bench-password-unused")  # noqa: S106
     user.groups.add(Group.objects.get(name=roles.CASHIER))

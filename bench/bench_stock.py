@@ -37,7 +37,6 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -47,6 +46,7 @@ import support
 from django.core.cache import cache
 from django.utils import timezone
 
+from portal.processes import ManagedProcess
 from sandbox.state import AllsafeCampaign
 from vouchers.models import Campaign, ProviderOperation, StockMonitor
 from vouchers.models.ledger import OperationKind, OperationState
@@ -71,8 +71,7 @@ class Worker:
 
     def __init__(self, concurrency: int):
         self.concurrency = concurrency
-        self.log_path = os.path.join(support.VAR_DIR, "worker.log")
-        self.process: subprocess.Popen | None = None
+        self.process: ManagedProcess | None = None
 
     def start(self) -> None:
         env = {
@@ -83,53 +82,32 @@ class Worker:
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         }
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "-l",
-                "INFO",
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(self.concurrency),
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-                "-n",
-                f"bench-{uuid.uuid4().hex[:8]}@%h",
-            ],
-            cwd=support.ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited early:\n{self.tail()}")
-            with open(self.log_path, "rb") as log:
-                if b"ready." in log.read():
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"the Celery worker did not become ready:\n{self.tail()}")
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-l",
+            "INFO",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(self.concurrency),
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "-n",
+            f"bench-{uuid.uuid4().hex[:8]}@%h",
+        ]
+        log = os.path.join(support.VAR_DIR, "worker.log")
+        self.process = ManagedProcess("Celery worker", command, cwd=support.ROOT, env=env, log=log).start()
+        self.process.wait_for_log(b"ready.", timeout=60)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
         if self.process is not None:
-            self.log.close()
+            self.process.stop(timeout=20)
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the worker process has used so far, all its threads together."""
@@ -138,8 +116,7 @@ class Worker:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def tail(self) -> str:
-        with open(self.log_path, "rb") as log:
-            return log.read()[-4000:].decode(errors="replace")
+        return self.process.tail() if self.process else ""
 
 
 def make_campaigns(sandbox, prefix: str, count: int) -> list[int]:
@@ -159,7 +136,7 @@ def make_campaigns(sandbox, prefix: str, count: int) -> list[int]:
             api_username=username,
             is_live=True,
         )
-        campaign.set_password(password)
+        campaign.api_password = password
         campaigns.append(campaign)
     created = Campaign.objects.bulk_create(campaigns, batch_size=500)
     ids = [c.pk for c in created]

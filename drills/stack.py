@@ -28,7 +28,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
+
+from portal.processes import ManagedProcess, ProcessError, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path(os.environ.get("DRILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -57,40 +58,8 @@ TOKEN_VALUE = Decimal("5000.00")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-class StackError(RuntimeError):
+class StackError(ProcessError):
     pass
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(start: int, taken: set[int]) -> int:
-    for port in range(start, start + 200):
-        if port not in RESERVED_PORTS and port not in taken and port_free(port):
-            taken.add(port)
-            return port
-    raise StackError(f"no free loopback port from {start}")
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if predicate():
-                return
-        time.sleep(interval)
-    raise StackError(f"{what} did not come up within {timeout:.0f} s")
-
-
-def port_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
 
 
 def mask(code: str) -> str:
@@ -121,7 +90,7 @@ class Stack:
     tmp: Path = field(init=False)
     ports: dict[str, int] = field(init=False, default_factory=dict)
     env: dict[str, str] = field(init=False, default_factory=dict)
-    procs: dict[str, subprocess.Popen] = field(init=False, default_factory=dict)
+    procs: dict[str, ManagedProcess] = field(init=False, default_factory=dict)
     users: list[Cashier] = field(init=False, default_factory=list)
     admin_password: str = field(init=False, default="")
     started_at: float = field(init=False, default=0.0)
@@ -156,12 +125,12 @@ class Stack:
         self.started_at = time.monotonic()
         self.tmp = Path(tempfile.mkdtemp(prefix="portal-drill-"))
         self.tmp.chmod(0o755)  # the postgres user must reach its data directory inside
-        taken: set[int] = set()
+        taken: set[int] = set(RESERVED_PORTS)
         self.ports = {
-            "postgres": free_port(5440, taken),
-            "redis": free_port(6390, taken),
-            "web": free_port(8140, taken),
-            "sandbox": free_port(8190, taken),
+            "postgres": free_port(start=5440, taken=taken),
+            "redis": free_port(start=6390, taken=taken),
+            "web": free_port(start=8140, taken=taken),
+            "sandbox": free_port(start=8190, taken=taken),
         }
         self._log(f"stack in {self.tmp}, ports {self.ports}")
         self.postgres_init()
@@ -188,7 +157,7 @@ class Stack:
             for name in ("web", "worker", "beat"):
                 with self._lock:
                     proc = self.procs.get(name)
-                    if self._stopping.is_set() or proc is None or proc.poll() is None:
+                    if self._stopping.is_set() or proc is None or proc.running:
                         continue
                     self.restarts[name] += 1
                     self._log(f"{name} exited by itself (code {proc.returncode}); starting it again")
@@ -284,7 +253,7 @@ class Stack:
                 str(self.tmp / "redis"),
             ],
         )
-        wait_for(lambda: port_open(self.ports["redis"]), 15, "redis")
+        self.procs["redis"].wait_for_port(self.ports["redis"], timeout=15)
 
     def redis_stop(self) -> None:
         self._stop_proc("redis")
@@ -355,8 +324,8 @@ class Stack:
             api_username=LINA_ACCOUNT[0],
             read_timeout=5.0,
         )
-        lina.set_password(LINA_ACCOUNT[1])
-        lina.set_shared_key(LINA_ACCOUNT[2])
+        lina.api_password = LINA_ACCOUNT[1]
+        lina.api_shared_key = LINA_ACCOUNT[2]
         lina.save()
         allsafe = Campaign(
             slug="drill-allsafe",
@@ -368,8 +337,8 @@ class Stack:
             poll_interval_minutes=1,
             read_timeout=5.0,
         )
-        allsafe.set_password(ALLSAFE_ACCOUNT[1])
-        allsafe.set_shared_key("")
+        allsafe.api_password = ALLSAFE_ACCOUNT[1]
+        allsafe.api_shared_key = ""
         allsafe.save()
         for name, template_hash, layouts in TEMPLATES:
             SaleTemplate.objects.create(
@@ -418,7 +387,11 @@ class Stack:
             ],
             env={**os.environ, **self.env},
         )
-        wait_for(lambda: requests.get(f"{self.url}/healthz", timeout=2).status_code == 200, 60, "gunicorn")
+        self.procs["web"].wait_until(
+            lambda: requests.get(f"{self.url}/healthz", timeout=2).status_code == 200,
+            timeout=60,
+            ignore=(requests.RequestException,),
+        )
 
     def worker_start(self) -> None:
         self._spawn(
@@ -443,9 +416,7 @@ class Stack:
         """SIGKILL the worker's whole process group (main process and pool children), no warning."""
         with self._lock:  # the supervisor must not take this for a crash and restart it
             proc = self.procs.pop("worker")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            proc.kill()
         return proc.pid
 
     def beat_start(self) -> None:
@@ -473,7 +444,7 @@ class Stack:
             [PYTHON, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(self.ports["sandbox"]), "--quiet"],
             env=env,
         )
-        wait_for(lambda: port_open(self.ports["sandbox"]), 20, "sandbox")
+        self.procs["sandbox"].wait_for_port(self.ports["sandbox"], timeout=20)
         self.control("POST", "latency", {"ms": self.latency_ms, "jitter_ms": self.jitter_ms})
 
     @property
@@ -513,32 +484,20 @@ class Stack:
 
     # --- helpers ------------------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], env: dict | None = None) -> None:
-        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         # ``env`` is the whole environment when given (the sandbox must not inherit production).
-        full_env = env if env is not None else dict(os.environ)
-        self.procs[name] = subprocess.Popen(
+        self.procs[name] = ManagedProcess(
+            name,
             command,
             cwd=ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: stopping it stops its children too
-        )
-        log.close()
+            env=env if env is not None else dict(os.environ),
+            log=self.tmp / f"{name}.log",
+        ).start()
 
     def _stop_proc(self, name: str, timeout: float = 10) -> None:
         with self._lock:
             proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        if proc is not None:
+            proc.stop(timeout=timeout)
 
     def _run(self, command: list[str], timeout: float) -> None:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)

@@ -6,38 +6,16 @@ every process this started; each child runs in its own process group so nothing 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from portal.processes import ManagedProcess, ProcessError, port_free, stop_all
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _wait_for_port(host: str, port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def _interrupt(signum, frame):
@@ -62,7 +40,7 @@ def main() -> int:
 
     sandbox_available = importlib.util.find_spec("sandbox") is not None
     if settings.SANDBOX_ENABLED and sandbox_available:
-        if not _port_free(settings.SANDBOX_HOST, settings.SANDBOX_PORT):
+        if not port_free(settings.SANDBOX_PORT, settings.SANDBOX_HOST):
             print(f"Port {settings.SANDBOX_PORT} is taken; set SANDBOX_PORT to a free port.", file=sys.stderr)
             return 2
         processes.append(
@@ -79,7 +57,7 @@ def main() -> int:
                 ],
             )
         )
-    if not _port_free(host, port):
+    if not port_free(port, host):
         print(
             f"Port {port} is taken; set PORTAL_PORT to a free port (e.g. PORTAL_PORT=8010 make run).",
             file=sys.stderr,
@@ -94,35 +72,30 @@ def main() -> int:
         ("beat", [*celery, "beat", "-l", "INFO", "-s", str(Path(settings.CELERY_BEAT_SCHEDULE_FILENAME))]),
     ]
 
-    children: list[tuple[str, subprocess.Popen]] = []
+    children: list[ManagedProcess] = []
 
     def stop(*_args):
         # A second Ctrl-C while stopping must not leave children behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for _name, child in children:
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _name, child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+        stop_all(children, timeout=10)
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        # What each child must answer on before the next starts (the sandbox before the portal
+        # that calls it) or before "running" is printed (the web server).
+        ready = {"sandbox": (settings.SANDBOX_HOST, settings.SANDBOX_PORT, 15), "web": (host, port, 30)}
         for name, command in processes:
-            children.append((name, subprocess.Popen(command, cwd=BASE_DIR, start_new_session=True)))
-            if name == "sandbox" and not _wait_for_port(settings.SANDBOX_HOST, settings.SANDBOX_PORT, 15):
-                print("The sandbox providers did not start; see the messages above.", file=sys.stderr)
-                stop()
-                return 1
-        if not _wait_for_port(host, port, 30):
-            print("The web server did not start; see the messages above.", file=sys.stderr)
-            stop()
-            return 1
+            children.append(ManagedProcess(name, command, cwd=BASE_DIR).start())
+            if name in ready:
+                ready_host, ready_port, timeout = ready[name]
+                try:
+                    children[-1].wait_for_port(ready_port, ready_host, timeout=timeout)
+                except ProcessError:
+                    what = "The sandbox providers" if name == "sandbox" else "The web server"
+                    print(f"{what} did not start; see the messages above.", file=sys.stderr)
+                    stop()
+                    return 1
         print(
             f"\n  Voucher portal is running: http://{host}:{port}/\n"
             + (f"  Sandbox providers:         {settings.SANDBOX_URL}/\n" if sandbox_available else "")
@@ -130,10 +103,11 @@ def main() -> int:
             flush=True,
         )
         while True:
-            for name, child in children:
-                if child.poll() is not None:
+            for child in children:
+                if not child.running:
                     print(
-                        f"{name} stopped (exit code {child.returncode}); stopping the rest.", file=sys.stderr
+                        f"{child.name} stopped (exit code {child.returncode}); stopping the rest.",
+                        file=sys.stderr,
                     )
                     stop()
                     return child.returncode or 1

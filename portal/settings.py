@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",  # Django's widget templates, for the form renderer below
     "django_tables2",
     "django_filters",
     "axes",
@@ -131,6 +132,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# One template draws every form field (label, widget, help, errors): vouchers/forms/rendering.py.
+FORM_RENDERER = "vouchers.forms.rendering.PortalFormRenderer"
 
 # --- Data stores ----------------------------------------------------------------------------
 

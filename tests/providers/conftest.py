@@ -2,7 +2,8 @@
 
 ``_no_secrets_in_logs`` is autouse: every test in this package captures logs at DEBUG and fails
 if a password, shared key, session hash, login hash or full voucher code reached any record.
-Tests and the simulator add every such value they create to ``sensitive``.
+Tests add every such value they create (and the sandbox tests the session hashes the client
+cached) to ``sensitive``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ import responses
 
 from vouchers.providers.base import ProviderConfig
 
-from . import simulator as sim
+#: The made-up accounts behind the ``responses`` stubs of the wire tests (the sandbox has its own).
+LINA_BASE = "https://lina.test/extern/tokenapi"
+ALLSAFE_BASE = "https://allsafe.test/api"
+USERNAME = "api-user"
+PASSWORD = "Pa55-word-never-logged"
+SHARED_KEY = "Shared-Key-never-logged"
+PUBLIC_IP = "203.0.113.7"
 
 FACTORY_SECRETS = ["api-password-secret", "shared-key-secret"]  # tests/support/factories.py
 
 
 @pytest.fixture
 def sensitive() -> list[str]:
-    return [sim.PASSWORD, sim.SHARED_KEY, *FACTORY_SECRETS]
+    return [PASSWORD, SHARED_KEY, *FACTORY_SECRETS]
 
 
 def _record_text(record: logging.LogRecord) -> str:
@@ -60,21 +67,14 @@ def mocked():
         yield mock
 
 
-@pytest.fixture
-def simulator(mocked, sensitive) -> sim.Simulator:
-    simulator = sim.Simulator(sensitive=sensitive)
-    simulator.install(mocked)
-    return simulator
-
-
 def lina_config(**overrides) -> ProviderConfig:
     config = ProviderConfig(
         campaign_id=7,
         provider="lina",
-        base_url=sim.LINA_BASE,
-        username=sim.USERNAME,
-        password=sim.PASSWORD,
-        shared_key=sim.SHARED_KEY,
+        base_url=LINA_BASE,
+        username=USERNAME,
+        password=PASSWORD,
+        shared_key=SHARED_KEY,
         connect_timeout=2.0,
         read_timeout=5.0,
     )
@@ -85,9 +85,9 @@ def allsafe_config(**overrides) -> ProviderConfig:
     config = ProviderConfig(
         campaign_id=8,
         provider="allsafe",
-        base_url=sim.ALLSAFE_BASE,
-        username=sim.USERNAME,
-        password=sim.PASSWORD,
+        base_url=ALLSAFE_BASE,
+        username=USERNAME,
+        password=PASSWORD,
         connect_timeout=2.0,
         read_timeout=5.0,
     )

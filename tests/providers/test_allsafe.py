@@ -23,11 +23,10 @@ from vouchers.providers.errors import (
     ValidationFailed,
 )
 
-from . import simulator as sim
-from .conftest import allsafe_config
+from .conftest import ALLSAFE_BASE, PASSWORD, USERNAME, allsafe_config
 
-BASE = sim.ALLSAFE_BASE
-BASIC = "Basic " + base64.b64encode(f"{sim.USERNAME}:{sim.PASSWORD}".encode()).decode()
+BASE = ALLSAFE_BASE
+BASIC = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
 REQUEST = AllocateRequest(vendor="Takealot", value=Decimal("100"), reference="op-42")
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from vouchers.models import AuditEvent, ProviderOperation
 from vouchers.providers.lina import RECIPES, session_key
+from vouchers.security.fields import Ciphertext
 from vouchers.services.connection import ConnectionStep, campaign_test_connection
 
 from ..support.factories import CampaignFactory, make_user
@@ -136,7 +137,7 @@ def test_allsafe_401_explains_what_to_check(mocked, allsafe_campaign, campaign_a
 
 
 def test_undecryptable_credentials_are_reported_without_a_call(mocked, lina_campaign, campaign_admin):
-    lina_campaign.api_password_ciphertext = "gAAAAAB-not-a-valid-token"
+    lina_campaign.api_password = Ciphertext("gAAAAAB-not-a-valid-token")  # as if stored under a lost key
     lina_campaign.save()
     report = campaign_test_connection(campaign=lina_campaign, actor=campaign_admin)
     assert not report.ok and "cannot be decrypted" in report.message
@@ -233,7 +234,7 @@ def test_change_page_shows_the_button_to_campaign_admins(client, campaign_admin,
 def test_sandbox_wrong_password_costs_exactly_one_failed_login(
     sandbox, sandbox_lina_campaign, campaign_admin
 ):
-    sandbox_lina_campaign.set_password("not-the-password")
+    sandbox_lina_campaign.api_password = "not-the-password"
     sandbox_lina_campaign.save()
     report = campaign_test_connection(campaign=sandbox_lina_campaign, actor=campaign_admin)
     assert not report.ok and report.error_code == "AuthFailed" and report.calls == 2

@@ -1,8 +1,8 @@
 """One contract, both providers: what every provider client promises its callers.
 
-Each test runs for LINA and for Allsafe (the ``driver`` fixture) against every backend (the
-``backend`` fixture: the responses-backed simulator, and the sandbox over real HTTP). Tests speak
-only through ProviderBackend and the drivers below.
+Each test runs for LINA and for Allsafe (the ``driver`` fixture) against the sandbox providers
+over real HTTP (the ``backend`` fixture: state and faults arranged through the sandbox's
+``/_sandbox/`` control API). Tests speak only through the backend and the drivers below.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
-from vouchers.providers.base import AllocateRequest, Availability, TokenInfo
+from portal.processes import closed_port_url
+from vouchers.providers.base import AllocateRequest, Availability, ProviderConfig, TokenInfo
 from vouchers.providers.clients import build_client
 from vouchers.providers.errors import (
     AuthFailed,
@@ -21,18 +23,105 @@ from vouchers.providers.errors import (
     RateLimited,
     Rejected,
 )
+from vouchers.providers.lina import session_key
+from vouchers.values.codes import format_code, normalize_code
 
-from .backends import ResponsesBackend, SandboxBackend
+from .conftest import allsafe_config, lina_config
 
 CODE = "CTRC7H2K9M4PQ8XZ"
 
 
-@pytest.fixture(params=["responses", "sandbox"])
-def backend(request, sensitive):
-    if request.param == "responses":
-        yield ResponsesBackend(request.getfixturevalue("simulator"), request.getfixturevalue("mocked"))
-        return
-    backend = SandboxBackend(request.getfixturevalue("sandbox"), sensitive)
+class SandboxBackend:
+    """The sandbox providers over real HTTP (fixture ``sandbox``, reset to the demo data).
+
+    LINA is the sandbox's demo account; Allsafe gets a campaign of its own with one empty vault,
+    so the stock the contract arranges is all there is (the demo campaign's vaults are seeded).
+    """
+
+    name = "sandbox"
+    LINA_ACCOUNT = ("demo-shop", "demo-lina-password", "demo-lina-shared-key")  # sandbox/seed.py
+    ALLSAFE_CAMPAIGN = ("contract-allsafe", "contract-allsafe-password")
+    ALLSAFE_VAULT = "Contract vault"
+    #: The contract's fault names, as sandbox fault kinds (sandbox/state.py FAULT_KINDS).
+    FAULT_KINDS = {
+        "server_error": {"kind": "http_500"},
+        "html": {"kind": "html_error", "status": 200},  # a proxy's page with status 200
+        "drop_after_send": {"kind": "lost_answer"},
+        "denied": {"kind": "denied"},
+    }
+
+    def __init__(self, sandbox, sensitive: list[str]):
+        self.sandbox = sandbox
+        self.sensitive = sensitive
+        self.sensitive.extend([*self.LINA_ACCOUNT[1:], self.ALLSAFE_CAMPAIGN[1]])
+        sandbox.set_allsafe_campaign(
+            self.ALLSAFE_CAMPAIGN[0], password=self.ALLSAFE_CAMPAIGN[1], vaults=[self.ALLSAFE_VAULT]
+        )
+
+    def config(self, provider: str, **overrides) -> ProviderConfig:
+        if provider == "lina":
+            username, password, shared_key = self.LINA_ACCOUNT
+            base = {
+                "base_url": self.sandbox.lina_url,
+                "username": username,
+                "password": password,
+                "shared_key": shared_key,
+            }
+            return lina_config(**{**base, **overrides})
+        username, password = self.ALLSAFE_CAMPAIGN
+        base = {"base_url": self.sandbox.allsafe_url, "username": username, "password": password}
+        return allsafe_config(**{**base, **overrides})
+
+    def wrong_credentials_config(self, provider: str) -> ProviderConfig:
+        return self.config(provider, password="not-the-password")
+
+    def unreachable_config(self, provider: str) -> ProviderConfig:
+        return self.config(provider, base_url=closed_port_url() + ("/lina" if provider == "lina" else ""))
+
+    def add_lina_token(self, code: str, value: Decimal) -> None:
+        self.sensitive.extend([normalize_code(code), format_code(code)])
+        self.sandbox.add_token(code, str(value), account=self.LINA_ACCOUNT[0])
+
+    def lina_balance(self, code: str) -> Decimal:
+        return Decimal(self.sandbox.token(normalize_code(code))["remaining"])
+
+    def set_allsafe_stock(self, vendor: str, value: Decimal, count: int) -> None:
+        self.sandbox.set_stock(
+            vendor, str(value), count, campaign=self.ALLSAFE_CAMPAIGN[0], vault=self.ALLSAFE_VAULT
+        )
+
+    def allsafe_stock(self, vendor: str, value: Decimal) -> int:
+        return sum(
+            row["count"]
+            for row in self.sandbox.stock(self.ALLSAFE_CAMPAIGN[0])
+            if row["vendor"] == vendor and Decimal(str(row["value"])) == Decimal(value)
+        )
+
+    def fault_next(self, provider: str, operation: str, fault: str) -> None:
+        """``fault``: server_error (a 5xx, not applied), html (a 200 HTML page from a proxy),
+        drop_after_send (applied, answer lost), denied, maintenance. ``operation`` is the wire
+        name (checkcode, allocate, ...). Calls queue: each fault hits one later request, in order.
+        maintenance is LINA's switch, not a queued fault: from then on every LINA call answers
+        Maintenance (WIRE.md: on any call)."""
+        if fault == "maintenance":
+            assert provider == "lina", "maintenance is a LINA state"
+            self.sandbox.set_maintenance(True)
+            return
+        self.sandbox.set_fault(provider, operation, **self.FAULT_KINDS[fault], count=1)
+
+    def request_count(self, provider: str, operation: str) -> int:
+        return self.sandbox.request_count(provider, operation)
+
+    def guard_cached_session(self, campaign_id: int) -> None:
+        """Add the session hash the client cached to the log guard's list (call at teardown)."""
+        cached = cache.get(session_key(campaign_id))
+        if isinstance(cached, dict) and cached.get("hash"):
+            self.sensitive.append(cached["hash"])
+
+
+@pytest.fixture
+def backend(sandbox, sensitive):
+    backend = SandboxBackend(sandbox, sensitive)
     yield backend
     for config in (backend.config("lina"), backend.config("allsafe")):
         backend.guard_cached_session(config.campaign_id)

@@ -18,11 +18,11 @@ import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NameResolutionError, ProtocolError
 
+from portal.processes import closed_port_url
 from vouchers.providers import http
 from vouchers.providers.errors import Misconfigured, OutcomeUnknown, ProviderUnavailable
 from vouchers.providers.http import Transport, never_sent, session_for
 
-from .backends import closed_local_url
 from .conftest import leaked_values
 
 
@@ -115,7 +115,7 @@ def test_read_timeout_is_outcome_unknown(raw_server):
 
 
 def test_refused_connection_is_unavailable_not_sent():
-    url = closed_local_url()
+    url = closed_port_url()
     with pytest.raises(ProviderUnavailable) as caught:
         transport(url).request("redeem", "POST", "redeem", form={}, money_moving=True)
     assert not isinstance(caught.value, OutcomeUnknown)

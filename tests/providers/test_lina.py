@@ -26,11 +26,10 @@ from vouchers.providers.errors import (
 )
 from vouchers.providers.lina import LinaClient, cooldown_key, login_pass, session_key
 
-from . import simulator as sim
-from .conftest import lina_config
+from .conftest import LINA_BASE, PASSWORD, PUBLIC_IP, SHARED_KEY, USERNAME, lina_config
 
 CODE = "ABCD2345EFGH6789"
-BASE = sim.LINA_BASE
+BASE = LINA_BASE
 SESSION = "0f0e0d0c0b0a09080706050403020100"
 
 
@@ -47,7 +46,7 @@ def with_session(mocked, sensitive, client: LinaClient, session_hash: str = SESS
     sensitive.append(session_hash)
     cache.set(
         session_key(client.config.campaign_id),
-        {"hash": session_hash, "ip": sim.PUBLIC_IP, "fingerprint": client._fingerprint()},
+        {"hash": session_hash, "ip": PUBLIC_IP, "fingerprint": client._fingerprint()},
     )
 
 
@@ -94,9 +93,9 @@ def test_ping_and_login_are_form_posts_with_the_configured_field_names(mocked, s
     assert ping.request.method == "POST" and ping.request.url == f"{BASE}/ping"
     assert login.request.method == "POST" and login.request.url == f"{BASE}/login"
     assert login.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    expected_pass = md5(sim.PASSWORD + "198.51.100.9" + sim.SHARED_KEY)
+    expected_pass = md5(PASSWORD + "198.51.100.9" + SHARED_KEY)
     sensitive.append(expected_pass)
-    assert form_of(login) == {"benutzer": sim.USERNAME, "kennung": expected_pass}
+    assert form_of(login) == {"benutzer": USERNAME, "kennung": expected_pass}
     assert cache.get(session_key(7))["ip"] == "198.51.100.9"
 
 
@@ -273,11 +272,11 @@ def test_a_reason_that_echoes_the_code_is_scrubbed(mocked, sensitive, client):
 
 
 def test_refused_login_is_auth_failed_and_not_retried(mocked, client):
-    mocked.post(f"{BASE}/ping", json={"status": "OK", "myip": sim.PUBLIC_IP})
+    mocked.post(f"{BASE}/ping", json={"status": "OK", "myip": PUBLIC_IP})
     mocked.post(f"{BASE}/login", status=400, json={"status": "error", "response": "Login fehlgeschlagen"})
     with pytest.raises(AuthFailed) as caught:
         client.check(CODE)
-    assert any(sim.PUBLIC_IP in item for item in caught.value.what_to_check)
+    assert any(PUBLIC_IP in item for item in caught.value.what_to_check)
     assert [c.request.url.rsplit("/", 1)[1] for c in mocked.calls] == ["ping", "login"]
 
 
@@ -309,8 +308,8 @@ def test_cool_down_length_is_the_setting_and_calls_resume_after_it(mocked, sensi
     cache.set(
         cooldown_key(client.config.base_url, client.config.username), time.time() - 1
     )  # the cool-down has passed
-    mocked.replace(responses.POST, f"{BASE}/ping", json={"status": "OK", "myip": sim.PUBLIC_IP})
-    assert client.ping().ip == sim.PUBLIC_IP
+    mocked.replace(responses.POST, f"{BASE}/ping", json={"status": "OK", "myip": PUBLIC_IP})
+    assert client.ping().ip == PUBLIC_IP
 
 
 @pytest.mark.parametrize("spelling", ["Maintenance", "Maintanance", "MAINTENANCE"])
@@ -318,7 +317,7 @@ def test_cool_down_length_is_the_setting_and_calls_resume_after_it(mocked, sensi
 def test_maintenance_on_any_call_is_unavailable(mocked, sensitive, client, spelling, operation):
     sensitive.append(SESSION)
     answers = {
-        "ping": {"status": "OK", "myip": sim.PUBLIC_IP},
+        "ping": {"status": "OK", "myip": PUBLIC_IP},
         "login": {"status": "OK", "hash": SESSION},
         "checkcode": {"status": "OK", "token": "Valid"},
         "redeem": {"status": "OK", "resp": "OK"},
@@ -430,40 +429,75 @@ def test_missing_credentials_are_misconfigured_without_a_call(mocked):
 # --- The shared session ---------------------------------------------------------------------------
 
 
-def test_one_login_serves_100_consecutive_checks(simulator):
-    simulator.add_token(CODE, "50.00")
-    client = LinaClient(lina_config())
+# The session tests run against the sandbox's LINA over real HTTP: it issues session hashes,
+# rejects expired ones and counts the requests per operation, as LINA does.
+SANDBOX_ACCOUNT = ("demo-shop", "demo-lina-password", "demo-lina-shared-key")  # sandbox/seed.py
+
+
+@pytest.fixture
+def shop(sandbox, sensitive):
+    """``shop(**overrides)`` → a config of the sandbox's demo LINA account, with token CODE of 50.00.
+    Every session hash the client cached is added to the log guard's list."""
+    sensitive.extend(SANDBOX_ACCOUNT[1:])
+    sandbox.add_token(CODE, "50.00")
+    sandbox.clear_requests()
+
+    def config(**overrides):
+        username, password, shared_key = SANDBOX_ACCOUNT
+        base = {
+            "base_url": sandbox.lina_url,
+            "username": username,
+            "password": password,
+            "shared_key": shared_key,
+        }
+        return lina_config(**{**base, **overrides})
+
+    yield config
+    _guard_cached_session(sensitive)
+
+
+def _guard_cached_session(sensitive) -> None:
+    cached = cache.get(session_key(7))
+    if isinstance(cached, dict) and cached.get("hash"):
+        sensitive.append(cached["hash"])
+
+
+def _expire_sessions(sandbox, sensitive) -> None:
+    _guard_cached_session(sensitive)  # the hash about to be rejected may still be logged later
+    sandbox.expire_sessions()
+
+
+def test_one_login_serves_100_consecutive_checks(sandbox, shop):
+    client = LinaClient(shop())
     for _ in range(100):
         assert client.check(CODE).valid
-    assert simulator.requests[("lina", "login")] == 1
-    assert simulator.requests[("lina", "ping")] == 1
-    assert simulator.requests[("lina", "checkcode")] == 100
+    assert sandbox.request_count("lina", "login") == 1
+    assert sandbox.request_count("lina", "ping") == 1
+    assert sandbox.request_count("lina", "checkcode") == 100
 
 
-def test_a_rejected_hash_costs_exactly_one_new_login_and_one_repeat(simulator):
-    simulator.add_token(CODE, "50.00")
-    client = LinaClient(lina_config())
+def test_a_rejected_hash_costs_exactly_one_new_login_and_one_repeat(sandbox, shop, sensitive):
+    client = LinaClient(shop())
     client.check(CODE)
-    simulator.expire_sessions()
+    _expire_sessions(sandbox, sensitive)
     for _ in range(10):
         client.check(CODE)
-    assert simulator.requests[("lina", "login")] == 2
-    assert simulator.requests[("lina", "checkcode")] == 12  # 11 checks + the one rejected attempt
+    assert sandbox.request_count("lina", "login") == 2
+    assert sandbox.request_count("lina", "checkcode") == 12  # 11 checks + the one rejected attempt
 
 
-def test_redeem_after_a_rejected_hash_is_repeated_once_and_applied_once(simulator):
-    simulator.add_token(CODE, "50.00")
-    client = LinaClient(lina_config())
+def test_redeem_after_a_rejected_hash_is_repeated_once_and_applied_once(sandbox, shop, sensitive):
+    client = LinaClient(shop())
     client.check(CODE)
-    simulator.expire_sessions()
+    _expire_sessions(sandbox, sensitive)
     result = client.redeem(CODE, Decimal("10"))
     assert result.balance_after == Decimal("40.00")
-    assert simulator.tokens[CODE].remaining == Decimal("40.00")
-    assert simulator.requests[("lina", "redeem")] == 2
+    assert Decimal(sandbox.token(CODE)["remaining"]) == Decimal("40.00")
+    assert sandbox.request_count("lina", "redeem") == 2
 
 
 def test_a_hash_rejected_again_after_the_new_login_is_auth_failed(mocked, sensitive, client):
-    mocked.post(f"{BASE}/ping", json={"status": "OK", "myip": sim.PUBLIC_IP})
+    mocked.post(f"{BASE}/ping", json={"status": "OK", "myip": PUBLIC_IP})
     mocked.post(f"{BASE}/login", json={"status": "OK", "hash": SESSION})
     sensitive.append(SESSION)
     mocked.post(f"{BASE}/checkcode", status=401, json={"status": "error", "response": "Hash ungültig"})
@@ -474,41 +508,37 @@ def test_a_hash_rejected_again_after_the_new_login_is_auth_failed(mocked, sensit
     assert cache.get(session_key(7)) is None
 
 
-def test_the_session_is_shared_by_client_instances(simulator):
-    simulator.add_token(CODE, "50.00")
-    LinaClient(lina_config()).check(CODE)
-    LinaClient(lina_config()).check(CODE)
-    assert simulator.requests[("lina", "login")] == 1
+def test_the_session_is_shared_by_client_instances(sandbox, shop):
+    LinaClient(shop()).check(CODE)
+    LinaClient(shop()).check(CODE)
+    assert sandbox.request_count("lina", "login") == 1
 
 
-def test_changed_credentials_log_in_anew(simulator):
-    simulator.add_token(CODE, "50.00")
-    LinaClient(lina_config()).check(CODE)
-    LinaClient(lina_config(connect_timeout=1.0)).check(CODE)  # not part of the login: same session
-    assert simulator.requests[("lina", "login")] == 1
+def test_changed_credentials_log_in_anew(sandbox, shop):
+    LinaClient(shop()).check(CODE)
+    LinaClient(shop(connect_timeout=1.0)).check(CODE)  # not part of the login: same session
+    assert sandbox.request_count("lina", "login") == 1
     with pytest.raises(AuthFailed):
-        LinaClient(lina_config(password="rotated-password")).check(CODE)
-    assert simulator.requests[("lina", "login")] == 2
+        LinaClient(shop(password="rotated-password")).check(CODE)
+    assert sandbox.request_count("lina", "login") == 2
 
 
-def test_a_changed_public_ip_drops_the_cached_session(simulator):
-    simulator.add_token(CODE, "50.00")
-    client = LinaClient(lina_config())
+def test_a_changed_public_ip_drops_the_cached_session(sandbox, shop, sensitive):
+    client = LinaClient(shop())
     client.check(CODE)
-    simulator.ip = "198.51.100.77"
-    simulator.expire_sessions()  # LINA binds hashes to the IP
+    _guard_cached_session(sensitive)
+    sandbox.set_client_ip("198.51.100.77")  # LINA binds hashes to the IP: the old one is refused now
     assert client.ping().ip == "198.51.100.77"
     assert cache.get(session_key(7)) is None
     client.check(CODE)
     assert cache.get(session_key(7))["ip"] == "198.51.100.77"
-    assert simulator.requests[("lina", "login")] == 2
-    assert simulator.requests[("lina", "checkcode")] == 2  # no rejected attempt: the ping caught it
+    assert sandbox.request_count("lina", "login") == 2
+    assert sandbox.request_count("lina", "checkcode") == 2  # no rejected attempt: the ping caught it
 
 
-def test_login_retries_transport_errors_but_logins_are_counted(simulator):
-    simulator.add_token(CODE, "50.00")
-    simulator.fault("lina", "login", "server_error")
-    client = LinaClient(lina_config())
+def test_login_retries_transport_errors_but_logins_are_counted(sandbox, shop):
+    sandbox.set_fault("lina", "login", "http_500", count=1)
+    client = LinaClient(shop())
     client.check(CODE)
-    assert simulator.requests[("lina", "login")] == 2
+    assert sandbox.request_count("lina", "login") == 2
     assert client.logins == 1

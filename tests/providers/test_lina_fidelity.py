@@ -23,11 +23,10 @@ from vouchers.providers.errors import (
 )
 from vouchers.providers.lina import DEFAULT_SESSION_PHRASES, LinaClient, account_id, session_key
 
-from . import simulator as sim
-from .conftest import lina_config
+from .conftest import LINA_BASE, PUBLIC_IP, USERNAME, lina_config
 
 CODE = "ABCD2345EFGH6789"
-BASE = sim.LINA_BASE
+BASE = LINA_BASE
 SESSION = "0f0e0d0c0b0a09080706050403020100"
 FRESH = "1f1e1d1c1b1a19181716151413121110"
 
@@ -40,7 +39,7 @@ def operations(mocked) -> list[str]:
 def lina(mocked, sensitive):
     """ping/login stubs; the first login hands out SESSION, the next FRESH."""
     sensitive.extend([SESSION, FRESH, CODE])
-    mocked.post(f"{BASE}/ping", json={"status": "OK", "myip": sim.PUBLIC_IP})
+    mocked.post(f"{BASE}/ping", json={"status": "OK", "myip": PUBLIC_IP})
     mocked.post(f"{BASE}/login", json={"status": "OK", "hash": SESSION})
     mocked.post(f"{BASE}/login", json={"status": "OK", "hash": FRESH})
     return mocked
@@ -212,11 +211,9 @@ def test_the_budget_is_shared_by_every_campaign_on_one_account_and_says_when(lin
     assert 55 < caught.value.retry_at.timestamp() - time.time() <= 60
     assert "Try again after" in caught.value.message
     # Another account (or another LINA host) has its own budget.
-    assert account_id(BASE, sim.USERNAME) == account_id(BASE.upper().replace("HTTPS", "https"), sim.USERNAME)
-    assert account_id(BASE, sim.USERNAME) != account_id(BASE, "someone-else")
-    assert account_id(BASE, sim.USERNAME) != account_id(
-        "https://login.amadeus360.de/extern/tokenapi", sim.USERNAME
-    )
+    assert account_id(BASE, USERNAME) == account_id(BASE.upper().replace("HTTPS", "https"), USERNAME)
+    assert account_id(BASE, USERNAME) != account_id(BASE, "someone-else")
+    assert account_id(BASE, USERNAME) != account_id("https://login.amadeus360.de/extern/tokenapi", USERNAME)
 
 
 def test_the_budget_frees_up_as_failures_leave_the_window(lina, settings):

@@ -31,8 +31,7 @@ from vouchers.providers.base import (
 from vouchers.providers.errors import ProviderError
 from vouchers.providers.lina import LinaClient
 
-from . import simulator as sim
-from .conftest import allsafe_config, lina_config
+from .conftest import ALLSAFE_BASE, LINA_BASE, PUBLIC_IP, allsafe_config, lina_config
 
 PROPERTY = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -264,10 +263,10 @@ statuses = st.sampled_from([200, 200, 200, 204, 400, 401, 403, 404, 491, 492, 49
 def test_lina_client_ends_every_answer_as_a_result_or_documented_error(body, status):
     cache.clear()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.post(f"{sim.LINA_BASE}/ping", json={"status": "OK", "myip": sim.PUBLIC_IP})
-        mock.post(f"{sim.LINA_BASE}/login", json={"status": "OK", "hash": "h" * 32})
+        mock.post(f"{LINA_BASE}/ping", json={"status": "OK", "myip": PUBLIC_IP})
+        mock.post(f"{LINA_BASE}/login", json={"status": "OK", "hash": "h" * 32})
         for operation in ("checkcode", "redeem"):
-            mock.post(f"{sim.LINA_BASE}/{operation}", status=status, body=body)
+            mock.post(f"{LINA_BASE}/{operation}", status=status, body=body)
         client = LinaClient(lina_config())
         for call in (
             lambda: client.check("ABCD1234EFGH5678"),
@@ -283,8 +282,8 @@ def test_lina_client_ends_every_answer_as_a_result_or_documented_error(body, sta
 @given(body=bodies, status=statuses)
 def test_allsafe_client_ends_every_answer_as_a_result_or_documented_error(body, status):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{sim.ALLSAFE_BASE}/availability", status=status, body=body)
-        mock.post(f"{sim.ALLSAFE_BASE}/allocate", status=status, body=body)
+        mock.get(f"{ALLSAFE_BASE}/availability", status=status, body=body)
+        mock.post(f"{ALLSAFE_BASE}/allocate", status=status, body=body)
         client = AllsafeClient(allsafe_config())
         for call in (client.availability, lambda: client.allocate(AllocateRequest("V", Decimal("5"), "r"))):
             try:

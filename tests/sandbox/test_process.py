@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from portal.processes import ManagedProcess, ProcessError, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,12 +20,6 @@ def _env(**changes) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ENV", "SANDBOX_ENABLED")}
     env.update(changes)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(
@@ -38,7 +33,7 @@ def _free_port() -> int:
     ],
 )
 def test_refuses_to_start_in_production_or_when_switched_off(changes, reason):
-    port = _free_port()
+    port = free_port()
     result = subprocess.run(
         [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
@@ -53,33 +48,24 @@ def test_refuses_to_start_in_production_or_when_switched_off(changes, reason):
         requests.post(f"http://127.0.0.1:{port}/lina/extern/tokenapi/ping", timeout=1)
 
 
-def _start(*args: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port), "--quiet", *args],
-        cwd=ROOT,
-        env=_env(SANDBOX_ENABLED="true"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _start(*args: str) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    command = [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port), "--quiet", *args]
+    process = ManagedProcess("sandbox", command, cwd=ROOT, env=_env(SANDBOX_ENABLED="true"), capture=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            requests.post(f"{url}/lina/extern/tokenapi/ping", timeout=1)
-            return process, url
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the sandbox process did not start: " + process.communicate()[1])
+    try:
+        process.start().wait_until(
+            lambda: requests.post(f"{url}/lina/extern/tokenapi/ping", timeout=1),
+            timeout=20,
+            ignore=(requests.ConnectionError,),
+        )
+    except ProcessError:
+        raise AssertionError("the sandbox process did not start: " + process.communicate()[1]) from None
+    return process, url
 
 
-def _stop(process: subprocess.Popen) -> tuple[str, str]:
-    process.terminate()  # only the process this test started
-    return process.communicate(timeout=10)
+def _stop(process: ManagedProcess) -> tuple[str, str]:
+    return process.communicate(timeout=10)  # stops only the process this test started
 
 
 def test_runs_alone_seeds_demo_data_and_prints_the_demo_codes():

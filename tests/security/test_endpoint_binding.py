@@ -227,7 +227,7 @@ def test_new_secrets_entered_with_the_move_are_kept_and_used(
     )
     assert response.status_code == 302
     campaign.refresh_from_db()
-    assert campaign.get_password() == "fresh-pass"
+    assert campaign.api_password == "fresh-pass"
     assert AuditEvent.objects.get(action="campaign.endpoint_changed").data["cleared"] == []
     _test_connection(client, campaign)
     assert capture.saw("fresh-pass", "fresh-key" if which == "lina" else "")
@@ -239,7 +239,7 @@ def test_a_path_change_on_the_same_host_keeps_the_secrets(client, campaign_admin
     response = _change(client, lina_campaign, base_url="https://lina.example.test/v2/tokenapi")
     assert response.status_code == 302
     lina_campaign.refresh_from_db()
-    assert lina_campaign.get_password() == PASSWORD and lina_campaign.get_shared_key() == SHARED_KEY
+    assert lina_campaign.api_password == PASSWORD and lina_campaign.api_shared_key == SHARED_KEY
     assert not AuditEvent.objects.filter(action="campaign.endpoint_changed").exists()
 
 
@@ -274,7 +274,7 @@ def test_an_address_off_the_allow_list_cannot_be_saved_tested_or_polled(
     else:
         assert isinstance(said["check"], Misconfigured) and setting in said["check"].message
     campaign.refresh_from_db()
-    assert campaign.get_password() == PASSWORD  # refused, not cleared: the row is simply unusable
+    assert campaign.api_password == PASSWORD  # refused, not cleared: the row is simply unusable
 
 
 @pytest.mark.parametrize(

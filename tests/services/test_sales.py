@@ -19,6 +19,7 @@ from vouchers.providers.errors import (
     ProviderUnavailable,
     ValidationFailed,
 )
+from vouchers.security.fields import Ciphertext
 from vouchers.services import bulk_sales as bulk_svc
 from vouchers.services import sales as svc
 
@@ -128,7 +129,7 @@ def test_definite_errors_are_failed_with_their_message(
 
 
 def test_unreadable_credentials_fail_before_any_call(fake_provider, lina_campaign, marketing, lina_template):
-    lina_campaign.api_password_ciphertext = "not-a-fernet-token"
+    lina_campaign.api_password = Ciphertext("not-a-fernet-token")  # as if stored under a lost key
     lina_campaign.save()
     sale = sell(lina_campaign, marketing, lina_template)
     assert sale.state == "failed" and sale.operation.error_code == "Misconfigured"

@@ -23,6 +23,7 @@ from vouchers.models import (
 from vouchers.models.stock import AlertKind, AlertState
 from vouchers.providers import base
 from vouchers.providers.errors import AuthFailed, Misconfigured, ProviderUnavailable, RateLimited
+from vouchers.security.fields import Ciphertext
 from vouchers.services import stock as stock_services
 from vouchers.services.stock import (
     ThresholdOverride,
@@ -264,7 +265,7 @@ def test_401_and_491_open_one_misconfiguration_alert_with_what_to_check(
 
 
 def test_undecryptable_credentials_are_a_misconfiguration_not_a_crash(allsafe_campaign, fake_provider):
-    allsafe_campaign.api_password_ciphertext = "not-a-fernet-token"
+    allsafe_campaign.api_password = Ciphertext("not-a-fernet-token")  # as if stored under a lost key
     allsafe_campaign.save()
     result = poll(allsafe_campaign)
     assert result.status == "failed"

@@ -27,8 +27,8 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def credentials(self, create, extracted, **kwargs):
-        self.set_password(kwargs.get("password", "api-password-secret"))
-        self.set_shared_key(kwargs.get("shared_key", "shared-key-secret"))
+        self.api_password = kwargs.get("password", "api-password-secret")
+        self.api_shared_key = kwargs.get("shared_key", "shared-key-secret")
         if create:
             self.save()
 

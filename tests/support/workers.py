@@ -9,14 +9,13 @@ It can be killed hard (SIGKILL, as a crash would) and started again.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from portal.processes import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,66 +26,48 @@ class WorkerProcess:
         #: Extra modules the worker imports at start (celery's ``-I``), e.g. a test provider.
         self.include = tuple(include)
         self.queue_prefix = queue_prefix
-        self.process: subprocess.Popen | None = None
+        self.process: ManagedProcess | None = None
         self.log_path = Path(env["PORTAL_VAR_DIR"]) / "worker.log"
 
     def start(self, concurrency: int = 2, pool: str = "threads") -> None:
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "-l",
-                "INFO",
-                "--pool",
-                pool,
-                "--concurrency",
-                str(concurrency),
-                "--without-mingle",
-                "--without-gossip",
-                "-n",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
-                *(["-I", ",".join(self.include)] if self.include else []),
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._wait_ready()
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-l",
+            "INFO",
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+            *(["-I", ",".join(self.include)] if self.include else []),
+        ]
+        self.process = ManagedProcess("Celery worker", command, cwd=ROOT, env=self.env, log=self.log_path)
+        self.process.start().wait_for_log(b"ready.", timeout=30)
 
-    def _wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Celery worker exited early:\n{self.output()}")
-            if b"ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"Celery worker did not become ready:\n{self.output()}")
+    def wait_until(self, predicate, timeout: float = 30, what: str = "condition") -> None:
+        """Until ``predicate()`` is true; fails with the worker's log (or when the worker died)."""
+        self.process.wait_until(predicate, timeout=timeout, what=f"waiting for {what}")
 
     def kill(self) -> None:
         """SIGKILL the whole worker, as a crash or an OOM kill would."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        if self.process:
+            self.process.kill()
         self.log_path.write_bytes(b"")  # so the next start waits for its own "ready."
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process:
+            self.process.stop(timeout=15)
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+        return self.process.tail(5000) if self.process else ""
 
 
 @pytest.fixture

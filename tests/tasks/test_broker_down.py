@@ -17,6 +17,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.processes import free_port
 from tests.support.sales import csv_file, lina_template  # noqa: F401 (fixture)
 from vouchers.models import AuditEvent, BulkSale, Sale
 from vouchers.models.sales import BulkSaleState
@@ -26,12 +27,6 @@ from vouchers.services.bulk_sales import bulk_sale_is_stalled, bulk_sales_resume
 from ..views.test_sales import upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _reset_pools(app) -> None:
@@ -48,7 +43,7 @@ def dead_broker():
 
     old = app.conf.broker_url
     _reset_pools(app)
-    app.conf.broker_url = f"redis://127.0.0.1:{_free_port()}/0"
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
     yield app
     _reset_pools(app)
     app.conf.broker_url = old

@@ -12,12 +12,12 @@ survives a SIGKILL of the worker. The test compares those calls with the ledger.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 import redis
 
+from portal.processes import wait_until
 from tests.support.recording_provider import calls
 from tests.support.sales import csv_file
 from vouchers.models import BulkSale, ProviderOperation, Sale
@@ -48,12 +48,10 @@ def recording_worker(monkeypatch, request):
 
 
 def wait_for(predicate, timeout: float, what: str, worker=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n{worker.output()}" if worker else ""))
+    if worker is not None:
+        worker.wait_until(predicate, timeout=timeout, what=what)
+    else:
+        wait_until(predicate, timeout=timeout, what=what)
 
 
 def test_worker_killed_mid_batch_and_restarted_sells_no_row_twice(

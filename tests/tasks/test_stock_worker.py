@@ -2,8 +2,8 @@
 
 The worker is a separate process, so the in-memory fake provider cannot reach it: a tiny HTTP
 server in this process answers ``GET /availability`` as Allsafe does (WIRE.md), and the worker
-imports tests.support.stock_worker_provider, which uses the real client when it exists and a minimal
-HTTP client until then. E-mail goes to the file backend in the worker's tmp dir.
+calls it with the real Allsafe client, as production does. E-mail goes to the file backend in the
+worker's tmp dir.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-WORKER = {"include": ("tests.support.stock_worker_provider",), "env": {"STOCK_POLL_MAX_RETRIES": "0"}}
+WORKER = {"env": {"STOCK_POLL_MAX_RETRIES": "0"}}
 
 
 class AllsafeStub:
@@ -118,12 +118,7 @@ def vault(allsafe_stub, role_groups):
 
 
 def wait_for(condition, worker, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{worker.output()}")
+    worker.wait_until(condition, timeout=timeout, what=what)
 
 
 def mails(tmp_path) -> list[str]:

@@ -257,7 +257,7 @@ def test_sales_export_neutralises_formulas(client, marketing, fake_provider, lin
     _sell_many(lina_template.campaign, marketing, lina_template, 1, layout=1, from_name="=cmd|' /C calc'!A0")
     client.force_login(marketing)
     response = client.get(reverse("vouchers:sale-export"), {"campaign": lina_template.campaign.pk})
-    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert response["Content-Type"].startswith("text/csv")
     assert rows[1][6] == "'=cmd|' /C calc'!A0"
     assert rows[1][9].startswith("••••")

@@ -27,6 +27,11 @@ class UsernameLengthMixin:
 class PortalAuthenticationForm(UsernameLengthMixin, AuthenticationForm):
     """The portal's sign-in page."""
 
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = _("User name")
+        self.fields["password"].label = _("Password")
+
 
 class PortalAdminAuthenticationForm(UsernameLengthMixin, AdminAuthenticationForm):
     """The admin's own sign-in page (/admin/login/), reachable without a session too."""
@@ -60,6 +65,10 @@ class PortalSetPasswordForm(SetPasswordForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["new_password1"].label = _("New password")
+        self.fields["new_password1"].widget.attrs["autofocus"] = True
+        self.fields["new_password2"].label = _("New password again")
+        self.fields["new_password2"].help_text = ""  # the first field's rules say it all
         for name in ("new_password1", "new_password2"):
             self.fields[name].validators.append(
                 MaxLengthValidator(

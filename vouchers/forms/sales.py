@@ -62,6 +62,8 @@ class LayoutSelect(forms.Select):
 
 
 class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
+    mark_optional = True  # "(optional)" after the label (templates/forms/field.html)
+
     request_token = RequestTokenField()
     amount = forms.CharField(
         label=_("Amount (€)"),
@@ -140,6 +142,8 @@ def denomination_text(value: Decimal) -> str:
 class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
     """Vendor and denomination in one choice, from the latest availability only."""
 
+    mark_optional = True  # "(optional)" after the label (templates/forms/field.html)
+
     request_token = RequestTokenField()
     voucher_type = forms.ChoiceField(label=_("Vendor and value"))
 
@@ -170,6 +174,8 @@ class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
 
 
 class BulkUploadForm(forms.Form):
+    mark_optional = True  # "(optional)" after the label (templates/forms/field.html)
+
     file = forms.FileField(
         label=_("CSV file"),
         help_text=_(

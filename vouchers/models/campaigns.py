@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..security import crypto
+from ..security.fields import EncryptedTextField
 
 
 class Provider(models.TextChoices):
@@ -72,10 +72,14 @@ class Campaign(models.Model):
         validators=[MinValueValidator(0.5), MaxValueValidator(120)],
     )
 
-    # --- Credentials (write-only; ciphertext only, see vouchers.security.crypto) ------------------------
+    # --- Credentials (write-only; stored encrypted, see vouchers.security.fields) -------------
     api_username = models.CharField(_("API user name"), max_length=150, blank=True)
-    api_password_ciphertext = models.TextField(blank=True, editable=False)
-    api_shared_key_ciphertext = models.TextField(blank=True, editable=False)
+    api_password = EncryptedTextField(
+        blank=True, editable=False, db_column="api_password_ciphertext", what="API password"
+    )
+    api_shared_key = EncryptedTextField(
+        blank=True, editable=False, db_column="api_shared_key_ciphertext", what="shared key"
+    )
     credentials_changed_at = models.DateTimeField(
         _("credentials changed"), null=True, blank=True, editable=False
     )
@@ -210,26 +214,14 @@ class Campaign(models.Model):
         return not (self.ends_on and day > self.ends_on)
 
     # --- Credentials --------------------------------------------------------------------------
+    # Whether a secret is stored, without decrypting it (the change form shows only this).
     @property
     def has_password(self) -> bool:
-        return bool(self.api_password_ciphertext)
+        return self._meta.get_field("api_password").has_value(self)
 
     @property
     def has_shared_key(self) -> bool:
-        return bool(self.api_shared_key_ciphertext)
-
-    def get_password(self) -> str:
-        """The decrypted API password; raises CredentialDecryptionError, never returns ciphertext."""
-        return crypto.decrypt(self.api_password_ciphertext, what=f"API password of campaign {self.slug!r}")
-
-    def get_shared_key(self) -> str:
-        return crypto.decrypt(self.api_shared_key_ciphertext, what=f"shared key of campaign {self.slug!r}")
-
-    def set_password(self, value: str) -> None:
-        self.api_password_ciphertext = crypto.encrypt(value)
-
-    def set_shared_key(self, value: str) -> None:
-        self.api_shared_key_ciphertext = crypto.encrypt(value)
+        return self._meta.get_field("api_shared_key").has_value(self)
 
 
 class Membership(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ..security.fields import EncryptedTextField
 from .ledger import ProviderOperation
 
 
@@ -21,7 +22,7 @@ class ReconcileTicket(models.Model):
     operation = models.OneToOneField(
         ProviderOperation, on_delete=models.CASCADE, related_name="reconcile_ticket"
     )
-    code_ciphertext = models.TextField(editable=False)
+    code = EncryptedTextField(editable=False, db_column="code_ciphertext", what="code")
     attempts = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -7,18 +7,13 @@ needed review, every page showing the sale follows without a second column to ke
 
 from __future__ import annotations
 
-import json
-import logging
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from ..security import crypto
+from ..security.fields import EncryptedJSONField, EncryptedTextField
 from .campaigns import Campaign
 from .ledger import OperationState, ProviderOperation
-
-logger = logging.getLogger(__name__)
 
 
 class SaleTemplate(models.Model):
@@ -73,16 +68,11 @@ class SaleQuerySet(models.QuerySet):
         return self.filter(operation__state=state)
 
 
-def encrypt_voucher_fields(fields: dict) -> str:
-    """The ciphertext stored for an allocated voucher's fields (empty for none)."""
-    return crypto.encrypt(json.dumps(fields, sort_keys=True)) if fields else ""
-
-
 class Sale(models.Model):
     """One gift token sold or one digital voucher allocated, linked to its ledger operation.
 
     The full code (gift token code or voucher PIN) is kept because marketing needs to hand it
-    out later. Like credentials it is stored only encrypted (``vouchers.security.crypto``, rotated with
+    out later. Like credentials it is stored only encrypted (``vouchers.security.fields``, rotated with
     ``manage.py rotate_encryption_keys``), shown only to roles holding
     ``vouchers.view_full_codes`` and never copied into the ledger or logs (the ledger has
     ``code_masked``/``code_digest``).
@@ -126,13 +116,17 @@ class Sale(models.Model):
     vendor = models.CharField(_("vendor"), max_length=120, blank=True)
 
     # What came back
-    full_code_ciphertext = models.TextField(blank=True, editable=False)
+    full_code = EncryptedTextField(blank=True, editable=False, db_column="full_code_ciphertext", what="code")
     code_masked = models.CharField(_("code"), max_length=32, blank=True)
-    # The QR image encodes the code and the voucher's fields hold its PIN: both are the code in
-    # another form, so they are encrypted like it (properties below read and write them).
-    qrcode_png_ciphertext = models.TextField(blank=True, editable=False)
+    # The QR image (base64 PNG) encodes the code and the voucher's fields (every field the provider
+    # sent, PIN included) hold it: both are the code in another form, so encrypted like it.
+    qrcode_png_base64 = EncryptedTextField(
+        blank=True, editable=False, db_column="qrcode_png_ciphertext", what="QR image"
+    )
     layout_url = models.URLField(_("layout link"), max_length=500, blank=True)
-    voucher_fields_ciphertext = models.TextField(blank=True, editable=False)
+    voucher_fields = EncryptedJSONField(
+        blank=True, editable=False, db_column="voucher_fields_ciphertext", what="voucher details"
+    )
 
     objects = SaleQuerySet.as_manager()
 
@@ -150,47 +144,6 @@ class Sale(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
-
-    @property
-    def full_code(self) -> str:
-        """The decrypted code; empty (and a warning logged) when no key can decrypt it."""
-        try:
-            return crypto.decrypt(self.full_code_ciphertext, what=f"code of sale {self.pk}")
-        except crypto.CredentialDecryptionError:
-            logger.warning("The code of sale %s cannot be decrypted with FIELD_ENCRYPTION_KEYS.", self.pk)
-            return ""
-
-    @full_code.setter
-    def full_code(self, value: str) -> None:
-        self.full_code_ciphertext = crypto.encrypt(value or "")
-
-    @property
-    def qrcode_png_base64(self) -> str:
-        """The provider's QR image (base64 PNG); empty when absent or when no key decrypts it."""
-        return self._decrypted(self.qrcode_png_ciphertext, "QR image")
-
-    @qrcode_png_base64.setter
-    def qrcode_png_base64(self, value: str) -> None:
-        self.qrcode_png_ciphertext = crypto.encrypt(value) if value else ""
-
-    @property
-    def voucher_fields(self) -> dict:
-        """Every field the provider sent with an allocated voucher (PIN included)."""
-        plain = self._decrypted(self.voucher_fields_ciphertext, "voucher details")
-        return json.loads(plain) if plain else {}
-
-    @voucher_fields.setter
-    def voucher_fields(self, value: dict) -> None:
-        self.voucher_fields_ciphertext = encrypt_voucher_fields(value)
-
-    def _decrypted(self, ciphertext: str, what: str) -> str:
-        if not ciphertext:
-            return ""
-        try:
-            return crypto.decrypt(ciphertext, what=f"{what} of sale {self.pk}")
-        except crypto.CredentialDecryptionError:
-            logger.warning("The %s of sale %s cannot be decrypted with FIELD_ENCRYPTION_KEYS.", what, self.pk)
-            return ""
 
     @property
     def state(self) -> str:

@@ -1,4 +1,10 @@
-"""The list tables (django-tables2): sales and audit. Codes are masked here; the detail page shows more."""
+"""The list tables (django-tables2): sales and audit. Codes are masked here; the detail page shows more.
+
+Each table is the one column definition of its list: the page renders it and the CSV export
+streams the same columns (``output.csv_export.table_csv_response``). ``visible=False`` columns
+are in the file only; ``exclude_from_export`` columns on the page only; ``value_<column>``
+gives a cell's plain value for the file where ``render_<column>`` formats it for the page.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +48,10 @@ class SaleTable(tables.Table):
     kind = tables.Column(verbose_name=_("Kind"))
     seller = tables.Column(verbose_name=_("Seller"), accessor="seller__username", default="—")
     product = tables.Column(verbose_name=_("Template / vendor"), accessor="template_name", empty_values=())
+    # In the file only: what a gift token was printed with.
+    layout = tables.Column(verbose_name=_("Layout"), visible=False)
+    from_name = tables.Column(verbose_name=_("From"), visible=False)
+    for_name = tables.Column(verbose_name=_("For"), visible=False)
     amount = tables.Column(
         verbose_name=_("Amount"), attrs={"td": {"class": "num money"}, "th": {"class": "num"}}
     )
@@ -51,6 +61,19 @@ class SaleTable(tables.Table):
     class Meta:
         model = Sale
         fields = ("created_at", "campaign", "kind", "seller", "product", "amount", "code_masked", "state")
+        sequence = (
+            "created_at",
+            "campaign",
+            "kind",
+            "seller",
+            "product",
+            "layout",
+            "from_name",
+            "for_name",
+            "amount",
+            "code_masked",
+            "state",
+        )
         order_by = ("-created_at",)
         attrs = {"class": "table"}
         empty_text = _("No sales match.")
@@ -70,6 +93,19 @@ class SaleTable(tables.Table):
             record.operation.get_state_display(),
         )
 
+    # --- the CSV file's values (sortable text a spreadsheet reads) ---------------------------
+    def value_created_at(self, value):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+    def value_amount(self, record):
+        return record.amount
+
+    def value_product(self, record):
+        return record.template_name or record.vendor
+
+    def value_state(self, record):
+        return record.operation.get_state_display()
+
 
 class AuditEventTable(tables.Table):
     created_at = tables.DateTimeColumn(verbose_name=_("When"))
@@ -88,3 +124,6 @@ class AuditEventTable(tables.Table):
         # The audit trail keeps the seconds; the date part follows the reader's language.
         local = timezone.localtime(value)
         return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
+
+    def value_created_at(self, value):
+        return value.isoformat()  # the file is for machines too: exact and time-zone aware

@@ -49,10 +49,10 @@ def campaign_save(
     creating = campaign.pk is None
     credentials_changed = []
     if new_password:
-        campaign.set_password(new_password)
+        campaign.api_password = new_password
         credentials_changed.append("password")
     if new_shared_key:
-        campaign.set_shared_key(new_shared_key)
+        campaign.api_shared_key = new_shared_key
         credentials_changed.append("shared key")
     campaign.cleared_secrets = []
     with transaction.atomic():
@@ -63,11 +63,11 @@ def campaign_save(
             ).first()
         moved = old_url is not None and endpoint_changed(old_url, campaign.base_url)
         if moved:
-            if not new_password and campaign.api_password_ciphertext:
-                campaign.api_password_ciphertext = ""
+            if not new_password and campaign.has_password:
+                campaign.api_password = ""
                 campaign.cleared_secrets.append("password")
-            if not new_shared_key and campaign.api_shared_key_ciphertext:
-                campaign.api_shared_key_ciphertext = ""
+            if not new_shared_key and campaign.has_shared_key:
+                campaign.api_shared_key = ""
                 campaign.cleared_secrets.append("shared key")
         if credentials_changed or campaign.cleared_secrets:
             campaign.credentials_changed_at = timezone.now()
@@ -148,38 +148,6 @@ def membership_remove(*, membership: Membership, actor) -> None:
             data={"user": membership.user.get_username()},
         )
         membership.delete()
-
-
-def credentials_rotate(*, actor=None) -> int:
-    """Re-encrypt every stored credential with the newest key; returns how many campaigns changed.
-
-    Runs row by row under ``select_for_update`` so a concurrent credential change is not lost.
-    Raises CredentialDecryptionError (naming the campaign) when a value no key can decrypt is found.
-    """
-    from ..security import crypto
-
-    rotated = 0
-    for pk in Campaign.objects.order_by("pk").values_list("pk", flat=True):
-        with transaction.atomic():
-            campaign = Campaign.objects.select_for_update().get(pk=pk)
-            if not (campaign.api_password_ciphertext or campaign.api_shared_key_ciphertext):
-                continue
-            campaign.api_password_ciphertext = crypto.rotate(
-                campaign.api_password_ciphertext, what=f"API password of campaign {campaign.slug!r}"
-            )
-            campaign.api_shared_key_ciphertext = crypto.rotate(
-                campaign.api_shared_key_ciphertext, what=f"shared key of campaign {campaign.slug!r}"
-            )
-            campaign.save(update_fields=["api_password_ciphertext", "api_shared_key_ciphertext"])
-            audit_record(
-                actor=actor,
-                action="campaign.credentials_reencrypted",
-                campaign=campaign,
-                obj=campaign,
-                summary=f"Credentials of {campaign.name} re-encrypted with the newest key",
-            )
-            rotated += 1
-    return rotated
 
 
 def campaign_delete(*, campaign: Campaign, actor) -> None:

@@ -127,7 +127,7 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
         )
     ticket = ReconcileTicket.objects.filter(operation=operation).first()
     try:
-        code = crypto.decrypt(ticket.code_ciphertext, what="reconcile ticket") if ticket else ""
+        code = ticket.code if ticket else ""
     except crypto.CredentialDecryptionError:
         code = ""
     if not code:

@@ -30,10 +30,9 @@ from django.utils.translation import gettext as _
 from ..models import BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate, StockSnapshot
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
-from ..models.sales import SaleKind, encrypt_voucher_fields
+from ..models.sales import SaleKind
 from ..providers.base import AllocateRequest, PurchaseRequest
 from ..providers.errors import Misconfigured, OutcomeUnknown, ProviderError
-from ..security import crypto
 from ..values.codes import code_digest, format_code, mask_code, normalize_code
 from .audit import audit_record
 from .ledger import operation_claim, operation_record
@@ -310,12 +309,10 @@ def gift_token_sell(
             "amount": result.amount,
         },
         sale_fields={
-            "full_code_ciphertext": crypto.encrypt(code),
+            "full_code": code,
             "code_masked": mask_code(code),
             "amount": result.amount,
-            "qrcode_png_ciphertext": crypto.encrypt(result.qrcode_png_base64)
-            if result.qrcode_png_base64
-            else "",
+            "qrcode_png_base64": result.qrcode_png_base64 or "",
             "layout_url": _web_link(result.layout_url),
         },
         actor=user,
@@ -414,9 +411,9 @@ def digital_voucher_allocate(
             "code_digest": code_digest(code) if code else "",
         },
         sale_fields={
-            "full_code_ciphertext": crypto.encrypt(code[:128]),
+            "full_code": code[:128],
             "code_masked": mask_code(code) if code else "",
-            "voucher_fields_ciphertext": encrypt_voucher_fields(fields),
+            "voucher_fields": fields,
             "vendor": voucher.vendor or vendor,
             "amount": value_received,
         },

@@ -331,7 +331,7 @@ def _claim(*, campaign, user, code, amount, request_token, card: TokenCard) -> t
                 if not claim.created:
                     return claim.operation, False
                 operation = claim.operation
-                ReconcileTicket.objects.create(operation=operation, code_ciphertext=crypto.encrypt(code))
+                ReconcileTicket.objects.create(operation=operation, code=code)
                 return operation, True
         try:
             with transaction.atomic():

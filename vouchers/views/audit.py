@@ -5,7 +5,7 @@ from __future__ import annotations
 from django_filters.views import FilterView
 from django_tables2.views import SingleTableMixin
 
-from ..output.csv_export import csv_response
+from ..output.csv_export import table_csv_response
 from ..output.tables import AuditEventTable, BoundedPaginator
 from ..selectors.audit import audit_events_for
 from ..selectors.filters import AuditEventFilter
@@ -25,17 +25,8 @@ class AuditEventListView(PortalPermissionMixin, SingleTableMixin, FilterView):
 
     def get(self, request, *args, **kwargs):
         if request.GET.get("export") == "csv":
+            # The same table as the page, with the page's filters, as a streamed file.
             filterset = self.filterset_class(request.GET, queryset=self.get_queryset(), request=request)
             events = filterset.qs if filterset.is_valid() else self.get_queryset().none()
-            rows = (
-                (
-                    e.created_at.isoformat(),
-                    e.actor_name,
-                    e.action,
-                    e.campaign.name if e.campaign else "",
-                    e.summary,
-                )
-                for e in events.order_by("-created_at").iterator(chunk_size=2000)
-            )
-            return csv_response("audit.csv", ["when", "who", "action", "campaign", "summary"], rows)
+            return table_csv_response(request, "audit.csv", self.table_class(events))
         return super().get(request, *args, **kwargs)

@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views import View
@@ -24,9 +23,10 @@ from ..models import BulkSale, Sale
 from ..models.campaigns import Provider
 from ..output import bulk_csv as sales_csv
 from ..output import qr as sales_qr
-from ..output.csv_export import csv_bytes
+from ..output.csv_export import csv_bytes, table_csv_response
 from ..output.tables import BoundedPaginator, SaleTable
 from ..providers.errors import ProviderError
+from ..security.crypto import CredentialDecryptionError
 from ..selectors.filters import SaleFilter
 from ..selectors.sales import bulk_rows, bulk_sales_for, sale_for, sales_for
 from ..services import bulk_sales as bulk_service
@@ -186,11 +186,10 @@ class SaleDetailView(SaleScopedMixin, DetailView):
         context = super().get_context_data(**kwargs)
         sale = self.sale
         full = _can_see_full_codes(self.request.user)
-        context["show_full_code"] = full and bool(sale.full_code)
-        context["display_code"] = (
-            format_code(sale.full_code) if full and sale.is_gift_token else sale.full_code if full else ""
-        )
-        fields = sale.voucher_fields or {}
+        code, fields = _readable_secrets(sale)
+        context["code_unreadable"] = code is None
+        context["show_full_code"] = full and bool(code)
+        context["display_code"] = (format_code(code) if sale.is_gift_token else code) if full and code else ""
         if not full:
             fields = {
                 k: (sale.code_masked if str(k).lower() in ("pin", "code") else v) for k, v in fields.items()
@@ -200,6 +199,15 @@ class SaleDetailView(SaleScopedMixin, DetailView):
         context["print_mode"] = self.kwargs.get("print_mode", False)
         context["review_url"] = _operation_review_url(self.request.user)
         return context
+
+
+def _readable_secrets(sale: Sale) -> tuple[str | None, dict]:
+    """The sale's full code and voucher fields; ``(None, {})`` when no configured key decrypts
+    them, so the page still shows the masked code and says why the rest is missing."""
+    try:
+        return sale.full_code, sale.voucher_fields
+    except CredentialDecryptionError:
+        return None, {}
 
 
 class SalePrintView(SaleDetailView):
@@ -215,9 +223,10 @@ class SaleQrView(SaleScopedMixin, View):
 
     def get(self, request, *args, **kwargs):
         sale = self.sale
-        if not (sale.is_gift_token and sale.full_code):
-            raise Http404("This sale has no code.")
-        png, _source = sales_qr.qr_png(code=sale.full_code, qrcode_base64=sale.qrcode_png_base64)
+        code, _fields = _readable_secrets(sale)
+        if not (sale.is_gift_token and code):
+            raise Http404("This sale has no readable code.")
+        png, _source = sales_qr.qr_png(code=code, qrcode_base64=sale.qrcode_png_base64)
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "private, no-store"
         return response
@@ -240,45 +249,14 @@ class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
 
 
 class SaleExportView(PortalPermissionMixin, View):
-    """The filtered sales list as CSV (masked codes, formulas neutralised)."""
+    """The filtered sales list as CSV: the list's table (masked codes), streamed, formulas neutralised."""
 
     permission_required = VIEW_SALES
 
     def get(self, request, *args, **kwargs):
         filterset = SaleFilter(request.GET or None, queryset=sales_for(request.user), request=request)
         queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else sales_for(request.user)
-        header = [
-            _("sold at"),
-            _("campaign"),
-            _("kind"),
-            _("seller"),
-            _("template / vendor"),
-            _("layout"),
-            _("from"),
-            _("for"),
-            _("amount"),
-            _("code"),
-            _("state"),
-        ]
-        rows = (
-            [
-                timezone.localtime(sale.created_at).strftime("%Y-%m-%d %H:%M"),
-                sale.campaign.name,
-                sale.get_kind_display(),
-                sale.seller.get_username() if sale.seller else "",
-                sale.template_name or sale.vendor,
-                sale.layout or "",
-                sale.from_name,
-                sale.for_name,
-                sale.amount,
-                sale.code_masked,
-                sale.operation.get_state_display(),
-            ]
-            for sale in queryset.iterator(chunk_size=1000)
-        )
-        response = HttpResponse(csv_bytes(header, rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="sales.csv"'
-        return response
+        return table_csv_response(request, "sales.csv", SaleTable(queryset))
 
 
 # --- Bulk sales --------------------------------------------------------------------------------
@@ -395,7 +373,8 @@ class BulkResultCsvView(BulkScopedMixin, View):
                 result, code, link, message = _("not sold"), "", "", row.message
             else:
                 result = sale.operation.get_state_display()
-                code = (format_code(sale.full_code) if full else sale.code_masked) if sale.full_code else ""
+                plain, _fields = _readable_secrets(sale)
+                code = (format_code(plain) if full else sale.code_masked) if plain else ""
                 link = sale.layout_url if full else ""
                 message = row.message
             rows.append(

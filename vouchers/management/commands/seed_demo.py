@@ -106,8 +106,8 @@ class Command(BaseCommand):
         campaign.base_url = settings.SANDBOX_URL + spec["path"]
         campaign.is_live = True
         campaign.api_username = spec["username"]
-        campaign.set_password(spec["password"])
-        campaign.set_shared_key(spec["shared_key"])
+        campaign.api_password = spec["password"]
+        campaign.api_shared_key = spec["shared_key"]
         # A demo poll every minute shows the stock chart moving within a short demo.
         campaign.poll_interval_minutes = 1 if campaign.is_allsafe else campaign.poll_interval_minutes
         campaign.save()
