@@ -1,0 +1,88 @@
+"""Campaign admin pages in a real browser (Chromium via Playwright) against live_server.
+
+Test connection runs against the sandbox providers (real HTTP) on the values typed in the form:
+a working value is reported in green and says it is not saved; a failure is red only, names the
+failed step and what to check; nothing typed is ever saved by a test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.support.factories import PASSWORD
+from tests.support.sandbox import sandbox_lina_shop
+from vouchers.models import Membership
+
+pytestmark = [pytest.mark.chromium, pytest.mark.django_db(transaction=True)]
+
+UNREACHABLE = "http://127.0.0.1:9/extern/tokenapi"  # the discard port: nothing listens there
+
+
+def login(page, live_server, username: str) -> None:
+    page.goto(live_server.url + reverse("login"))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(live_server.url + reverse("vouchers:home"))
+
+
+def messages_of(page, level: str) -> list[str]:
+    return page.locator(f"ul.messagelist li.{level}").all_inner_texts()
+
+
+@pytest.fixture
+def shop(sandbox, campaign_admin):
+    campaign = sandbox_lina_shop(sandbox, code="ABCD2345EFGH6789", read_timeout=5)
+    campaign.set_password("a-wrong-saved-password")
+    campaign.save()
+    Membership.objects.create(user=campaign_admin, campaign=campaign)
+    return campaign
+
+
+def open_change_page(page, live_server, campaign) -> None:
+    page.goto(live_server.url + reverse("admin:vouchers_campaign_change", args=[campaign.pk]))
+
+
+def test_typed_password_is_tested_without_saving(page, live_server, shop, sandbox):
+    login(page, live_server, "campaignadmin")
+    open_change_page(page, live_server, shop)
+    page.fill("input[name=new_password]", "demo-lina-password")
+    page.click("button[name=test_connection]")
+    page.wait_for_selector("ul.messagelist")
+    [success] = messages_of(page, "success")
+    assert "The connection works" in success and "not saved until you press Save" in success
+    assert messages_of(page, "error") == []
+    shop.refresh_from_db()
+    assert shop.get_password() == "a-wrong-saved-password"  # the test saved nothing
+
+    page.fill("input[name=new_password]", "another-wrong-password")
+    page.click("button[name=test_connection]")
+    page.wait_for_selector("ul.messagelist li.error")
+    errors = " ".join(messages_of(page, "error"))
+    assert "LINA refused the login" in errors and "Failed step: LINA login" in errors
+    assert messages_of(page, "success") == [] and messages_of(page, "info") == []
+    assert sandbox.request_count("lina", "login") == 2  # one per test: at most one failed login
+
+
+@pytest.mark.parametrize(
+    ("locale", "unreachable", "check"),
+    [("en-GB", "could not be reached", "The base URL"), ("de-DE", "nicht erreichbar", "Die Basis-URL")],
+)
+def test_unreachable_typed_url_is_red_and_points_at_the_base_url(
+    page, live_server, shop, locale, unreachable, check
+):
+    page.context.add_cookies([{"name": "django_language", "value": locale[:2], "url": live_server.url}])
+    login(page, live_server, "campaignadmin")
+    open_change_page(page, live_server, shop)
+    page.fill("input[name=base_url]", UNREACHABLE)
+    page.fill("input[name=new_password]", "demo-lina-password")
+    page.fill("input[name=new_shared_key]", "demo-lina-shared-key")
+    page.click("button[name=test_connection]")
+    page.wait_for_selector("ul.messagelist li.error")
+    errors = " ".join(messages_of(page, "error"))
+    assert unreachable in errors and check in errors and UNREACHABLE in errors
+    assert messages_of(page, "success") == [] and messages_of(page, "info") == []
+    assert page.input_value("input[name=base_url]") == UNREACHABLE  # the typed value stays
+    shop.refresh_from_db()
+    assert shop.base_url != UNREACHABLE
