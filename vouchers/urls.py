@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, desk, home, provider_health, sales, stock
+from .views import audit, desk, home, ledger, provider_health, sales, stock
 
 app_name = "vouchers"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", home.HomeView.as_view(), name="home"),
     path("campaigns/<slug:campaign>/", home.CampaignDetailView.as_view(), name="campaign-detail"),
     path("audit/", audit.AuditEventListView.as_view(), name="audit-list"),
+    path("ledger/", ledger.LedgerListView.as_view(), name="ledger-list"),
     path("providers/health/", provider_health.ProviderHealthView.as_view(), name="provider-health"),
     path("stock/", stock.StockDashboardView.as_view(), name="stock-dashboard"),
     path("stock/<slug:campaign>/", stock.StockDetailView.as_view(), name="stock-detail"),

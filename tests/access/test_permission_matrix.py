@@ -86,6 +86,8 @@ RULES: dict[str, Rule] = {
     "vouchers:campaign-detail": Rule(signed_in(OK, outsider=NOT_FOUND), kwargs=LINA),
     "vouchers:audit-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
     "vouchers:provider-health": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    # The ledger: those who answer "what happened to this voucher"; scoped inside.
+    "vouchers:ledger-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
     # Stock monitoring (Allsafe): marketing and admins see stock, admins set thresholds.
     "vouchers:stock-dashboard": Rule(
         signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=OK)

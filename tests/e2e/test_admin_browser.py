@@ -7,6 +7,10 @@ failed step and what to check; nothing typed is ever saved by a test.
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -86,3 +90,50 @@ def test_unreachable_typed_url_is_red_and_points_at_the_base_url(
     assert page.input_value("input[name=base_url]") == UNREACHABLE  # the typed value stays
     shop.refresh_from_db()
     assert shop.base_url != UNREACHABLE
+
+
+# --- The ledger (issue 19, item 5) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "ledger", "failed"), [("en", "Ledger", "failed"), ("de", "Journal", "fehlgeschlagen")]
+)
+def test_from_provider_health_to_the_ledger_and_its_csv(
+    page, live_server, campaign_admin, lina_campaign, other_campaign, language, ledger, failed
+):
+    from vouchers.models import ProviderOperation
+    from vouchers.values.codes import code_digest, mask_code
+
+    code = "ABCD2345EFGH6789"
+    for duration, state in ((40, "succeeded"), (900, "failed"), (300, "succeeded")):
+        ProviderOperation.objects.create(
+            campaign=lina_campaign,
+            kind="check",
+            state=state,
+            duration_ms=duration,
+            code_masked=mask_code(code),
+            code_digest=code_digest(code),
+            error_code="ProviderUnavailable" if state == "failed" else "",
+        )
+    ProviderOperation.objects.create(campaign=other_campaign, kind="check", state="failed", duration_ms=5)
+    page.context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
+    login(page, live_server, "campaignadmin")
+    page.goto(live_server.url + reverse("vouchers:provider-health"))
+    page.click(f"a[data-ledger-campaign]:has-text('{lina_campaign.name}')")
+    page.wait_for_selector(f"h1:has-text('{ledger}')")
+    rows = page.locator("table.ledger tbody tr")
+    assert rows.count() == 3  # this campaign only
+    assert page.locator(f"table.ledger .badge-bad:has-text('{failed}')").count() == 1
+    assert code not in page.content() and mask_code(code) in page.content()
+
+    page.click("table.ledger th a[href*='duration_ms']")  # sort by duration, shortest first
+    page.wait_for_url("**sort=duration_ms**")
+    durations = page.locator("table.ledger tbody tr td:nth-child(9)").all_inner_texts()
+    assert durations == ["40 ms", "300 ms", "900 ms"]
+
+    with page.expect_download() as download:
+        page.click("button[name=export]")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 4 and code not in text  # header and three rows, codes masked
+    assert [row[8] for row in rows[1:]] == ["40", "300", "900"]  # the file keeps the page's sort
