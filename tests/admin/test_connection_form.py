@@ -16,6 +16,7 @@ import responses
 from django.contrib.messages import constants
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import translation
 from urllib3.exceptions import NewConnectionError
 
 from vouchers.models import AuditEvent, Campaign, ProviderOperation
@@ -24,6 +25,15 @@ from vouchers.providers.lina import RECIPES, session_key
 from .test_credentials import campaign_form_data
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A German request leaves German active in this thread (LocaleMiddleware never resets it);
+    restore the language after each test so later tests read English."""
+    with translation.override(translation.get_language()):
+        yield
+
 
 LINA = "https://lina.example.test/extern/tokenapi"  # tests/support/factories.py
 ALLSAFE = "https://allsafe.example.test"

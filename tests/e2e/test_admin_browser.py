@@ -137,3 +137,47 @@ def test_from_provider_health_to_the_ledger_and_its_csv(
     rows = list(csv.reader(io.StringIO(text)))
     assert len(rows) == 4 and code not in text  # header and three rows, codes masked
     assert [row[8] for row in rows[1:]] == ["40", "300", "900"]  # the file keeps the page's sort
+
+
+# --- People (issue 19, item 6) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "people", "added", "deactivated"),
+    [
+        ("en", "People", "can sign in now", "is deactivated"),
+        ("de", "Personen", "kann sich jetzt anmelden", "ist deaktiviert"),
+    ],
+)
+def test_campaign_admin_adds_a_cashier_resets_and_deactivates(
+    page, live_server, campaign_admin, lina_campaign, other_campaign, language, people, added, deactivated
+):
+    from django.contrib.auth import get_user_model
+
+    from tests.support.factories import role_group
+    from vouchers.access import roles
+
+    role_group(roles.CASHIER)  # the flush of a transactional test removed the migration's groups
+    page.context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
+    login(page, live_server, "campaignadmin")
+    page.click(f"nav >> text={people}")
+    page.click("[data-person-create]")
+    assert other_campaign.name not in page.content()
+    page.fill("input[name=username]", "newtill")
+    page.fill("input[name=first_name]", "Nina")
+    page.select_option("select[name=role]", value="Cashier")
+    page.check(f"label:has-text('{lina_campaign.name}') input")
+    page.fill("input[name=password1]", "Till-Nr7-Frühling!")
+    page.fill("input[name=password2]", "Till-Nr7-Frühling!")
+    page.click("button.button-primary")
+    page.wait_for_selector(f".message-success:has-text('{added}')")
+
+    page.fill("input[name=password1]", "short")
+    page.fill("input[name=password2]", "short")
+    page.click("[data-password-form] button")
+    page.wait_for_selector("[data-password-form] .errorlist")
+    assert page.locator(".message-success").count() == 0  # a refused password is never green
+
+    page.click("[data-active-form] button")
+    page.wait_for_selector(f".message-success:has-text('{deactivated}')")
+    assert not get_user_model().objects.get(username="newtill").is_active

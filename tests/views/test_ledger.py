@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from tests.support.sales import lina_template  # noqa: F401  (a fixture)
 from vouchers.models import ProviderOperation
@@ -17,6 +18,15 @@ from vouchers.services import sales as sales_svc
 from vouchers.values.codes import code_digest, mask_code
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A German request leaves German active in this thread (LocaleMiddleware never resets it);
+    restore the language after each test so later tests read English."""
+    with translation.override(translation.get_language()):
+        yield
+
 
 URL = reverse("vouchers:ledger-list")
 CODE = "ABCD2345EFGH6789"
