@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, desk, home, provider_health, sales, stock
+from .views import audit, desk, home, ledger, people, provider_health, sales, stock
 
 app_name = "vouchers"
 
@@ -8,6 +8,12 @@ urlpatterns = [
     path("", home.HomeView.as_view(), name="home"),
     path("campaigns/<slug:campaign>/", home.CampaignDetailView.as_view(), name="campaign-detail"),
     path("audit/", audit.AuditEventListView.as_view(), name="audit-list"),
+    path("ledger/", ledger.LedgerListView.as_view(), name="ledger-list"),
+    # People of the admin's campaigns (cashiers and marketing managers)
+    path("people/", people.PeopleListView.as_view(), name="people-list"),
+    path("people/new/", people.PersonCreateView.as_view(), name="person-create"),
+    path("people/<int:pk>/", people.PersonDetailView.as_view(), name="person-detail"),
+    path("people/<int:pk>/active/", people.PersonActiveView.as_view(), name="person-active"),
     path("providers/health/", provider_health.ProviderHealthView.as_view(), name="provider-health"),
     path("stock/", stock.StockDashboardView.as_view(), name="stock-dashboard"),
     path("stock/<slug:campaign>/", stock.StockDetailView.as_view(), name="stock-detail"),

@@ -51,6 +51,11 @@ def a_bulk_sale(world: dict) -> dict:
     return {"pk": world["bulk_sale"].pk}
 
 
+def the_cashier(world: dict) -> dict:
+    """The cashier (of the LINA and Allsafe campaigns), a person the campaign admin manages."""
+    return {"pk": world["users"]["cashier"].pk}
+
+
 def cashiers_unknown_redeem(world: dict) -> dict:
     """An unresolved redeem made by the cashier on the LINA campaign."""
     return {"pk": world["unknown_redeem"].pk}
@@ -86,6 +91,19 @@ RULES: dict[str, Rule] = {
     "vouchers:campaign-detail": Rule(signed_in(OK, outsider=NOT_FOUND), kwargs=LINA),
     "vouchers:audit-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
     "vouchers:provider-health": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    # The ledger: those who answer "what happened to this voucher"; scoped inside.
+    "vouchers:ledger-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    # People: campaign admins manage the cashiers and marketing managers of their campaigns.
+    "vouchers:people-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    "vouchers:person-create": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    "vouchers:person-detail": Rule(
+        signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND), kwargs=the_cashier
+    ),
+    "vouchers:person-active": Rule(
+        signed_in(FORBIDDEN, campaign_admin=REDIRECT, superuser=REDIRECT, outsider=NOT_FOUND),
+        kwargs=the_cashier,
+        method="post",
+    ),
     # Stock monitoring (Allsafe): marketing and admins see stock, admins set thresholds.
     "vouchers:stock-dashboard": Rule(
         signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=OK)

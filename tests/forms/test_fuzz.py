@@ -598,3 +598,15 @@ def test_nul_in_any_text_field_is_refused_with_a_message(
         assert response.status_code == 200, (url, response.status_code)
         assert NUL_REFUSED in response.content.decode(), url
         assert counts() == before and provider_calls(fake_provider) == 0, url
+
+
+LEDGER_PARAMS = ["campaign", "kind", "state", "user", "since", "until", "reference", "same_code_as"]
+
+
+@FUZZ
+@given(params=st.dictionaries(st.sampled_from(LEDGER_PARAMS + COMMON_PARAMS), anything))
+def test_ledger_filters(client, campaign_admin, params):
+    client.force_login(campaign_admin)
+    before = counts()
+    assert_no_server_error(client.get(reverse("vouchers:ledger-list"), params))
+    assert counts() == before

@@ -352,3 +352,68 @@ def test_the_test_connection_action_is_bounded(client, campaign_admin, lina_camp
 
 def _messages_of(response) -> str:
     return " ".join(str(m) for m in response.context["messages"])
+
+
+# --- Test connection on the values typed in the form (issue 19, item 1) --------------------------
+
+
+def _test_typed(client, campaign: Campaign, **typed) -> str:
+    """Press "Test connection" on the change form holding ``typed`` (nothing is saved)."""
+    data = campaign_form_data(campaign, **typed)
+    data["test_connection"] = "1"
+    response = client.post(reverse("admin:vouchers_campaign_test_connection", args=[campaign.pk]), data)
+    assert response.status_code == 200
+    return _messages_of(response)
+
+
+@pytest.mark.parametrize("which", ["allsafe", "lina"])
+def test_a_typed_address_elsewhere_never_gets_the_stored_secrets(
+    client, campaign_admin, lina_campaign, allsafe_campaign, capture, which
+):
+    """A blank secret means "the stored one" only on the saved address: typed elsewhere, the
+    test asks for the secrets again and calls nothing at all."""
+    campaign = allsafe_campaign if which == "allsafe" else lina_campaign
+    client.force_login(campaign_admin)
+    before = Campaign.objects.filter(pk=campaign.pk).values().get()
+
+    said = _test_typed(client, campaign, base_url=_base(capture, campaign))
+
+    assert capture.requests == []
+    assert "Stored secrets are only sent to the address they were entered for" in said
+    assert "API password" in said and ("shared key" in said) == (which == "lina")
+    assert "The connection works" not in said
+    assert Campaign.objects.filter(pk=campaign.pk).values().get() == before  # nothing saved
+    assert ProviderOperation.objects.get(kind="test").state == "failed"
+
+
+@pytest.mark.parametrize("which", ["allsafe", "lina"])
+def test_typed_secrets_for_a_typed_address_are_used_and_not_saved(
+    client, campaign_admin, lina_campaign, allsafe_campaign, capture, which
+):
+    """The positive control: typed with the secrets, the test reaches the typed address with
+    the typed secrets (never the stored ones) and saves neither."""
+    campaign = allsafe_campaign if which == "allsafe" else lina_campaign
+    client.force_login(campaign_admin)
+    before = Campaign.objects.filter(pk=campaign.pk).values().get()
+
+    said = _test_typed(
+        client,
+        campaign,
+        base_url=_base(capture, campaign),
+        new_password="typed-pass",
+        new_shared_key="typed-key",
+    )
+
+    assert "The connection works" in said, said
+    assert capture.saw("typed-pass", "typed-key" if which == "lina" else "")
+    assert not capture.saw(PASSWORD, SHARED_KEY)
+    assert Campaign.objects.filter(pk=campaign.pk).values().get() == before
+
+
+def test_a_typed_address_off_the_allow_list_is_refused_before_any_call(
+    client, campaign_admin, lina_campaign, capture, loopback_refused
+):
+    client.force_login(campaign_admin)
+    said = _test_typed(client, lina_campaign, base_url=_base(capture, lina_campaign), new_password="p")
+    assert capture.requests == []
+    assert "nothing was tested" in said

@@ -22,6 +22,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "vouchers:home", None),
     NavItem(_("Audit"), "vouchers:audit-list", "vouchers.view_audit"),
     NavItem(_("Provider health"), "vouchers:provider-health", "vouchers.view_ledger"),
+    NavItem(_("Ledger"), "vouchers:ledger-list", "vouchers.view_ledger"),
+    NavItem(_("People"), "vouchers:people-list", "vouchers.manage_people"),
     NavItem(_("Stock"), "vouchers:stock-dashboard", "vouchers.view_stock"),
     NavItem(_("Desk"), "vouchers:desk-home", "vouchers.use_desk"),
     NavItem(_("Today's redemptions"), "vouchers:desk-today", "vouchers.use_desk"),

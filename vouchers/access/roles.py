@@ -45,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "vouchers.resolve_operations",
         "vouchers.view_audit",
         "vouchers.test_connection",
+        # People of their campaigns: cashiers and marketing managers (granted by 0012_backoffice).
+        "vouchers.manage_people",
         # The named LINA templates of their campaigns (sales; granted by migration 0003_selling).
         "vouchers.view_saletemplate",
         "vouchers.add_saletemplate",

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.http import Http404, HttpResponseNotAllowed
-from django.shortcuts import redirect
-from django.urls import path
 from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
@@ -25,9 +21,11 @@ from ..access.scoping import campaigns_for, scope
 from ..forms.campaigns import CampaignAdminForm
 from ..models import AuditEvent, Campaign, Membership, ProviderOperation, SaleTemplate
 from ..services.campaigns import campaign_delete, campaign_save, membership_add, membership_remove
-from ..services.connection import ConnectionReport, campaign_test_connection
 from ..services.sales import sale_template_delete, sale_template_save
 from .accounts import CampaignListFilter, ProtectedHistoryDeleteMixin
+from .connection import MAX_CONNECTION_TESTS, ConnectionTestAdminMixin
+
+__all__ = ["MAX_CONNECTION_TESTS"]  # tests and callers import it from here
 
 
 class SafeAutocompleteSelect(AutocompleteSelect):
@@ -68,12 +66,8 @@ class MembershipInline(SafeAutocompleteMixin, admin.TabularInline):
     autocomplete_fields = ("user",)
 
 
-#: Campaigns one "Test connection" action may test (each waits for its provider).
-MAX_CONNECTION_TESTS = 5
-
-
 @admin.register(Campaign)
-class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
+class CampaignAdmin(ConnectionTestAdminMixin, ProtectedHistoryDeleteMixin, admin.ModelAdmin):
     form = CampaignAdminForm
     protected_message = _(
         "%(name)s has a history (audit trail, ledger, sales) and cannot be deleted. "
@@ -183,73 +177,6 @@ class CampaignAdmin(ProtectedHistoryDeleteMixin, admin.ModelAdmin):
             else:
                 membership.save()
         return None
-
-    # --- Test connection: an action on the list and a button on the change page ---------------
-
-    def has_test_connection_permission(self, request, obj=None):
-        return request.user.has_perm("vouchers.test_connection")
-
-    @admin.action(description=_("Test connection"), permissions=["test_connection"])
-    def test_connection_action(self, request, queryset):
-        # Each test may wait for the provider's timeouts: a long selection would hold a worker.
-        if queryset.count() > MAX_CONNECTION_TESTS:
-            messages.error(
-                request,
-                gettext("Test at most %(limit)d campaigns at a time; nothing was tested.")
-                % {"limit": MAX_CONNECTION_TESTS},
-            )
-            return
-        for campaign in queryset:  # already scoped to the user's campaigns by get_queryset
-            self._report(request, campaign, campaign_test_connection(campaign=campaign, actor=request.user))
-
-    def get_urls(self):
-        return [
-            path(
-                "<path:object_id>/test-connection/",
-                self.admin_site.admin_view(self.test_connection_view),
-                name="vouchers_campaign_test_connection",
-            ),
-            *super().get_urls(),
-        ]
-
-    def test_connection_view(self, request, object_id):
-        """POST only: a test writes a ledger row and an audit event."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_test_connection_permission(request):
-            raise PermissionDenied
-        campaign = self.get_object(request, unquote(object_id))
-        if campaign is None:
-            raise Http404
-        detect = campaign.is_lina and request.POST.get("detect_recipe") == "1"
-        report = campaign_test_connection(campaign=campaign, actor=request.user, detect_recipe=detect)
-        self._report(request, campaign, report)
-        return redirect("admin:vouchers_campaign_change", campaign.pk)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "can_test_connection": self.has_test_connection_permission(request),
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def _report(self, request, campaign, report: ConnectionReport) -> None:
-        steps = "; ".join(f"{'✓' if step.ok else '✗'} {step.detail}" for step in report.steps)
-        if report.ok:
-            messages.success(request, f"{campaign.name}: {report.message} ({steps})")
-            return
-        messages.error(request, f"{campaign.name}: {report.message}")
-        if report.working_recipe:
-            messages.warning(
-                request,
-                gettext("Working LINA login recipe: %(recipe)s") % {"recipe": report.working_recipe},
-            )
-        if report.what_to_check:
-            messages.info(
-                request, gettext("What to check: %(items)s") % {"items": " · ".join(report.what_to_check)}
-            )
-        if steps:
-            messages.info(request, gettext("Steps: %(steps)s") % {"steps": steps})
 
     def delete_model(self, request, obj):
         campaign_delete(campaign=obj, actor=request.user)

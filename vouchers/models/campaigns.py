@@ -171,6 +171,7 @@ class Campaign(models.Model):
             ("resolve_operations", "Can resolve operations whose outcome is unknown"),
             ("view_audit", "Can see the audit trail"),
             ("test_connection", "Can test a campaign's provider connection"),
+            ("manage_people", "Can add cashiers and marketing managers to own campaigns and manage them"),
         ]
         constraints = [
             models.CheckConstraint(

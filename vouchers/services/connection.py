@@ -6,10 +6,16 @@ counts towards LINA's DENIED lock-out of the whole shop, so the other recipes of
 tried only on the explicit "detect recipe" action (without touching the shared session); the
 report names the one that works and says how many calls the test made. Every test writes one ledger row of kind
 ``test`` and one audit event, after the provider calls, so no transaction is open during HTTP.
+
+The test runs on what the admin form holds (``typed``), saved or not, and never saves it: a
+blank secret means "the stored one", except when the typed base URL points at another address
+(scheme, host or port) than the saved one. Stored secrets are only ever sent to the address they
+were entered for, so then the secrets must be typed again, and nothing is called until they are.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -19,21 +25,45 @@ from django.utils.translation import gettext as _
 
 from ..models import Campaign
 from ..models.ledger import OperationKind
-from ..providers.errors import AuthFailed, Misconfigured, ProviderError
+from ..providers.endpoints import display_host
+from ..providers.errors import (
+    AuthFailed,
+    Misconfigured,
+    OutcomeUnknown,
+    ProviderError,
+    ProviderMaintenance,
+    ProviderUnavailable,
+)
 from ..providers.lina import RECIPES
 from ..security.crypto import CredentialDecryptionError
 from .audit import audit_record
+from .campaigns import endpoint_changed
 from .ledger import operation_log
 from .providers import provider_client
 
 logger = logging.getLogger(__name__)
 
 
+#: Steps that call the provider (each counts in ``ConnectionReport.calls``).
+CALLING_STEPS = ("ping", "login", "availability")
+
+
 @dataclass(frozen=True)
 class ConnectionStep:
-    name: str  # "credentials", "ping", "login", "availability"
+    name: str  # "credentials", "ping", "login", "availability", "unexpected"
     ok: bool
     detail: str
+
+    @property
+    def label(self) -> str:
+        """The step's name for staff."""
+        labels = {
+            "credentials": _("Credentials"),
+            "ping": _("Reaching LINA (ping)"),
+            "login": _("LINA login"),
+            "availability": _("Allsafe availability"),
+        }
+        return str(labels.get(self.name, _("Connection test")))
 
 
 @dataclass(frozen=True)
@@ -50,11 +80,29 @@ class ConnectionReport:
     error_code: str = ""
     #: How many provider calls the test made (each refused login counts towards DENIED).
     calls: int = 0
+    #: True when the values in the form (not saved) were tested, False for the saved ones.
+    typed: bool = False
+
+    @property
+    def failed_step(self) -> ConnectionStep | None:
+        """The first step that failed (where the connection broke), if any."""
+        return next((step for step in self.steps if not step.ok), None)
 
 
-def campaign_test_connection(*, campaign: Campaign, actor, detect_recipe: bool = False) -> ConnectionReport:
+def campaign_test_connection(
+    *,
+    campaign: Campaign,
+    actor,
+    detect_recipe: bool = False,
+    typed: Campaign | None = None,
+    new_password: str = "",
+    new_shared_key: str = "",
+) -> ConnectionReport:
     """Call the provider as a connection test and record it (ledger row + audit event).
 
+    ``typed``: an unsaved copy of the campaign carrying the values of the admin form, with
+    ``new_password`` / ``new_shared_key`` as typed (blank: the stored one, see the module
+    docstring). It is tested and never saved. Without it the saved values are tested.
     ``detect_recipe`` (LINA): after a refused login, also try the other login recipes.
     Never raises for provider or credential problems: they become a report with ``ok=False``.
     """
@@ -62,39 +110,27 @@ def campaign_test_connection(*, campaign: Campaign, actor, detect_recipe: bool =
     steps: list[ConnectionStep] = []
     working_recipe = ""
     error: ProviderError | None = None
-    try:
-        client = provider_client(campaign)
-    except CredentialDecryptionError:
-        error = Misconfigured(
-            _("The campaign's stored credentials cannot be decrypted, so no call was made."),
-            what_to_check=[
-                _("The key they were encrypted with was removed from FIELD_ENCRYPTION_KEYS: put it back."),
-                _("Or enter the campaign's password and shared key again."),
-            ],
-        )
-        steps.append(ConnectionStep("credentials", False, error.message))
-    except ProviderError as exc:
-        error = exc
-        steps.append(ConnectionStep("credentials", False, exc.message))
-    else:
-        try:
-            if campaign.is_lina:
-                error, working_recipe = _test_lina(client, campaign, steps, detect_recipe=detect_recipe)
-            else:
-                error = _test_allsafe(client, steps)
-        except Exception:  # a bug must not turn the admin page into a server error
-            logger.exception("connection test of campaign %s failed unexpectedly", campaign.pk)
-            error = ProviderError(_("The connection test failed unexpectedly; the error was logged."))
-            steps.append(ConnectionStep("unexpected", False, error.message))
+    subject = campaign
+    if typed is not None:
+        subject, error = _typed_subject(campaign, typed, new_password, new_shared_key)
+        if error is not None:
+            steps.append(ConnectionStep("credentials", False, error.message))
+    if error is None:
+        error, working_recipe = _run(subject, steps, detect_recipe=detect_recipe, typed=typed is not None)
 
-    calls = sum(1 for step in steps if step.name in ("ping", "login", "availability"))
-    message = _("The connection works.") if error is None else error.message
+    calls = sum(1 for step in steps if step.name in CALLING_STEPS)
+    if error is None:
+        message = _("The connection works.")
+        if typed is not None:
+            message += " " + _("These are the values in the form; they are not saved until you press Save.")
+    else:
+        message = error.message
     if calls:
         message = f"{message} " + _("(%(calls)d calls to the provider.)") % {"calls": calls}
     what_to_check = list(error.what_to_check) if error else []
     if (
         isinstance(error, AuthFailed)
-        and campaign.is_lina
+        and subject.is_lina
         and not detect_recipe
         and any(step.name == "login" and not step.ok for step in steps)
     ):
@@ -108,14 +144,16 @@ def campaign_test_connection(*, campaign: Campaign, actor, detect_recipe: bool =
         )
     report = ConnectionReport(
         ok=error is None,
-        provider=campaign.provider,
+        provider=subject.provider,
         message=message,
         steps=tuple(steps),
         what_to_check=tuple(what_to_check),
         working_recipe=working_recipe,
         error_code=error.code if error else "",
         calls=calls,
+        typed=typed is not None,
     )
+    values = "form" if typed is not None else "saved"
     with transaction.atomic():
         operation_log(
             campaign=campaign,
@@ -123,8 +161,10 @@ def campaign_test_connection(*, campaign: Campaign, actor, detect_recipe: bool =
             kind=OperationKind.TEST,
             started=started,
             request_data={
-                "provider": campaign.provider,
-                "recipe": campaign.lina_hash_recipe if campaign.is_lina else "",
+                "provider": subject.provider,
+                "values": values,
+                "host": display_host(subject.base_url),
+                "recipe": subject.lina_hash_recipe if subject.is_lina else "",
                 "detect_recipe": detect_recipe,
             },
             response_data={
@@ -140,10 +180,145 @@ def campaign_test_connection(*, campaign: Campaign, actor, detect_recipe: bool =
             action="campaign.connection_tested",
             campaign=campaign,
             obj=campaign,
-            summary=f"Connection test of {campaign.name}: {'ok' if report.ok else 'failed'}",
-            data={"ok": report.ok, "error": report.error_code, "working_recipe": working_recipe},
+            summary=(
+                f"Connection test of {campaign.name} ({values} values): {'ok' if report.ok else 'failed'}"
+            ),
+            data={
+                "ok": report.ok,
+                "error": report.error_code,
+                "working_recipe": working_recipe,
+                "values": values,
+            },
         )
     return report
+
+
+def _typed_subject(
+    campaign: Campaign, typed: Campaign, new_password: str, new_shared_key: str
+) -> tuple[Campaign, ProviderError | None]:
+    """An in-memory campaign with the typed values and the secrets to test them with.
+
+    The copy is never saved. Stored secrets stay on it only while the typed base URL points at
+    the saved address; otherwise the ones the provider needs must have been typed.
+    """
+    saved = Campaign.objects.only("base_url", "api_password_ciphertext", "api_shared_key_ciphertext").get(
+        pk=campaign.pk
+    )
+    subject = copy.copy(typed)
+    subject.api_password_ciphertext = saved.api_password_ciphertext
+    subject.api_shared_key_ciphertext = saved.api_shared_key_ciphertext
+    if new_password:
+        subject.set_password(new_password)
+    if new_shared_key:
+        subject.set_shared_key(new_shared_key)
+    if not endpoint_changed(saved.base_url, subject.base_url):
+        return subject, None
+    missing = []
+    if not new_password:
+        subject.api_password_ciphertext = ""
+        missing.append(_("API password"))
+    if not new_shared_key:
+        subject.api_shared_key_ciphertext = ""
+        if subject.is_lina:
+            missing.append(_("shared key"))
+    if not missing:
+        return subject, None
+    return subject, Misconfigured(
+        _(
+            "The base URL in the form points at %(new)s, not at the saved %(old)s. Stored secrets "
+            "are only sent to the address they were entered for, so nothing was called."
+        )
+        % {"new": display_host(subject.base_url), "old": display_host(saved.base_url)},
+        what_to_check=[
+            _("Enter the %(secrets)s for %(new)s and test again.")
+            % {"secrets": " / ".join(str(item) for item in missing), "new": display_host(subject.base_url)},
+            _("Or put the saved base URL back."),
+        ],
+    )
+
+
+def _run(
+    subject: Campaign, steps: list[ConnectionStep], *, detect_recipe: bool, typed: bool
+) -> tuple[ProviderError | None, str]:
+    """Build the client and run the provider's steps; (error or None, working recipe)."""
+    try:
+        client = provider_client(subject)
+    except CredentialDecryptionError:
+        error = Misconfigured(
+            _("The campaign's stored credentials cannot be decrypted, so no call was made."),
+            what_to_check=[
+                _("The key they were encrypted with was removed from FIELD_ENCRYPTION_KEYS: put it back."),
+                _("Or enter the campaign's password and shared key again."),
+            ],
+        )
+        steps.append(ConnectionStep("credentials", False, error.message))
+        return error, ""
+    except ProviderError as exc:
+        steps.append(ConnectionStep("credentials", False, exc.message))
+        return exc, ""
+    try:
+        if subject.is_lina:
+            error, working_recipe = _test_lina(
+                client, subject, steps, detect_recipe=detect_recipe, remember=not typed
+            )
+        else:
+            error, working_recipe = _test_allsafe(client, steps), ""
+    except Exception:  # a bug must not turn the admin page into a server error
+        logger.exception("connection test of campaign %s failed unexpectedly", subject.pk)
+        error = ProviderError(_("The connection test failed unexpectedly; the error was logged."))
+        steps.append(ConnectionStep("unexpected", False, error.message))
+        return error, ""
+    if error is not None and steps and steps[-1].name in ("ping", "availability"):
+        explained = _explain_unreachable(error, subject)
+        if explained is not error:
+            steps[-1] = ConnectionStep(steps[-1].name, False, explained.message)
+            error = explained
+    return error, working_recipe
+
+
+def _explain_unreachable(error: ProviderError, subject: Campaign) -> ProviderError:
+    """The first call failed: say what that means for the base URL instead of "try again".
+
+    Only transport failures and answers that are not the provider's are reworded; the
+    provider's own answers (maintenance, 401, DENIED...) keep their message.
+    """
+    host = display_host(subject.base_url)
+    check_url = _("The base URL %(url)s: scheme, host name, port and path.") % {"url": subject.base_url}
+    if isinstance(error, ProviderMaintenance) or not isinstance(error, (ProviderUnavailable, OutcomeUnknown)):
+        return error
+    if "shared cache" in error.detail:  # our own store failed before sending (providers/lina.py)
+        return error
+    if isinstance(error, OutcomeUnknown) and "read timeout" in error.detail:
+        message = _(
+            "%(host)s accepted the connection but did not answer within the read timeout "
+            "(%(seconds)s s). Nothing was changed."
+        ) % {"host": host, "seconds": subject.read_timeout}
+        checks = [check_url, _("The read timeout in the campaign's connection settings.")]
+    elif isinstance(error, OutcomeUnknown):
+        # A test only reads: a connection that broke off changed nothing at the provider.
+        message = _("The connection to %(host)s broke off before an answer came. Nothing was changed.") % {
+            "host": host
+        }
+        checks = [
+            check_url,
+            _("That the portal's server can reach this address (network, firewall, proxy)."),
+        ]
+    elif error.status_code is None:
+        message = _("%(host)s could not be reached. Nothing was changed.") % {"host": host}
+        checks = [
+            check_url,
+            _("That the portal's server can reach this address (network, firewall, DNS)."),
+        ]
+    else:
+        message = _(
+            "%(host)s answered with HTTP %(status)s, which is not an answer of this provider's API. "
+            "Nothing was changed."
+        ) % {"host": host, "status": error.status_code}
+        checks = [
+            check_url,
+            _("The provider's status: if the address is right, it may be down; test again later."),
+        ]
+    return type(error)(message, what_to_check=checks, status_code=error.status_code, detail=error.detail)
 
 
 def _test_allsafe(client, steps: list[ConnectionStep]) -> ProviderError | None:
@@ -165,7 +340,12 @@ def _test_allsafe(client, steps: list[ConnectionStep]) -> ProviderError | None:
 
 
 def _test_lina(
-    client, campaign: Campaign, steps: list[ConnectionStep], *, detect_recipe: bool = False
+    client,
+    campaign: Campaign,
+    steps: list[ConnectionStep],
+    *,
+    detect_recipe: bool = False,
+    remember: bool = True,
 ) -> tuple[ProviderError | None, str]:
     try:
         ping = client.ping()
@@ -180,7 +360,8 @@ def _test_lina(
         return None, ""
     configured = campaign.lina_hash_recipe
     try:
-        login(recipe=configured, ip=ping.ip)
+        # Typed values (remember=False) must not replace the session the tills use.
+        login(recipe=configured, ip=ping.ip, remember=remember)
     except AuthFailed as refused:
         steps.append(
             ConnectionStep(

@@ -1,0 +1,74 @@
+"""The ledger for the people who answer "what happened to this voucher": reads and filters.
+
+Scoped to the viewer's campaigns like every list. A voucher code is never a filter value: a
+full code in a query string would end up in access logs and browser history. "The same code as
+operation #n" compares the operations' keyed digests instead, so the list finds every operation
+on a code without anyone passing the code itself.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from ..access.scoping import campaigns_for, scope, users_for
+from ..models import ProviderOperation
+from ..models.ledger import OperationKind, OperationState
+
+
+def ledger_for(user) -> QuerySet[ProviderOperation]:
+    """Provider operations of ``user``'s campaigns (all for a superuser), newest first."""
+    return scope(ProviderOperation.objects.select_related("campaign", "user"), user).order_by(
+        "-created_at", "-pk"
+    )
+
+
+def _campaigns(request):
+    return campaigns_for(request.user if request else None)
+
+
+def _people(request):
+    return users_for(request.user if request else None).order_by("username")
+
+
+class LedgerFilter(django_filters.FilterSet):
+    campaign = django_filters.ModelChoiceFilter(label=_("Campaign"), queryset=_campaigns)
+    kind = django_filters.ChoiceFilter(label=_("Operation"), choices=OperationKind.choices)
+    state = django_filters.ChoiceFilter(label=_("State"), choices=OperationState.choices)
+    user = django_filters.ModelChoiceFilter(label=_("Who"), queryset=_people)
+    since = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__gte",
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__lte",
+        label=_("Until"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reference = django_filters.NumberFilter(label=_("Reference"), field_name="pk", min_value=1)
+    same_code_as = django_filters.NumberFilter(
+        label=_("Same code as reference"), method="filter_same_code", min_value=1
+    )
+
+    class Meta:
+        model = ProviderOperation
+        fields = ["campaign", "kind", "state", "user", "since", "until", "reference", "same_code_as"]
+
+    def filter_same_code(self, queryset, name, value):
+        if value is None:
+            return queryset
+        digest = (
+            ledger_for(self.request.user if self.request else None)
+            .filter(pk=value)
+            .exclude(code_digest="")
+            .values_list("code_digest", flat=True)
+            .first()
+        )
+        if digest is None:  # no such operation in the viewer's campaigns, or it has no code
+            return queryset.filter(pk=value)
+        return queryset.filter(code_digest=digest)
