@@ -107,7 +107,7 @@ def test_typed_wrong_password_is_tested_not_saved_and_shown_as_errors(
     assert "Failed step: LINA login" in text and "What to check" in text
     assert logins(mocked) == 1  # at most one failed login
     lina_campaign.refresh_from_db()
-    assert lina_campaign.name != "Typed name" and lina_campaign.get_password() == PASSWORD
+    assert lina_campaign.name != "Typed name" and lina_campaign.api_password == PASSWORD
     operation = ProviderOperation.objects.get(kind="test")
     assert operation.state == "failed" and operation.request_data["values"] == "form"
     assert AuditEvent.objects.get(action="campaign.connection_tested").data["values"] == "form"
@@ -117,7 +117,7 @@ def test_typed_wrong_password_is_tested_not_saved_and_shown_as_errors(
 
 
 def test_typed_right_password_works_and_says_it_is_not_saved(client, mocked, campaign_admin, lina_campaign):
-    lina_campaign.set_password("old-wrong-password")
+    lina_campaign.api_password = "old-wrong-password"
     lina_campaign.save()
     lina_accepting(mocked, LINA, "the-right-password")
     client.force_login(campaign_admin)
@@ -127,7 +127,7 @@ def test_typed_right_password_works_and_says_it_is_not_saved(client, mocked, cam
     assert level == constants.SUCCESS
     assert "The connection works" in text and "not saved until you press Save" in text
     lina_campaign.refresh_from_db()
-    assert lina_campaign.get_password() == "old-wrong-password"
+    assert lina_campaign.api_password == "old-wrong-password"
     # Typed values never become the session the tills use.
     assert cache.get(session_key(lina_campaign.pk)) is None
     # The re-rendered form still saves to the change page, not to the test URL.

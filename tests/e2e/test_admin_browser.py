@@ -38,7 +38,7 @@ def messages_of(page, level: str) -> list[str]:
 @pytest.fixture
 def shop(sandbox, campaign_admin):
     campaign = sandbox_lina_shop(sandbox, code="ABCD2345EFGH6789", read_timeout=5)
-    campaign.set_password("a-wrong-saved-password")
+    campaign.api_password = "a-wrong-saved-password"
     campaign.save()
     Membership.objects.create(user=campaign_admin, campaign=campaign)
     return campaign
@@ -58,7 +58,7 @@ def test_typed_password_is_tested_without_saving(page, live_server, shop, sandbo
     assert "The connection works" in success and "not saved until you press Save" in success
     assert messages_of(page, "error") == []
     shop.refresh_from_db()
-    assert shop.get_password() == "a-wrong-saved-password"  # the test saved nothing
+    assert shop.api_password == "a-wrong-saved-password"  # the test saved nothing
 
     page.fill("input[name=new_password]", "another-wrong-password")
     page.click("button[name=test_connection]")

@@ -201,24 +201,23 @@ def _typed_subject(
     The copy is never saved. Stored secrets stay on it only while the typed base URL points at
     the saved address; otherwise the ones the provider needs must have been typed.
     """
-    saved = Campaign.objects.only("base_url", "api_password_ciphertext", "api_shared_key_ciphertext").get(
-        pk=campaign.pk
-    )
+    saved = Campaign.objects.only("base_url", "api_password", "api_shared_key").get(pk=campaign.pk)
     subject = copy.copy(typed)
-    subject.api_password_ciphertext = saved.api_password_ciphertext
-    subject.api_shared_key_ciphertext = saved.api_shared_key_ciphertext
+    # The stored (still encrypted) values: decrypted only if the provider call needs them.
+    subject.api_password = Campaign.api_password.stored(saved)
+    subject.api_shared_key = Campaign.api_shared_key.stored(saved)
     if new_password:
-        subject.set_password(new_password)
+        subject.api_password = new_password
     if new_shared_key:
-        subject.set_shared_key(new_shared_key)
+        subject.api_shared_key = new_shared_key
     if not endpoint_changed(saved.base_url, subject.base_url):
         return subject, None
     missing = []
     if not new_password:
-        subject.api_password_ciphertext = ""
+        subject.api_password = ""
         missing.append(_("API password"))
     if not new_shared_key:
-        subject.api_shared_key_ciphertext = ""
+        subject.api_shared_key = ""
         if subject.is_lina:
             missing.append(_("shared key"))
     if not missing:
