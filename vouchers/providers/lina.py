@@ -640,10 +640,7 @@ class LinaClient:
         """Provider text shown to staff: never a code, hash or credential, at most 200 characters."""
         if not isinstance(text, str):
             return ""
-        for secret in sorted((*secrets, self.config.password, self.config.shared_key), key=len, reverse=True):
-            if secret and len(secret) >= 3:
-                text = text.replace(secret, "…")
-        return redact(" ".join(text.split()))[:200]
+        return redact(text, (*secrets, self.config.password, self.config.shared_key), limit=200, mark="…")
 
     @staticmethod
     def _require_code(code: str) -> str:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from ..access.scoping import campaigns_for, scope
 from ..models import Campaign, ProviderOperation
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
-from ..services.tokens import LINA_TIMEZONE, lina_today
 
 UNRESOLVED_STATES = (OperationState.UNKNOWN, OperationState.NEEDS_REVIEW)
+#: Tokens are valid through the end of their valid-until day in Germany (providers.md).
+LINA_TIMEZONE = ZoneInfo("Europe/Berlin")
+
+
+def lina_today(now: datetime | None = None) -> date:
+    return timezone.localtime(now or timezone.now(), LINA_TIMEZONE).date()
 
 
 def desk_campaigns(user) -> QuerySet[Campaign]:

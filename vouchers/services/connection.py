@@ -19,11 +19,10 @@ from django.utils.translation import gettext as _
 
 from ..models import Campaign
 from ..models.ledger import OperationKind
-from ..providers.errors import AuthFailed, Misconfigured, ProviderError
+from ..providers.errors import AuthFailed, ProviderError
 from ..providers.lina import RECIPES
-from ..security.crypto import CredentialDecryptionError
 from .audit import audit_record
-from .ledger import operation_log
+from .pipeline import operation_log
 from .providers import provider_client
 
 logger = logging.getLogger(__name__)
@@ -64,15 +63,6 @@ def campaign_test_connection(*, campaign: Campaign, actor, detect_recipe: bool =
     error: ProviderError | None = None
     try:
         client = provider_client(campaign)
-    except CredentialDecryptionError:
-        error = Misconfigured(
-            _("The campaign's stored credentials cannot be decrypted, so no call was made."),
-            what_to_check=[
-                _("The key they were encrypted with was removed from FIELD_ENCRYPTION_KEYS: put it back."),
-                _("Or enter the campaign's password and shared key again."),
-            ],
-        )
-        steps.append(ConnectionStep("credentials", False, error.message))
     except ProviderError as exc:
         error = exc
         steps.append(ConnectionStep("credentials", False, exc.message))
