@@ -159,8 +159,9 @@ ALL_ERRORS = [
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: type(e).__name__)
 def test_check_errors_are_logged_and_explained(lina_campaign, cashier, token, fake_provider, error):
     fake_provider.fail_next("check", error)
-    with pytest.raises(type(error)):
+    with pytest.raises(Refusal) as refused:
         token_check(campaign=lina_campaign, user=cashier, code=CODE)
+    assert refused.value.code == type(error).__name__ and refused.value.by_provider
     op = ProviderOperation.objects.get()
     assert (op.state, op.error_code) == ("failed", type(error).__name__)
     text = messages.provider_error_text(error)

@@ -177,8 +177,9 @@ def test_allocate_form_reads_what_the_scheduled_poll_stored(fake_provider, allsa
 
 def test_availability_failure_is_logged_and_raised(fake_provider, allsafe_campaign, marketing):
     fake_provider.fail_next("availability", Misconfigured(status_code=491))
-    with pytest.raises(Misconfigured):
+    with pytest.raises(Refusal) as refused:
         svc.availability_refresh(campaign=allsafe_campaign, user=marketing)
+    assert refused.value.code == "Misconfigured"
     assert ProviderOperation.objects.get(kind="poll").state == "failed"
 
 

@@ -108,6 +108,11 @@ def _user(user):
     return user if getattr(user, "is_authenticated", False) else None
 
 
+def operation_insert(**fields: Any) -> ProviderOperation:
+    """The claim's insert, after its checks (the seam the concurrency tests put a gap into)."""
+    return ProviderOperation.objects.create(**fields)
+
+
 def operation_claim(
     *,
     campaign: Campaign,
@@ -147,7 +152,7 @@ def operation_claim(
         if refusal is None:
             try:
                 with transaction.atomic():
-                    operation = ProviderOperation.objects.create(
+                    operation = operation_insert(
                         **row, state=S.PENDING, request_data=request_data or {}, **(extra or {})
                     )
                     if on_claim:
