@@ -33,13 +33,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..access import roles
-from ..models import Campaign, Membership, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
+from ..models import Campaign, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
 from ..models.stock import AlertKind, AlertState, stock_item_key, stock_item_message
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
-from ..selectors.stock import ThresholdRules, stale_after
+from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
 from ..staff_text import what_to_check
 from .audit import audit_record
 from .pipeline import CallCrashed, operation_log, provider_call
@@ -627,21 +626,6 @@ def stock_alerts_notify(*, campaign: Campaign) -> int:
         return 0
     StockAlert.objects.filter(pk__in=[a.pk for a in claimed]).update(email_recipients=len(recipients))
     return sent
-
-
-def campaign_admin_emails(campaign: Campaign) -> list[str]:
-    """E-mail addresses of active members of the campaign who hold the Campaign admin role."""
-    return sorted(
-        set(
-            Membership.objects.filter(
-                campaign=campaign,
-                user__is_active=True,
-                user__groups__name=roles.CAMPAIGN_ADMIN,
-            )
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
 
 
 # --- History ------------------------------------------------------------------------------------

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.utils import formats, timezone
+from django.utils import formats
 
 from .. import staff_text as messages
 from ..models import Campaign, ProviderOperation, ReconcileTicket
@@ -33,8 +32,8 @@ from ..models.ledger import OPEN_STATES, OperationKind, OperationState
 from ..providers.errors import ProviderError
 from ..security import crypto
 from ..security.redaction import ledger_safe
-from ..selectors.desk import lina_today
-from ..values.codes import code_digest, format_code
+from ..selectors.desk import TokenCard, desk_check_for, lina_today, token_card_from_check
+from ..values.codes import code_digest
 from ..values.formatting import format_money
 from ..values.parsing import parse_amount, parse_code
 from .pipeline import operation_claim, operation_finish, operation_log, operation_replay, provider_call
@@ -43,29 +42,6 @@ from .refusals import Refusal, refusal_for
 from .throttle import ThrottleUnavailable, lookup_throttle_check, lookup_throttle_failed
 
 logger = logging.getLogger(__name__)
-
-#: A check older than this cannot be redeemed from: the cashier checks again.
-CHECK_MAX_AGE_SECONDS = 30 * 60
-
-
-@dataclass(frozen=True)
-class TokenCard:
-    """What the desk shows about one checked token. ``code`` is the full code (desk only)."""
-
-    operation: ProviderOperation
-    code: str
-    display_code: str
-    valid: bool
-    original_value: Decimal | None
-    remaining_value: Decimal | None
-    valid_until: date | None
-    full_value_only: bool
-    expired: bool
-    message: str = ""
-
-    @property
-    def redeemable(self) -> bool:
-        return self.valid and not self.expired and bool(self.remaining_value)
 
 
 @dataclass(frozen=True)
@@ -156,60 +132,7 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
         response_data={"card": data, "answer": safe_answer(info.raw)},
         balance_after=info.remaining_value,
     )
-    return TokenCard(
-        operation=operation,
-        code=code,
-        display_code=format_code(code),
-        valid=info.valid,
-        original_value=info.original_value,
-        remaining_value=info.remaining_value,
-        valid_until=info.valid_until,
-        full_value_only=info.full_value_only,
-        expired=info.is_expired(lina_today()),
-        message=info.message,
-    )
-
-
-def token_card_from_check(*, check: ProviderOperation, code: str) -> TokenCard:
-    """Rebuild the card of an earlier check (to show the redeem form again with its errors)."""
-    data = check.response_data.get("card", {})
-    valid_until = date.fromisoformat(data["valid_until"]) if data.get("valid_until") else None
-    return TokenCard(
-        operation=check,
-        code=code,
-        display_code=format_code(code),
-        valid=bool(data.get("valid")),
-        original_value=Decimal(data["original_value"]) if data.get("original_value") else None,
-        remaining_value=Decimal(data["remaining_value"]) if data.get("remaining_value") else None,
-        valid_until=valid_until,
-        full_value_only=bool(data.get("full_value_only")),
-        expired=valid_until is not None and lina_today() > valid_until,
-        message=data.get("message", ""),
-    )
-
-
-def desk_check_for(*, campaign: Campaign, user, check_operation_id, code: str) -> TokenCard:
-    """The user's own recent successful check of ``code`` in ``campaign``, as a card.
-
-    The redeem form carries the check's id and the code; the numbers come from the ledger, so a
-    tampered form cannot raise the remaining value, and the code must match the check's digest.
-    """
-    try:
-        code = parse_code(code)
-        check_id = int(check_operation_id)
-    except (ValidationError, TypeError, ValueError):
-        raise Refusal(messages.CHECK_FIRST) from None
-    check = ProviderOperation.objects.filter(
-        pk=check_id,
-        campaign=campaign,
-        user=user,
-        kind=OperationKind.CHECK,
-        state=OperationState.SUCCEEDED,
-        code_digest=code_digest(code),
-    ).first()
-    if check is None or (timezone.now() - check.created_at).total_seconds() > CHECK_MAX_AGE_SECONDS:
-        raise Refusal(messages.CHECK_FIRST)
-    return token_card_from_check(check=check, code=code)
+    return token_card_from_check(check=operation, code=code)
 
 
 def redeem_validate(*, card: TokenCard, amount: Decimal) -> None:
@@ -293,6 +216,8 @@ def token_redeem(
         return _own_replay(replay, campaign=campaign, user=user)
     if card is None or card.operation.pk != check_operation_id:
         card = desk_check_for(campaign=campaign, user=user, check_operation_id=check_operation_id, code=code)
+    if card is None:
+        raise Refusal(messages.CHECK_FIRST)
     if not isinstance(amount, Decimal):
         try:
             amount = parse_amount(amount)

@@ -25,6 +25,7 @@ from ..models.campaigns import Provider
 from ..models.ledger import OperationState
 from ..selectors.desk import (
     desk_campaigns,
+    desk_check_for,
     desk_operation,
     operation_unresolved,
     operations_unresolved,
@@ -32,7 +33,7 @@ from ..selectors.desk import (
 )
 from ..services.operations import operation_resolve
 from ..services.refusals import Refusal
-from ..services.tokens import desk_check_for, token_check, token_redeem
+from ..services.tokens import token_check, token_redeem
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 logger = logging.getLogger(__name__)
@@ -120,15 +121,14 @@ class DeskRedeemView(DeskMixin, TemplateView):
         return redirect("vouchers:desk-check", campaign=self.campaign.slug)
 
     def post(self, request, *args, **kwargs):
-        try:
-            card = desk_check_for(
-                campaign=self.campaign,
-                user=request.user,
-                check_operation_id=request.POST.get("check"),
-                code=request.POST.get("code", ""),
-            )
-        except Refusal as exc:
-            return self.render_to_response(self.desk_context(desk_error=exc.message))
+        card = desk_check_for(
+            campaign=self.campaign,
+            user=request.user,
+            check_operation_id=request.POST.get("check"),
+            code=request.POST.get("code", ""),
+        )
+        if card is None:
+            return self.render_to_response(self.desk_context(desk_error=str(messages.CHECK_FIRST)))
         form = RedeemForm(request.POST, card=card)
         if form.is_valid():
             try:
