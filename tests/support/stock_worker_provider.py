@@ -26,8 +26,6 @@ class MinimalAllsafeClient:
     """``GET /availability`` per /work/briefs/WIRE.md: Basic auth, 401/491 mapped, anything else
     unexpected is ProviderUnavailable. Reads only; allocating is not something these tests do."""
 
-    capabilities = frozenset({base.Capability.AVAILABILITY})
-
     def __init__(self, config: base.ProviderConfig):
         self.config = config
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import staff_text
 from . import parsing
-from .base import ALLSAFE_CAPABILITIES, AllocatedVoucher, AllocateRequest, Availability, ProviderConfig
+from .base import AllocatedVoucher, AllocateRequest, Availability, ProviderConfig
 from .errors import (
     AuthFailed,
     InvalidVendor,
@@ -50,8 +50,6 @@ def error_for_status(status: int, *, detail: str = "") -> ProviderError:
 
 class AllsafeClient:
     """Implements :class:`~vouchers.providers.base.AllsafeProvider` over HTTP."""
-
-    capabilities = ALLSAFE_CAPABILITIES
 
     def __init__(self, config: ProviderConfig):
         self.config = config

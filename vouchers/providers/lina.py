@@ -39,7 +39,6 @@ from ..security.redaction import redact
 from ..values.codes import format_code, normalize_code
 from . import parsing
 from .base import (
-    LINA_CAPABILITIES,
     PingResult,
     ProviderConfig,
     PurchaseRequest,
@@ -189,8 +188,6 @@ class _SharedCache:
 
 class LinaClient:
     """Implements :class:`~vouchers.providers.base.LinaProvider` over HTTP."""
-
-    capabilities = LINA_CAPABILITIES
 
     def __init__(self, config: ProviderConfig, *, cache=None):
         self.config = config

@@ -152,18 +152,20 @@ def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
             return bulk
         if not bulk.rows.filter(valid=True).exists():
             raise Refusal(_("The file has no valid rows to sell."))
-        bulk.state = BulkSaleState.QUEUED
-        _lease_for_the_queue(bulk)
-        bulk.save(update_fields=["state", "lease_owner", "lease_until"])
-        audit_record(
-            actor=user,
-            action="bulk_sale.started",
-            campaign=bulk.campaign,
-            obj=bulk,
-            summary=f"{bulk} started",
-        )
-        transaction.on_commit(lambda: _send_run(bulk, actor=user))
+        _queue(bulk, user=user, action="bulk_sale.started", summary=f"{bulk} started")
     return bulk
+
+
+def _queue(bulk: BulkSale, *, user, action: str, summary: str) -> None:
+    """Draft, stopped or stalled → queued (inside the caller's transaction, row locked), audited;
+    the run is sent once it commits."""
+    bulk.state = BulkSaleState.QUEUED
+    bulk.note = ""
+    bulk.finished_at = None
+    _lease_for_the_queue(bulk)
+    bulk.save(update_fields=["state", "note", "finished_at", "lease_owner", "lease_until"])
+    audit_record(actor=user, action=action, campaign=bulk.campaign, obj=bulk, summary=summary)
+    transaction.on_commit(lambda: _send_run(bulk, actor=user))
 
 
 def _lease_for_the_queue(bulk: BulkSale) -> None:
@@ -235,19 +237,7 @@ def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
         )
         if not resumable:
             return bulk
-        bulk.state = BulkSaleState.QUEUED
-        bulk.note = ""
-        bulk.finished_at = None
-        _lease_for_the_queue(bulk)
-        bulk.save(update_fields=["state", "note", "finished_at", "lease_owner", "lease_until"])
-        audit_record(
-            actor=user,
-            action="bulk_sale.resumed",
-            campaign=bulk.campaign,
-            obj=bulk,
-            summary=f"{bulk} resumed",
-        )
-        transaction.on_commit(lambda: _send_run(bulk, actor=user))
+        _queue(bulk, user=user, action="bulk_sale.resumed", summary=f"{bulk} resumed")
     return bulk
 
 

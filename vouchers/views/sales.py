@@ -73,7 +73,19 @@ class SaleStartView(PortalPermissionMixin, TemplateView):
 # --- One gift token ----------------------------------------------------------------------------
 
 
-class GiftTokenSellView(CampaignScopedMixin, FormView):
+class SaleFormMixin(CampaignScopedMixin):
+    """A form that sells once through one service call, then shows the sale (any outcome)."""
+
+    def sell(self, form, service, **kwargs):
+        try:
+            sale = service(campaign=self.campaign, user=self.request.user, **kwargs)
+        except Refusal as exc:
+            form.add_error(None, exc.message)
+            return self.form_invalid(form)
+        return redirect("vouchers:sale-detail", pk=sale.pk)
+
+
+class GiftTokenSellView(SaleFormMixin, FormView):
     permission_required = SELL
     provider = Provider.LINA
     form_class = GiftTokenSellForm
@@ -84,28 +96,14 @@ class GiftTokenSellView(CampaignScopedMixin, FormView):
 
     def form_valid(self, form):
         data = form.cleaned_data
-        try:
-            sale = sales_service.gift_token_sell(
-                campaign=self.campaign,
-                user=self.request.user,
-                request_token=data["request_token"],
-                amount=data["amount"],
-                template=data["template"],
-                layout=data["layout"],
-                from_name=data["from_name"],
-                for_name=data["for_name"],
-                email=data["email"],
-            )
-        except Refusal as exc:
-            form.add_error(None, exc.message)
-            return self.form_invalid(form)
-        return redirect("vouchers:sale-detail", pk=sale.pk)
+        fields = ("request_token", "amount", "template", "layout", "from_name", "for_name", "email")
+        return self.sell(form, sales_service.gift_token_sell, **{name: data[name] for name in fields})
 
 
 # --- One digital voucher -----------------------------------------------------------------------
 
 
-class VoucherAllocateView(CampaignScopedMixin, FormView):
+class VoucherAllocateView(SaleFormMixin, FormView):
     permission_required = SELL
     provider = Provider.ALLSAFE
     form_class = VoucherAllocateForm
@@ -125,18 +123,13 @@ class VoucherAllocateView(CampaignScopedMixin, FormView):
 
     def form_valid(self, form):
         item = form.cleaned_data["voucher_type"]
-        try:
-            sale = sales_service.digital_voucher_allocate(
-                campaign=self.campaign,
-                user=self.request.user,
-                request_token=form.cleaned_data["request_token"],
-                vendor=item.vendor,
-                value=item.value,
-            )
-        except Refusal as exc:
-            form.add_error(None, exc.message)
-            return self.form_invalid(form)
-        return redirect("vouchers:sale-detail", pk=sale.pk)
+        return self.sell(
+            form,
+            sales_service.digital_voucher_allocate,
+            request_token=form.cleaned_data["request_token"],
+            vendor=item.vendor,
+            value=item.value,
+        )
 
 
 class AvailabilityRefreshView(CampaignScopedMixin, View):
