@@ -1,22 +1,16 @@
 """The one provider-call pipeline: client → claim → call → classify → record (ARCHITECTURE.md).
 
-Every service that calls a provider goes through here:
-
-1. **Client** — :func:`provider_call` builds it through ``services.providers.provider_client``
-   (the one place that decrypts credentials; a bad key is ``Misconfigured``), unless the
-   caller built it already to refuse before claiming anything.
-2. **Claim** (money-moving calls) — :func:`operation_claim`: one short transaction, optionally
-   under a per-key lock, that may refuse (a failed row is kept for the attempt) or inserts the
-   ``pending`` row with the request token in its unique column, plus the caller's side rows.
-   The request token is looked up once (:func:`operation_replay`); a race for the same token
-   is settled by the unique column, not by reading again.
-3. **Call** — with no transaction or lock held.
-4. **Classify** — a definite "no" or a call that was never sent is ``failed``; an unknown or an
-   unexpected outcome of a money-moving call is ``unknown`` (redeem: reconciled) or
-   ``needs_review`` (purchase, allocate: a person settles it), never retried.
-5. **Record** — :func:`operation_finish`: the state, what came back, what staff were told and
-   the audit row, in one transaction. Reads (check, poll) write one finished row with
-   :func:`operation_log` instead.
+1. **Client**: built by :func:`provider_call` through ``services.providers.provider_client`` (the
+   one place that decrypts credentials), unless the caller built it to refuse before claiming.
+2. **Claim** (money-moving calls), :func:`operation_claim`: one short transaction, optionally
+   under a per-key lock, that refuses (keeping a failed row for the attempt) or inserts the
+   ``pending`` row with the request token in its unique column. The token is looked up once
+   (:func:`operation_replay`); a race for the same token is settled by the unique column.
+3. **Call** with no transaction or lock held, and **classify**: a definite "no" or a call never
+   sent is ``failed``; an unknown or unexpected outcome of a money-moving call is ``unknown``
+   (redeem: reconciled) or ``needs_review`` (a person settles it), never retried.
+4. **Record**, :func:`operation_finish`: state, answer, what staff were told and the audit row in
+   one transaction. Reads (check, poll) write one finished row with :func:`operation_log`.
 
 Every state change of a ledger row goes through :func:`operation_transition`.
 """
@@ -38,6 +32,7 @@ from .. import staff_text
 from ..models import Campaign, ProviderOperation, ReconcileTicket
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import OutcomeUnknown, ProviderError
+from ..security.redaction import ledger_safe
 from ..values.codes import code_digest, mask_code
 from .audit import audit_record
 from .locking import lock_key
@@ -69,16 +64,18 @@ def unknown_state(kind: str) -> str:
     return S.UNKNOWN if kind == OperationKind.REDEEM else S.NEEDS_REVIEW
 
 
-def operation_transition(operation: ProviderOperation, *, to: str, **fields: Any) -> bool:
-    """Move ``operation`` to ``to`` if its state allows it; False when it had moved on already.
+def operation_transition(
+    operation: ProviderOperation, *, to: str, only_from: tuple[str, ...] = (), **fields: Any
+) -> bool:
+    """Move ``operation`` to ``to`` if its state allows it (and is one of ``only_from``, if given);
+    False when it had moved on already.
 
     A conditional UPDATE, so two writers can never both move the same row. Leaving the open
     states for good (anything but ``unknown``) drops the row's reconcile ticket: the full code
     is not needed any more.
     """
-    changed = ProviderOperation.objects.filter(pk=operation.pk, state__in=ALLOWED_FROM[to]).update(
-        state=to, **fields
-    )
+    allowed = [state for state in ALLOWED_FROM[to] if not only_from or state in only_from]
+    changed = ProviderOperation.objects.filter(pk=operation.pk, state__in=allowed).update(state=to, **fields)
     if not changed:
         return False
     operation.state = to
@@ -248,10 +245,14 @@ def _finished(started: float | None) -> dict[str, Any]:
 
 
 def _error_fields(error: ProviderError | None, *, kind: str) -> dict[str, Any]:
+    """The error columns, what staff were told, and the provider's answer to a definite "no"."""
     if error is None:
         return {}
     told = staff_text.told_staff(error, money_moving=kind in MONEY_MOVING)
-    return {"error_code": error.code, "error_message": error.message, "staff_text": told}
+    fields = {"error_code": error.code, "error_message": error.message, "staff_text": told}
+    if isinstance(error.raw, dict | list):
+        fields["response_data"] = ledger_safe(error.raw)
+    return fields
 
 
 def operation_finish(
@@ -275,14 +276,12 @@ def operation_finish(
             .select_related("user", "campaign")
             .get(pk=operation_id)
         )
-        values = {
-            **_finished(outcome.started),
-            **_error_fields(outcome.error, kind=operation.kind),
-            **(fields or {}),
-        }
-        if response_data is not None:
-            values["response_data"] = response_data
-        late = not operation_transition(operation, to=outcome.state, **values)
+        values = {**_finished(outcome.started), **_error_fields(outcome.error, kind=operation.kind)}
+        values.update(fields or {}, **({"response_data": response_data} if response_data is not None else {}))
+        # Only a call's own open states take its answer; a person's or the reconcile's decision stands.
+        late = not operation_transition(
+            operation, to=outcome.state, only_from=(S.PENDING, S.UNKNOWN), **values
+        )
         if late:
             logger.warning("Operation %s was settled before its answer was recorded", operation_id)
             values.pop("finished_at")
@@ -309,6 +308,9 @@ def operation_log(
     balance_after: Decimal | None = None,
 ) -> ProviderOperation:
     """Write a finished read operation (check, poll, test) in one insert."""
+    fields = {"response_data": response_data or {}, **_finished(started), **_error_fields(error, kind=kind)}
+    if response_data is not None:
+        fields["response_data"] = response_data
     return ProviderOperation.objects.create(
         campaign=campaign,
         user=_user(user),
@@ -318,8 +320,6 @@ def operation_log(
         code_digest=code_digest(code) if code else "",
         amount=amount,
         request_data=request_data or {},
-        response_data=response_data or {},
         balance_after=balance_after,
-        **_finished(started),
-        **_error_fields(error, kind=kind),
+        **fields,
     )

@@ -132,9 +132,6 @@ def _finish(
                 f"{sale.get_kind_display()} #{sale.pk}: answer lost, needs review (never resent)",
             )
         )
-        raw = outcome.error.raw
-        if outcome.state == OperationState.FAILED and isinstance(raw, (dict, list)):
-            response_data = ledger_safe(raw)
 
     def write_sale(operation, late):
         for name, value in (sale_fields or {}).items():

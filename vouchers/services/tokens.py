@@ -58,15 +58,6 @@ def safe_answer(raw: object) -> dict:
     return ledger_safe(raw)
 
 
-def _error_answer(error: ProviderError) -> dict:
-    """What to keep of an error: the provider's answer and, when rate limited, until when."""
-    answer = safe_answer(error.raw)
-    retry_at = getattr(error, "retry_at", None)
-    if retry_at is not None:
-        answer["retry_at"] = retry_at.isoformat()
-    return answer
-
-
 def _lina_client(campaign: Campaign):
     """The campaign's client; refuses campaigns the desk must not call (nothing is sent)."""
     if not campaign.is_lina:
@@ -256,8 +247,6 @@ def token_redeem(
         if after is None and before is not None:
             after = before - amount
         fields, response = {"balance_before": before, "balance_after": after}, safe_answer(result.raw)
-    elif outcome.state == OperationState.FAILED:
-        response = _error_answer(outcome.error)
     operation = operation_finish(
         operation_id=claim.operation.pk,
         outcome=outcome,
