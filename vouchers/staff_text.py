@@ -267,14 +267,15 @@ def provider_error_text(error: errors.ProviderError, *, money_moving: bool = Fal
     return _("The provider reported a problem. Nothing was changed; try again in a moment.")
 
 
+def told(message, checks=(), status="") -> dict:
+    """What the ledger keeps of what staff were told (``ProviderOperation.staff_text``)."""
+    return {"message": str(message), "checks": [str(c) for c in checks], "status": str(status or "")}
+
+
 def told_staff(error: errors.ProviderError, *, money_moving: bool = False) -> dict:
-    """What the ledger keeps of what staff were told about ``error`` (``ProviderOperation.staff_text``)."""
-    status = allsafe_status(error)
-    return {
-        "message": provider_error_text(error, money_moving=money_moving),
-        "checks": what_to_check(error),
-        "status": str(status) if status else "",
-    }
+    """What staff are told about ``error``, as the ledger keeps it."""
+    message = provider_error_text(error, money_moving=money_moving)
+    return told(message, what_to_check(error), allsafe_status(error))
 
 
 def operation_error_text(operation) -> str:

@@ -26,6 +26,7 @@ from ..models.sales import BulkSaleState
 from ..output import bulk_csv as sales_csv
 from ..providers.errors import AuthFailed, Misconfigured, ProviderUnavailable, RateLimited
 from ..selectors.sales import bulk_sale_is_stalled, bulk_sale_lease_seconds
+from ..staff_text import told
 from ..values import sale_rules as sales_rules
 from ..values.parsing import parse_amount
 from .audit import audit_record
@@ -339,7 +340,7 @@ def _mark_interrupted_rows(bulk: BulkSale) -> int:
                 finished_at=timezone.now(),
                 error_code="OutcomeUnknown",
                 error_message=stopped,
-                staff_text={"message": stopped, "checks": [], "status": ""},
+                staff_text=told(stopped),
             ):
                 continue
             BulkSaleRow.objects.filter(sale__operation=operation).update(

@@ -31,6 +31,7 @@ from ..models import ProviderOperation, ReconcileTicket
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import Rejected
 from ..security import crypto
+from ..staff_text import told
 from .audit import audit_record
 from .pipeline import operation_log, operation_transition, provider_call
 from .refusals import Refusal
@@ -231,7 +232,7 @@ def operations_reconcile_due() -> list[int]:
                 to=target,
                 error_code="Interrupted",
                 error_message=message,
-                staff_text={"message": message, "checks": [], "status": ""},
+                staff_text=told(message),
             ):
                 audit_record(
                     actor=None,

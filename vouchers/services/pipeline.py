@@ -168,7 +168,7 @@ def operation_claim(
                     state=S.FAILED,
                     error_code=error_code,
                     error_message=str(message),
-                    staff_text={"message": str(message), "checks": [], "status": ""},
+                    staff_text=staff_text.told(message),
                     finished_at=timezone.now(),
                     duration_ms=0,
                 )

@@ -1,9 +1,6 @@
-"""The portal's one "no": every refusal a service gives staff, whatever its cause.
-
-Services raise :class:`Refusal` for their own rules (bad input, a busy code, a campaign that is
-not live, a form used twice) and turn provider errors into one at their edge
-(:func:`refusal_for`), so views, forms and tasks catch this one type and never import
-``vouchers.providers``.
+"""The portal's one "no" to staff. Services raise :class:`Refusal` for their own rules and turn
+provider errors into one at their edge (:func:`refusal_for`), so views, forms and tasks catch
+this one type and never import ``vouchers.providers``.
 """
 
 from __future__ import annotations

@@ -34,18 +34,6 @@ class Limit:
     window_seconds: int
 
 
-def _throttled(retry_after: int, limit: Limit) -> Refusal:
-    """Too many look-ups: how long to wait until the window ends (``detail`` names the limit)."""
-    wait = max(1, int(retry_after))
-    return Refusal(
-        lookup_throttled_text(wait),
-        field="code",
-        code="LookupThrottled",
-        retry_after=wait,
-        detail=f"{limit.scope} {limit.kind} limit",
-    )
-
-
 class ThrottleUnavailable(Exception):
     """The shared cache holding the counters cannot be reached: look-ups are refused for now."""
 
@@ -79,7 +67,14 @@ def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
             start, remaining = _window(limit, now)
             key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
             if (cache.get(key) or 0) >= limit.count:
-                raise _throttled(remaining, limit)
+                wait = max(1, int(remaining))
+                raise Refusal(
+                    lookup_throttled_text(wait),
+                    field="code",
+                    code="LookupThrottled",
+                    retry_after=wait,
+                    detail=f"{limit.scope} {limit.kind} limit",  # which limit, for the log
+                )
         for limit in _limits():
             if limit.kind == "all":
                 _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)

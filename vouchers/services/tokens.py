@@ -1,20 +1,11 @@
-"""Checking and redeeming LINA tokens at the cashier desk.
+"""Checking and redeeming LINA tokens at the cashier desk, through the pipeline (services/pipeline.py).
 
-``token_redeem`` goes through the provider-call pipeline (services/pipeline.py):
-
-1. The request token is read once: seen before, its operation is shown again (double click,
-   reload, back-button resubmit: one provider call, the same result).
-2. **Claim** under a per-code lock (PostgreSQL advisory lock, services/locking.py): an open
-   redeem on the same code is refused as busy ("being redeemed elsewhere", ``code="CodeBusy"``);
-   a redeem of the code after the cashier's check refuses as out of date; otherwise a
-   ``pending`` row plus an encrypted reconcile ticket. The partial unique constraint "one open
-   redeem per code" backs the lock up.
-3. **Call** with no transaction or lock held; **record** succeeded / failed / unknown with the
-   audit row. An unknown outcome is reconciled at once (services/operations.py) and again by a
-   scheduled task; it is never sent again.
-
-Everything the cashier types is validated before any provider call; every refusal is a
-:class:`~vouchers.services.refusals.Refusal`.
+A redeem reads its request token once (seen before: the earlier operation is shown again, one
+provider call per form). Its claim runs under a per-code advisory lock (services/locking.py): an
+open redeem on the code is refused as busy (``code="CodeBusy"``), a redeem after the cashier's
+check as out of date; the partial unique constraint "one open redeem per code" backs the lock
+up. An unknown outcome is reconciled at once (services/operations.py) and again by a scheduled
+task; it is never sent again. Everything the cashier types is validated before any call.
 """
 
 from __future__ import annotations
