@@ -66,3 +66,28 @@ def test_a_layer_never_imports_what_it_must_not(importer, imported):
         if _layer(target) == imported
     )
     assert offenders == []
+
+
+def test_no_import_cycle_between_modules():
+    """A cycle is what forces lazy imports and makes layers leak; none between vouchers modules."""
+    modules = set(SOURCES)
+    graph = {
+        module: {t for t in targets if t in modules and t != module} for module, targets in SOURCES.items()
+    }
+    # A package's __init__ importing its own submodules (``tasks/__init__``) is not a cycle.
+    graph = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in graph.items()}
+    cycles, state = [], {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []

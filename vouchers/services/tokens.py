@@ -27,6 +27,7 @@ from ..selectors.desk import TokenCard, desk_check_for, lina_today, token_card_f
 from ..values.codes import code_digest
 from ..values.formatting import format_money
 from ..values.parsing import parse_amount, parse_code
+from .operations import operation_reconcile
 from .pipeline import operation_claim, operation_finish, operation_log, operation_replay, provider_call
 from .providers import provider_client
 from .refusals import Refusal, refusal_for
@@ -251,8 +252,6 @@ def token_redeem(
 
 
 def _reconcile_at_once(operation: ProviderOperation) -> ProviderOperation:
-    from .operations import operation_reconcile
-
     try:
         return operation_reconcile(operation_id=operation.pk, at_once=True)
     except Exception:
