@@ -157,14 +157,42 @@ def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
     return bulk
 
 
+B = BulkSaleState
+#: The states a batch may move to, and from which (queued again: resumed after a stop or a stall).
+BULK_ALLOWED_FROM = {
+    B.QUEUED: (B.DRAFT, B.QUEUED, B.RUNNING, B.FINISHED),
+    B.RUNNING: (B.QUEUED, B.RUNNING),
+    B.FINISHED: (B.RUNNING,),
+    B.CANCELLED: (B.DRAFT, B.RUNNING),
+}
+
+
+def _bulk_transition(bulk: BulkSale, *, to: str, only_owner: str | None = None, **fields) -> bool:
+    """The one way a batch changes state: a conditional UPDATE from an allowed state (and, for a
+    run, only while ``only_owner`` holds the lease). False when the batch had moved on."""
+    batches = BulkSale.objects.filter(pk=bulk.pk, state__in=BULK_ALLOWED_FROM[to])
+    if only_owner is not None:
+        batches = batches.filter(lease_owner=only_owner)
+    if not batches.update(state=to, **fields):
+        return False
+    bulk.state = to
+    for name, value in fields.items():
+        setattr(bulk, name, value)
+    return True
+
+
 def _queue(bulk: BulkSale, *, user, action: str, summary: str) -> None:
     """Draft, stopped or stalled → queued (inside the caller's transaction, row locked), audited;
     the run is sent once it commits."""
-    bulk.state = BulkSaleState.QUEUED
-    bulk.note = ""
-    bulk.finished_at = None
     _lease_for_the_queue(bulk)
-    bulk.save(update_fields=["state", "note", "finished_at", "lease_owner", "lease_until"])
+    _bulk_transition(
+        bulk,
+        to=B.QUEUED,
+        note="",
+        finished_at=None,
+        lease_owner=bulk.lease_owner,
+        lease_until=bulk.lease_until,
+    )
     audit_record(actor=user, action=action, campaign=bulk.campaign, obj=bulk, summary=summary)
     transaction.on_commit(lambda: _send_run(bulk, actor=user))
 
@@ -211,12 +239,9 @@ def bulk_sale_cancel(*, bulk_sale: BulkSale, user) -> BulkSale:
         if bulk.state in (BulkSaleState.FINISHED, BulkSaleState.CANCELLED):
             return bulk
         bulk.cancel_requested = True
-        update = ["cancel_requested"]
-        if bulk.state == BulkSaleState.DRAFT:
-            bulk.state = BulkSaleState.CANCELLED
-            bulk.finished_at = timezone.now()
-            update += ["state", "finished_at"]
-        bulk.save(update_fields=update)
+        bulk.save(update_fields=["cancel_requested"])
+        if bulk.state == B.DRAFT:  # nothing runs yet: cancelled at once
+            _bulk_transition(bulk, to=B.CANCELLED, finished_at=timezone.now())
         audit_record(
             actor=user,
             action="bulk_sale.cancelled",
@@ -292,12 +317,14 @@ def _lease_take(bulk_sale_id: int, owner: str) -> tuple[str, BulkSale | None]:
         now = timezone.now()
         if bulk.lease_owner and bulk.lease_until and bulk.lease_until > now:
             return RunOutcome.BUSY, None  # another run is alive (e.g. a redelivered message)
-        bulk.lease_owner = owner
-        bulk.lease_until = now + timedelta(seconds=bulk_sale_lease_seconds())
-        bulk.state = BulkSaleState.RUNNING
-        bulk.started_at = bulk.started_at or now
-        bulk.note = ""  # e.g. "could not be queued": it runs now
-        bulk.save(update_fields=["lease_owner", "lease_until", "state", "started_at", "note"])
+        _bulk_transition(
+            bulk,
+            to=B.RUNNING,
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=bulk_sale_lease_seconds()),
+            started_at=bulk.started_at or now,
+            note="",  # e.g. "could not be queued": it runs now
+        )
     return RunOutcome.WORKED, bulk
 
 
@@ -308,8 +335,14 @@ def _lease_renew(bulk: BulkSale, owner: str) -> bool:
 
 def _bulk_finish(bulk: BulkSale, owner: str, *, state: str, note: str = "") -> None:
     with transaction.atomic():
-        BulkSale.objects.filter(pk=bulk.pk, lease_owner=owner).update(
-            state=state, note=note, finished_at=timezone.now(), lease_owner="", lease_until=None
+        _bulk_transition(
+            bulk,
+            to=state,
+            only_owner=owner,
+            note=note,
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_until=None,
         )
         audit_record(
             actor=None,
