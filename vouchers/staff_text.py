@@ -1,14 +1,9 @@
 """Everything staff are told, in one catalogue, wrapped for translation (English source text).
 
-Input messages (the desk's code and amount rules), outcomes, and the explanation of every
-provider error: rejections show the provider's own reason, everything else gets a sentence that
-says what happened, whether anything changed and what to do next, plus a "what to check" list.
-Allsafe's documented status codes (providers.md, "Status codes") are explained here once and
-used by the Allsafe adapter, the sale pages and the stock alerts alike. Details for engineers go
-to the log, never to the page.
-
-A leaf module (it imports only Django and the provider error tree), so values, providers and
-services can all use it.
+Input rules, outcomes, and every provider error: a rejection shows the provider's reason, the
+rest says what happened, whether anything changed and what to do, with a "what to check" list.
+Allsafe's status codes (providers.md) are explained here once, for the adapter, the sale pages
+and the stock alerts. A leaf module (Django and the error tree only): any layer may use it.
 """
 
 from __future__ import annotations

@@ -342,14 +342,16 @@ class LinaClient:
         session phrase) the dead hash is dropped, one fresh login made and the call repeated once.
         A rejected call was not applied, so the repeat is safe for redeem and purchase too."""
         secrets = (code, format_code(code)) if code else ()
+
+        def post(session_hash: str) -> dict:
+            fields_with_hash = {"hash": session_hash, **fields}
+            return self._post(
+                operation, fields_with_hash, money_moving=money_moving, secrets=(*secrets, session_hash)
+            )
+
         session_hash = self._session_hash()
         try:
-            return self._post(
-                operation,
-                {"hash": session_hash, **fields},
-                money_moving=money_moving,
-                secrets=(*secrets, session_hash),
-            )
+            return post(session_hash)
         except _HashRejected as first:
             logger.info(
                 "LINA %s of campaign %s: session rejected (%s); logging in again once",
@@ -360,12 +362,7 @@ class LinaClient:
             self._drop_session(session_hash)
         session_hash = self._session_hash(rejected=session_hash)
         try:
-            return self._post(
-                operation,
-                {"hash": session_hash, **fields},
-                money_moving=money_moving,
-                secrets=(*secrets, session_hash),
-            )
+            return post(session_hash)
         except _HashRejected as second:
             self._drop_session(session_hash)
             logger.warning(

@@ -105,6 +105,11 @@ def _user(user):
     return user if getattr(user, "is_authenticated", False) else None
 
 
+def code_fields(code: str) -> dict[str, str]:
+    """What the ledger keeps of a code: masked for people, a keyed digest to find it again."""
+    return {"code_masked": mask_code(code) if code else "", "code_digest": code_digest(code) if code else ""}
+
+
 def operation_insert(**fields: Any) -> ProviderOperation:
     """The claim's insert, after its checks (the seam the concurrency tests put a gap into)."""
     return ProviderOperation.objects.create(**fields)
@@ -124,24 +129,13 @@ def operation_claim(
     refuse: Callable[[], tuple[str, object] | None] | None = None,
     on_claim: Callable[[ProviderOperation], None] | None = None,
 ) -> Claim:
-    """Step 1: insert the ``pending`` row (``extra``: more of its fields) in one short transaction.
-
-    ``lock`` (``lock_key`` arguments) serialises claims on one key; ``refuse()`` runs under it and
-    may return ``(code, message)``: then a failed row records the attempt and :class:`Refusal` is
-    raised after the commit. ``on_claim(operation)`` writes side rows in the same transaction.
-    A request token used before returns that operation (``created=False``); an open redeem on
-    the same code (the partial unique constraint) is refused as busy.
+    """Insert the ``pending`` row (``extra``: more fields; ``on_claim``: side rows) in one short
+    transaction under ``lock`` (``lock_key`` arguments). ``refuse()`` may return ``(code, message)``:
+    a failed row records the attempt and :class:`Refusal` is raised after the commit, as for an
+    open redeem on the same code (the partial unique constraint). A used token: ``created=False``.
     """
-    digest = code_digest(code) if code else ""
-    row = {
-        "campaign": campaign,
-        "user": _user(user),
-        "kind": kind,
-        "request_token": request_token or None,
-        "code_masked": mask_code(code) if code else "",
-        "code_digest": digest,
-        "amount": amount,
-    }
+    row = {"campaign": campaign, "user": _user(user), "kind": kind, "amount": amount, **code_fields(code)}
+    row["request_token"] = request_token or None
     with transaction.atomic():
         if lock:
             lock_key(*lock)
@@ -204,21 +198,18 @@ def provider_call(
     client: Any = None,
     crashed: type[ProviderError] = CallCrashed,
 ) -> Outcome:
-    """Run ``call(client)`` with no transaction held and classify what happened (module docstring).
-
-    The client is built here from ``campaign`` unless given; when none can be built nothing
-    was sent, so the outcome is ``failed``. ``crashed``: the error recorded when a read breaks
-    on something other than a provider error.
-    """
+    """Run ``call(client)`` with no transaction held and classify the outcome (module docstring).
+    The client is built from ``campaign`` unless given (none: nothing sent, ``failed``); ``crashed``
+    is the error recorded when a read breaks on something other than a provider error."""
     started = time.monotonic()
     if client is None:
         try:
             client = provider_client(campaign)
-        except ProviderError as error:
-            return Outcome(S.FAILED, started, error=error)
         except Exception as exc:  # nothing was sent: a failure, whatever broke
-            logger.exception("Could not build the provider client for campaign %s", campaign.pk)
-            return Outcome(S.FAILED, started, error=crashed(detail=type(exc).__name__))
+            if not isinstance(exc, ProviderError):
+                logger.exception("Could not build the provider client for campaign %s", campaign.pk)
+                exc = crashed(detail=type(exc).__name__)
+            return Outcome(S.FAILED, started, error=exc)
     try:
         return Outcome(S.SUCCEEDED, started, result=call(client))
     except OutcomeUnknown as error:
@@ -264,12 +255,9 @@ def operation_finish(
     after: Callable[[ProviderOperation, bool], None] | None = None,
     audit: Callable[[ProviderOperation, bool], dict[str, Any]],
 ) -> ProviderOperation:
-    """Step 5: record ``outcome`` with its audit row in one transaction, under the row's lock.
-
-    If someone settled the operation while the call ran (a person, or the sweep of calls that
-    never finished), their state stands and only the answer is added; ``after`` and ``audit``
-    get ``late=True``. ``after(operation, late)`` writes the caller's side rows (the sale).
-    """
+    """Record ``outcome``, the caller's side rows (``after``) and the audit row in one transaction.
+    If someone settled the operation while the call ran, their state stands and only the answer
+    is added (``late=True`` for ``after`` and ``audit``)."""
     with transaction.atomic():
         operation = (
             ProviderOperation.objects.select_for_update(of=("self",))
@@ -316,10 +304,9 @@ def operation_log(
         user=_user(user),
         kind=kind,
         state=S.SUCCEEDED if error is None else S.FAILED,
-        code_masked=mask_code(code) if code else "",
-        code_digest=code_digest(code) if code else "",
         amount=amount,
         request_data=request_data or {},
         balance_after=balance_after,
+        **code_fields(code),
         **fields,
     )

@@ -10,14 +10,10 @@ from ..providers.errors import ProviderError
 
 
 class Refusal(Exception):
-    """Refused, with a message safe to show staff.
-
-    ``field`` names the form field it belongs to (None: the whole form); ``code`` is a stable
-    name (the ledger's error code where one was written); ``what_to_check`` lists what a person
-    can look at; ``by_provider`` is True when the provider said no or could not be used;
-    ``operation`` is the ledger row the refusal was recorded on, if any; ``retry_after`` says
-    in how many seconds trying again makes sense; ``detail`` is for the log only.
-    """
+    """Refused, with a message safe to show staff. ``field``: the form field (None: the form);
+    ``code``: a stable name (the ledger's error code); ``by_provider``: the provider said no or
+    could not be used; ``operation``: the ledger row that records it; ``retry_after``: seconds
+    until trying again makes sense; ``detail``: for the log only."""
 
     def __init__(
         self,

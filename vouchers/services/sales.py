@@ -30,9 +30,9 @@ from ..providers.base import AllocateRequest, PurchaseRequest
 from ..security import crypto
 from ..security.redaction import ledger_safe
 from ..selectors.sales import AvailabilitySnapshot, availability_latest
-from ..values.codes import code_digest, mask_code, normalize_code
+from ..values.codes import mask_code, normalize_code
 from .audit import audit_record
-from .pipeline import Outcome, operation_claim, operation_finish, provider_call
+from .pipeline import Outcome, code_fields, operation_claim, operation_finish, provider_call
 from .refusals import Refusal, refusal_for
 from .stock import stock_poll
 
@@ -119,10 +119,15 @@ def _finish(
     action: str,
     summary: str,
     response_data: dict | None = None,
+    code: str = "",
     operation_fields: dict | None = None,
     sale_fields: dict | None = None,
 ) -> Sale:
     """Record the outcome; a success also writes the sale's fields (the code, the voucher)."""
+    if outcome.state == OperationState.SUCCEEDED:
+        operation_fields = {**(operation_fields or {}), **code_fields(code)}
+        sale_fields = {**sale_fields, "full_code_ciphertext": crypto.encrypt(code[:128])}
+        sale_fields["code_masked"] = operation_fields["code_masked"]
     if outcome.state != OperationState.SUCCEEDED:
         action, summary = (
             ("sale.failed", f"{sale.get_kind_display()} #{sale.pk} failed: {outcome.error.code}")
@@ -234,14 +239,9 @@ def gift_token_sell(
         sale,
         outcome,
         response_data=ledger_safe(result.raw, [result.code]),
-        operation_fields={
-            "code_masked": mask_code(code),
-            "code_digest": code_digest(code),
-            "amount": result.amount,
-        },
+        code=code,
+        operation_fields={"amount": result.amount},
         sale_fields={
-            "full_code_ciphertext": crypto.encrypt(code),
-            "code_masked": mask_code(code),
             "amount": result.amount,
             "qrcode_png_ciphertext": crypto.encrypt(result.qrcode_png_base64)
             if result.qrcode_png_base64
@@ -306,13 +306,8 @@ def digital_voucher_allocate(
         sale,
         outcome,
         response_data=ledger_safe(fields, [code]),
-        operation_fields={
-            "code_masked": mask_code(code) if code else "",
-            "code_digest": code_digest(code) if code else "",
-        },
+        code=code,
         sale_fields={
-            "full_code_ciphertext": crypto.encrypt(code[:128]),
-            "code_masked": mask_code(code) if code else "",
             "voucher_fields_ciphertext": encrypt_voucher_fields(fields),
             "vendor": voucher.vendor or vendor,
             "amount": value_received,
