@@ -7,4 +7,7 @@ class VouchersConfig(AppConfig):
     verbose_name = _("Vouchers")
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers system checks)
+        from . import (
+            checks,  # noqa: F401  (registers system checks)
+            tasks,  # noqa: F401  (fills the services' task hooks, services.queueing)
+        )

@@ -30,7 +30,7 @@ from tests.support.sales import csv_file, lina_template  # noqa: F401
 from vouchers.models import ProviderOperation, StockThreshold
 from vouchers.providers import errors
 from vouchers.services.audit import audit_record
-from vouchers.services.ledger import operation_claim
+from vouchers.services.pipeline import operation_claim
 from vouchers.services.stock import stock_poll
 from vouchers.values.formatting import format_amount, format_money, strip_grouping
 

@@ -19,8 +19,8 @@ from vouchers.models import ProviderOperation, SaleTemplate, StockAlert
 from vouchers.models.ledger import OperationKind, OperationState
 from vouchers.models.sales import Sale
 from vouchers.models.stock import AlertKind, AlertState
-from vouchers.providers.errors import CallBudgetSpent
 from vouchers.services.connection import campaign_test_connection
+from vouchers.services.refusals import Refusal
 from vouchers.services.stock import stock_poll
 from vouchers.services.tokens import token_check, token_redeem
 from vouchers.values.codes import mask_code
@@ -211,8 +211,9 @@ def test_two_tills_with_wrong_codes_never_reach_denied(sandbox, shop, client):
     assert all(re.search(r"Try again after \d{1,2}[:.]\d{2}", p) for p in paused)
     # The pause is the portal's own (so it can say when); LINA was not asked during it.
     assert sandbox.request_count("lina", "checkcode") == 4
-    with pytest.raises(CallBudgetSpent):
+    with pytest.raises(Refusal) as refused:
         token_check(campaign=shop, user=tills[0], code=CODE)
+    assert refused.value.code == "CallBudgetSpent"
 
 
 # --- Allsafe 204: success with nothing to list ---------------------------------------------------

@@ -15,10 +15,10 @@ from django.core.cache.backends.base import BaseCache
 from django.test import override_settings
 from django.urls import reverse
 
+from vouchers import staff_text as messages
 from vouchers.models import ProviderOperation
 from vouchers.providers.errors import ProviderUnavailable
 from vouchers.providers.lina import LinaClient
-from vouchers.services import staff_text as messages
 from vouchers.services.throttle import ThrottleUnavailable, lookup_throttle_check, lookup_throttle_failed
 
 from ..providers.conftest import lina_config

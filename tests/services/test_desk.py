@@ -12,18 +12,19 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from portal.beat_schedule import BEAT_SCHEDULE
+from vouchers import staff_text as messages
 from vouchers.access import roles
 from vouchers.models import AuditEvent, ProviderOperation, ReconcileTicket
 from vouchers.providers import errors
-from vouchers.services import staff_text as messages
-from vouchers.services.ledger import CodeBusy, operation_claim
+from vouchers.selectors.desk import lina_today
 from vouchers.services.operations import (
-    ResolveError,
     operation_reconcile,
     operation_resolve,
     operations_reconcile_due,
 )
-from vouchers.services.tokens import DeskInputError, lina_today, token_check, token_redeem
+from vouchers.services.pipeline import operation_claim
+from vouchers.services.refusals import Refusal
+from vouchers.services.tokens import token_check, token_redeem
 from vouchers.tasks.desk import operation_reconcile_task
 from vouchers.values.parsing import parse_amount, parse_code
 
@@ -123,7 +124,7 @@ def test_check_shows_the_card_and_logs_without_the_full_code(lina_campaign, cash
 
 @pytest.mark.parametrize("raw", ["", "ABC", "A" * 40, "ÄBCD1234EFGH5678", "<script>alert(1)</script>"])
 def test_check_refuses_bad_codes_without_calling(lina_campaign, cashier, fake_provider, raw):
-    with pytest.raises(DeskInputError) as exc:
+    with pytest.raises(Refusal) as exc:
         token_check(campaign=lina_campaign, user=cashier, code=raw)
     assert exc.value.field == "code"
     assert fake_provider.calls["check"] == 0
@@ -158,8 +159,9 @@ ALL_ERRORS = [
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: type(e).__name__)
 def test_check_errors_are_logged_and_explained(lina_campaign, cashier, token, fake_provider, error):
     fake_provider.fail_next("check", error)
-    with pytest.raises(type(error)):
+    with pytest.raises(Refusal) as refused:
         token_check(campaign=lina_campaign, user=cashier, code=CODE)
+    assert refused.value.code == type(error).__name__ and refused.value.by_provider
     op = ProviderOperation.objects.get()
     assert (op.state, op.error_code) == ("failed", type(error).__name__)
     text = messages.provider_error_text(error)
@@ -173,7 +175,7 @@ def test_check_errors_are_logged_and_explained(lina_campaign, cashier, token, fa
 def test_check_refuses_a_switched_off_campaign(lina_campaign, cashier, token, fake_provider):
     lina_campaign.is_live = False
     lina_campaign.save()
-    with pytest.raises(DeskInputError):
+    with pytest.raises(Refusal):
         token_check(campaign=lina_campaign, user=cashier, code=CODE)
     assert fake_provider.calls["check"] == 0
 
@@ -219,7 +221,7 @@ def test_request_token_of_another_user_is_refused(lina_campaign, cashier, token,
     _redeem(lina_campaign, cashier, card, "10", token=request_token)
     other = make_user(roles.CASHIER, lina_campaign)
     other_card = token_check(campaign=lina_campaign, user=other, code=CODE)
-    with pytest.raises(DeskInputError):
+    with pytest.raises(Refusal):
         _redeem(lina_campaign, other, other_card, "10", token=request_token)
     assert fake_provider.calls["redeem"] == 1
 
@@ -242,7 +244,7 @@ def test_redeem_is_validated_before_any_call(lina_campaign, cashier, fake_provid
         setup = {"valid_until": lina_today() - timedelta(days=1)}
     fake_provider.add_token(CODE, "50", **setup)
     card = token_check(campaign=lina_campaign, user=cashier, code=CODE)
-    with pytest.raises(DeskInputError) as exc:
+    with pytest.raises(Refusal) as exc:
         _redeem(lina_campaign, cashier, card, amount)
     assert exc.value.field == "amount"
     assert fake_provider.calls["redeem"] == 0
@@ -257,7 +259,7 @@ def test_full_value_only_token_redeems_the_whole_value(lina_campaign, cashier, f
 
 def test_redeem_needs_the_users_own_check_of_that_code(lina_campaign, cashier, token, fake_provider):
     card = token_check(campaign=lina_campaign, user=cashier, code=CODE)
-    with pytest.raises(DeskInputError):  # a different code than the one checked
+    with pytest.raises(Refusal):  # a different code than the one checked
         token_redeem(
             campaign=lina_campaign,
             user=cashier,
@@ -267,9 +269,9 @@ def test_redeem_needs_the_users_own_check_of_that_code(lina_campaign, cashier, t
             check_operation_id=card.operation.pk,
         )
     other = make_user(roles.CASHIER, lina_campaign)
-    with pytest.raises(DeskInputError):  # someone else's check
+    with pytest.raises(Refusal):  # someone else's check
         _redeem(lina_campaign, other, card, "1")
-    with pytest.raises(DeskInputError):  # not a check id at all
+    with pytest.raises(Refusal):  # not a check id at all
         token_redeem(
             campaign=lina_campaign,
             user=cashier,
@@ -312,7 +314,7 @@ def test_a_second_till_is_told_the_code_is_busy(lina_campaign, cashier, token, f
 
     def second_till(**kwargs):
         fake_provider.during("redeem", None)
-        with pytest.raises(CodeBusy) as exc:
+        with pytest.raises(Refusal) as exc:
             _redeem(lina_campaign, other, card_b, "5")
         seen.append(exc.value.operation)
 
@@ -327,7 +329,7 @@ def test_a_second_till_is_told_the_code_is_busy(lina_campaign, cashier, token, f
 def test_a_stale_card_is_refused_after_another_redeem(lina_campaign, cashier, token, fake_provider):
     card = token_check(campaign=lina_campaign, user=cashier, code=CODE)
     _redeem(lina_campaign, cashier, card, "40")
-    with pytest.raises(DeskInputError) as exc:
+    with pytest.raises(Refusal) as exc:
         _redeem(lina_campaign, cashier, card, "10")
     assert exc.value.message == str(messages.BALANCE_CHANGED)
     assert fake_provider.calls["redeem"] == 1
@@ -336,7 +338,7 @@ def test_a_stale_card_is_refused_after_another_redeem(lina_campaign, cashier, to
 
 def test_the_constraint_backs_up_the_lock(lina_campaign, cashier, token):
     operation_claim(campaign=lina_campaign, user=cashier, kind="redeem", request_token="a" * 32, code=CODE)
-    with pytest.raises(CodeBusy):
+    with pytest.raises(Refusal):
         operation_claim(
             campaign=lina_campaign, user=cashier, kind="redeem", request_token="b" * 32, code=CODE
         )
@@ -467,10 +469,10 @@ def test_sweep_task_fans_out_one_reconcile_per_unknown(
 def test_manual_resolution_of_any_kind_needs_a_reason_and_is_audited(lina_campaign, campaign_admin):
     op = operation_claim(campaign=lina_campaign, user=None, kind="purchase", amount=Decimal("25")).operation
     ProviderOperation.objects.filter(pk=op.pk).update(state="needs_review")
-    with pytest.raises(ResolveError) as exc:
+    with pytest.raises(Refusal) as exc:
         operation_resolve(operation_id=op.pk, actor=campaign_admin, state="succeeded", reason="  ")
     assert exc.value.field == "reason"
-    with pytest.raises(ResolveError):
+    with pytest.raises(Refusal):
         operation_resolve(operation_id=op.pk, actor=campaign_admin, state="pending", reason="x")
     op = operation_resolve(
         operation_id=op.pk, actor=campaign_admin, state="succeeded", reason="Seen in the LINA back office"
@@ -482,7 +484,7 @@ def test_manual_resolution_of_any_kind_needs_a_reason_and_is_audited(lina_campai
     )
     event = AuditEvent.objects.get(action="operation.resolved")
     assert event.actor == campaign_admin and event.data["reason"] == "Seen in the LINA back office"
-    with pytest.raises(ResolveError):  # already settled
+    with pytest.raises(Refusal):  # already settled
         operation_resolve(operation_id=op.pk, actor=campaign_admin, state="failed", reason="again")
 
 

@@ -1,6 +1,6 @@
 """PostgreSQL: concurrent redeems of one code, and each of the two guards proven on its own.
 
-The claim step (services/tokens.py, ``_claim``) has two guards: the per-code advisory lock
+The claim step (services/pipeline.py, ``operation_claim``) has two guards: the per-code advisory lock
 (services/locking.py) makes "check the ledger, then insert the pending row" atomic per code, and
 the partial unique constraint "one open redeem per code" refuses a second open row. Either alone
 hides the other in a plain load test, so each guard gets a test that forces, deterministically,
@@ -13,7 +13,7 @@ removes just that guard and shows the same interleaving going wrong:
 - constraint (lock removed): both tills pass their checks, meet at a barrier, then both insert.
   The constraint lets one through; without it both reach the provider together and overspend.
 
-The seam is ``tokens.operation_claim`` (the insert), wrapped per test. The fake provider's
+The seam is ``pipeline.operation_insert`` (the insert), wrapped per test. The fake provider's
 ``during`` hook runs inside its redeem, which makes its balance update a read-modify-write
 without a provider-side lock (tests/support/fakes.py).
 """
@@ -29,9 +29,9 @@ import pytest
 from django.db import connection
 
 from vouchers.models import ProviderOperation
-from vouchers.services import tokens
-from vouchers.services.ledger import CodeBusy
-from vouchers.services.tokens import DeskInputError, token_check, token_redeem
+from vouchers.services import pipeline
+from vouchers.services.refusals import Refusal
+from vouchers.services.tokens import token_check, token_redeem
 
 from ..support.factories import make_user
 
@@ -63,7 +63,7 @@ def _run_tills(campaign, fake_provider, *, amount="20"):
                 check_operation_id=cards[user_index].operation.pk,
             )
             results.append(outcome.operation.pk)
-        except (CodeBusy, DeskInputError) as exc:
+        except Refusal as exc:
             results.append(type(exc).__name__)
         except Exception as exc:  # pragma: no cover - reported by the assertion below
             failures.append(repr(exc))
@@ -156,7 +156,7 @@ def _redeem(campaign, till, crashes):
             request_token=till["request_token"],
             check_operation_id=till["card"].operation.pk,
         )
-    except (CodeBusy, DeskInputError):
+    except Refusal:
         pass  # the refusal is in the ledger, read below
     except Exception as exc:  # pragma: no cover - reported by the assertions
         crashes.append(repr(exc))
@@ -196,7 +196,7 @@ def _run_gap_interleaving(campaign, monkeypatch):
     """
     a, b = _two_tills(campaign)
     b_done, a_checked = threading.Event(), threading.Event()
-    real_claim = tokens.operation_claim
+    real_claim = pipeline.operation_insert
     seen: dict[str, bool] = {}
     crashes: list[str] = []
 
@@ -212,7 +212,7 @@ def _run_gap_interleaving(campaign, monkeypatch):
             seen["b_was_done"] = b_done.is_set()
         return real_claim(**kwargs)
 
-    monkeypatch.setattr(tokens, "operation_claim", claim_with_gap)
+    monkeypatch.setattr(pipeline, "operation_insert", claim_with_gap)
 
     def till_b():
         try:
@@ -248,7 +248,7 @@ def test_control_without_the_lock_a_stale_redeem_reaches_the_provider(
     lina_campaign, fake_provider, monkeypatch
 ):
     """Proves the lock test can fail: the same interleaving with only the lock made a no-op."""
-    monkeypatch.setattr(tokens, "lock_key", _no_lock)
+    monkeypatch.setattr(pipeline, "lock_key", _no_lock)
     fake_provider.add_token(CODE, "30.00")
     a, b, b_was_done = _run_gap_interleaving(lina_campaign, monkeypatch)
     assert b_was_done is True  # nothing held B back
@@ -267,10 +267,10 @@ def _run_insert_race(campaign, fake_provider, monkeypatch):
     claims are settled and every inserted row has arrived: two inserted rows always read the same
     balance (the provider-side race), one inserted row goes through alone.
     """
-    monkeypatch.setattr(tokens, "lock_key", _no_lock)
+    monkeypatch.setattr(pipeline, "lock_key", _no_lock)
     tills = _two_tills(campaign)
     at_insert = threading.Barrier(2, timeout=WAIT)
-    real_claim = tokens.operation_claim
+    real_claim = pipeline.operation_insert
     state = {"settled": 0, "claimed": 0, "arrived": 0}
     changed = threading.Condition()
     crashes: list[str] = []
@@ -297,7 +297,7 @@ def _run_insert_race(campaign, fake_provider, monkeypatch):
         if not met:
             crashes.append("the provider waited in vain")
 
-    monkeypatch.setattr(tokens, "operation_claim", claim_in_step)
+    monkeypatch.setattr(pipeline, "operation_insert", claim_in_step)
     fake_provider.during("redeem", provider_meets)
     _start_and_join(
         [

@@ -20,8 +20,10 @@ from vouchers.providers.errors import (
     ValidationFailed,
 )
 from vouchers.security.fields import Ciphertext
+from vouchers.selectors.sales import availability_latest, bulk_sale_progress
 from vouchers.services import bulk_sales as bulk_svc
 from vouchers.services import sales as svc
+from vouchers.services.refusals import Refusal
 
 pytestmark = pytest.mark.django_db
 
@@ -139,13 +141,13 @@ def test_unreadable_credentials_fail_before_any_call(fake_provider, lina_campaig
 def test_campaign_not_live_is_refused_before_a_claim(fake_provider, lina_campaign, marketing, lina_template):
     lina_campaign.is_live = False
     lina_campaign.save()
-    with pytest.raises(svc.SaleRefused):
+    with pytest.raises(Refusal):
         sell(lina_campaign, marketing, lina_template)
     assert ProviderOperation.objects.count() == 0 and fake_provider.calls["purchase"] == 0
 
 
 def test_template_of_another_campaign_is_refused(fake_provider, other_campaign, marketing, lina_template):
-    with pytest.raises(svc.SaleRefused):
+    with pytest.raises(Refusal):
         sell(other_campaign, marketing, lina_template)
 
 
@@ -155,13 +157,13 @@ def test_template_of_another_campaign_is_refused(fake_provider, other_campaign, 
 def test_availability_refresh_is_logged_and_read_back(fake_provider, allsafe_campaign, marketing):
     fake_provider.set_stock("Takealot", 100, 5)
     fake_provider.set_stock("Uber", 50, 0)
-    assert svc.availability_latest(campaign=allsafe_campaign).items == ()
+    assert availability_latest(campaign=allsafe_campaign).items == ()
     snapshot = svc.availability_refresh(campaign=allsafe_campaign, user=marketing)
     assert [(i.vendor, i.value, i.remaining) for i in snapshot.items] == [
         ("Takealot", Decimal("100"), 5),
         ("Uber", Decimal("50"), 0),
     ]
-    assert svc.availability_latest(campaign=allsafe_campaign).items == snapshot.items
+    assert availability_latest(campaign=allsafe_campaign).items == snapshot.items
     assert ProviderOperation.objects.get().kind == "poll"
 
 
@@ -170,14 +172,15 @@ def test_allocate_form_reads_what_the_scheduled_poll_stored(fake_provider, allsa
 
     fake_provider.set_stock("Takealot", 100, 7)
     stock_poll(campaign_id=allsafe_campaign.pk)
-    items = svc.availability_latest(campaign=allsafe_campaign).items
+    items = availability_latest(campaign=allsafe_campaign).items
     assert [(i.vendor, i.value, i.remaining) for i in items] == [("Takealot", Decimal("100"), 7)]
 
 
 def test_availability_failure_is_logged_and_raised(fake_provider, allsafe_campaign, marketing):
     fake_provider.fail_next("availability", Misconfigured(status_code=491))
-    with pytest.raises(Misconfigured):
+    with pytest.raises(Refusal) as refused:
         svc.availability_refresh(campaign=allsafe_campaign, user=marketing)
+    assert refused.value.code == "Misconfigured"
     assert ProviderOperation.objects.get(kind="poll").state == "failed"
 
 
@@ -280,7 +283,7 @@ def test_bulk_run_sells_valid_rows_once_even_when_run_again(
     assert run(bulk) == bulk_svc.RunOutcome.WORKED
     bulk.refresh_from_db()
     assert bulk.state == BulkSaleState.FINISHED and fake_provider.calls["purchase"] == 2
-    progress = bulk_svc.bulk_sale_progress(bulk_sale=bulk)
+    progress = bulk_sale_progress(bulk_sale=bulk)
     assert (progress["done"], progress["succeeded"], progress["invalid"], progress["percent"]) == (
         2,
         2,
@@ -344,7 +347,7 @@ def test_bulk_run_after_a_crash_sends_the_interrupted_row_to_review_and_sells_th
     row.refresh_from_db()
     assert row.sale.state == "needs_review" and "not sold again" in row.message
     assert fake_provider.calls["purchase"] == 2  # lines 3 and 4 only
-    assert bulk_svc.bulk_sale_progress(bulk_sale=bulk)["review"] == 1
+    assert bulk_sale_progress(bulk_sale=bulk)["review"] == 1
 
 
 def test_bulk_cancel_stops_after_the_current_row(
@@ -376,7 +379,7 @@ def test_bulk_stops_on_errors_that_hit_every_row_and_resumes_later(
     run(bulk)
     bulk.refresh_from_db()
     assert bulk.state == BulkSaleState.FINISHED and "Stopped at line 2" in bulk.note
-    assert bulk_svc.bulk_sale_progress(bulk_sale=bulk)["resumable"]
+    assert bulk_sale_progress(bulk_sale=bulk)["resumable"]
     assert fake_provider.calls["purchase"] == 1
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         bulk_svc.bulk_sale_resume(bulk_sale=bulk, user=marketing)
@@ -385,13 +388,13 @@ def test_bulk_stops_on_errors_that_hit_every_row_and_resumes_later(
     bulk.refresh_from_db()
     assert bulk.state == BulkSaleState.FINISHED and bulk.note == ""
     assert fake_provider.calls["purchase"] == 3  # the failed row is not retried; the two others are sold
-    progress = bulk_svc.bulk_sale_progress(bulk_sale=bulk)
+    progress = bulk_sale_progress(bulk_sale=bulk)
     assert (progress["succeeded"], progress["failed"]) == (2, 1)
 
 
 def test_bulk_start_refuses_a_file_without_valid_rows(fake_provider, lina_campaign, marketing, lina_template):
     bulk = make_bulk(lina_campaign, marketing, csv_file("x,Standard,,,,"))
-    with pytest.raises(svc.SaleRefused):
+    with pytest.raises(Refusal):
         bulk_svc.bulk_sale_start(bulk_sale=bulk, user=marketing)
 
 

@@ -54,7 +54,6 @@ class FakeProvider:
     #: Base64 PNG the fake's purchase answers with ("" = none, as LINA may send).
     purchase_qrcode: str = ""
     _delays: dict[str, float] = field(default_factory=dict)
-    capabilities: frozenset = base.LINA_CAPABILITIES | base.ALLSAFE_CAPABILITIES
     _failures: dict[str, list[ProviderError]] = field(default_factory=lambda: defaultdict(list))
     _lose: Counter = field(default_factory=Counter)
     _answers: dict[str, list] = field(default_factory=lambda: defaultdict(list))

@@ -22,8 +22,6 @@ DELAY = float(os.environ.get("SALES_TEST_PURCHASE_DELAY", "0.4"))
 
 
 class RecordingLinaProvider:
-    capabilities = base.LINA_CAPABILITIES
-
     def __init__(self, connection: redis.Redis, key: str):
         self.redis = connection
         self.key = key

@@ -21,8 +21,9 @@ from portal.processes import free_port
 from tests.support.sales import csv_file, lina_template  # noqa: F401 (fixture)
 from vouchers.models import AuditEvent, BulkSale, Sale
 from vouchers.models.sales import BulkSaleState
+from vouchers.selectors.sales import bulk_sale_is_stalled
 from vouchers.services import bulk_sales as bulk_svc
-from vouchers.services.bulk_sales import bulk_sale_is_stalled, bulk_sales_resume_stalled
+from vouchers.services.bulk_sales import bulk_sales_resume_stalled
 
 from ..views.test_sales import upload
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from vouchers.access import roles
 from vouchers.models import AuditEvent, ProviderOperation
 from vouchers.providers import errors
-from vouchers.services.ledger import operation_claim
+from vouchers.services.pipeline import operation_claim
 
 from ..support.factories import CampaignFactory, make_user
 

@@ -207,14 +207,14 @@ def test_allocate_492_is_explained_with_what_to_check(client, marketing, fake_pr
     token = token_from(client.get(ALLOCATE_URL))
     response = client.post(ALLOCATE_URL, {"request_token": token, "voucher_type": "Takealot|100"})
     page = client.get(response["Location"]).content.decode()
-    assert "Not sold" in page and "provider status 492" in page and "out of vouchers" in page
+    assert "Not sold" in page and "provider status 492" in page and "still hold vouchers" in page
 
 
 def test_refresh_491_is_explained(client, marketing, fake_provider):
     fake_provider.fail_next("availability", Misconfigured(status_code=491))
     client.force_login(marketing)
     page = client.post(REFRESH_URL, follow=True).content.decode()
-    assert "link one in the Allsafe portal" in page
+    assert "Link a vault to the campaign in the Allsafe management portal" in page
 
 
 # --- Sales list ----------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def test_detail_shows_what_to_check_for_a_misconfiguration(
     stock_poll(campaign_id=allsafe_campaign.pk)
     client.force_login(marketing)
     body = client.get(detail_url()).content.decode()
-    assert "integration has not been revoked" in body
+    assert "integration was revoked" in body
     assert "polls failing" in body
 
 

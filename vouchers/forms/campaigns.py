@@ -7,7 +7,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Campaign
-from ..providers.endpoints import is_allowed, refusal_message
+from ..services.providers import base_url_refusal
 
 BASE_URL_MOVE_NOTE = _(
     "Changing the scheme, host or port clears the stored API password and shared key, unless "
@@ -80,8 +80,9 @@ class CampaignAdminForm(forms.ModelForm):
         if creating and provider == "lina" and not cleaned.get("new_shared_key"):
             self.add_error("new_shared_key", _("A LINA campaign needs its shared key."))
         base_url = cleaned.get("base_url")
-        if provider and base_url and not is_allowed(provider, base_url):
-            self.add_error("base_url", refusal_message(provider, base_url))
+        refusal = base_url_refusal(provider, base_url) if provider and base_url else ""
+        if refusal:
+            self.add_error("base_url", refusal)
         for name in ("new_password", "new_shared_key"):
             value = cleaned.get(name) or ""
             if "\x00" in value:

@@ -9,8 +9,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .. import staff_text as messages
 from ..models.ledger import OperationState
-from ..services import staff_text as messages
 from ..values.formatting import format_amount
 from ..values.parsing import parse_amount, parse_code
 

@@ -18,6 +18,7 @@ from ..output import bulk_csv as sales_csv
 from ..services.sales import AvailabilitySnapshot, new_request_token
 from ..values import sale_rules as sales_rules
 from ..values.formatting import format_amount, format_money
+from ..values.parsing import parse_amount
 
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
@@ -102,7 +103,7 @@ class GiftTokenSellForm(OneTimeTokenFormMixin, forms.Form):
         self._check_request_token()
 
     def clean_amount(self):
-        amount = sales_rules.parse_amount(self.cleaned_data.get("amount", ""))
+        amount = parse_amount(self.cleaned_data.get("amount", ""))
         return sales_rules.check_amount(self.campaign, amount)
 
     def clean_email(self):

@@ -76,6 +76,9 @@ class ProviderOperation(models.Model):
     response_data = models.JSONField(_("response"), default=dict, blank=True)
     error_code = models.CharField(_("error"), max_length=64, blank=True)
     error_message = models.TextField(_("message"), blank=True)
+    #: What staff were told when the outcome was recorded: {"message", "checks", "status"}.
+    #: Pages show this as it is; they never rebuild an error from the stored class name.
+    staff_text = models.JSONField(_("what staff were told"), default=dict, blank=True, editable=False)
 
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)

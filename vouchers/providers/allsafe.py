@@ -9,13 +9,13 @@ with the staff-facing message and what to check.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
+from .. import staff_text
 from . import parsing
-from .base import ALLSAFE_CAPABILITIES, AllocatedVoucher, AllocateRequest, Availability, ProviderConfig
+from .base import AllocatedVoucher, AllocateRequest, Availability, ProviderConfig
 from .errors import (
     AuthFailed,
     InvalidVendor,
@@ -31,71 +31,25 @@ from .http import HttpAnswer, Transport, unusable_answer
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class StatusRow:
-    error: type[ProviderError]
-    message: object  # lazy translation
-    what_to_check: tuple[object, ...]
-
-
-#: providers.md's status table, by number.
-STATUS_ERRORS: dict[int, StatusRow] = {
-    401: StatusRow(
-        AuthFailed,
-        _("Allsafe did not accept the campaign's credentials (HTTP 401)."),
-        (
-            _("The API user name and password of the campaign, as issued in the Allsafe management portal."),
-            _(
-                "Whether the campaign's integration was revoked: check the integration status in the Allsafe management portal."
-            ),
-            _("Whether the campaign is still Live in Allsafe: check its status and its start and end dates."),
-        ),
-    ),
-    491: StatusRow(
-        Misconfigured,
-        _("No vault is linked to this campaign in Allsafe (HTTP 491)."),
-        (_("Link a vault to the campaign in the Allsafe management portal."),),
-    ),
-    492: StatusRow(
-        OutOfStock,
-        _("Allsafe has no voucher for this vendor and value (HTTP 492)."),
-        (
-            _("Whether the vaults linked to the campaign still hold vouchers."),
-            _("Whether this vendor has vouchers of the requested value (a vendor/value mismatch)."),
-        ),
-    ),
-    495: StatusRow(
-        ValidationFailed,
-        _("Allsafe rejected the request as malformed (HTTP 495)."),
-        (
-            _(
-                "The request was malformed: a bug or a bad setting. Check the campaign's allocate path and field names."
-            ),
-        ),
-    ),
-    496: StatusRow(
-        InvalidVendor,
-        _("Allsafe does not know this vendor (HTTP 496)."),
-        (_("The vendor name: it must be spelled exactly as Allsafe knows it."),),
-    ),
+#: providers.md's status table, by number; the words are the staff-text catalogue's.
+STATUS_ERRORS: dict[int, type[ProviderError]] = {
+    401: AuthFailed,
+    491: Misconfigured,
+    492: OutOfStock,
+    495: ValidationFailed,
+    496: InvalidVendor,
 }
-UNAVAILABLE_ROW = StatusRow(
-    ProviderUnavailable,
-    _("Allsafe could not be reached or sent an unusable answer. Try again later."),
-    (_("Try again later (reads are retried automatically; allocations never are)."),),
-)
 
 
 def error_for_status(status: int, *, detail: str = "") -> ProviderError:
     """The error for an HTTP status that is not a success (providers.md's table, by number)."""
-    row = STATUS_ERRORS.get(status, UNAVAILABLE_ROW)
-    return row.error(str(row.message), what_to_check=row.what_to_check, status_code=status, detail=detail)
+    error = STATUS_ERRORS.get(status, ProviderUnavailable)
+    message, checks = staff_text.ALLSAFE_STATUS.get(status, staff_text.ALLSAFE_UNAVAILABLE)
+    return error(str(message), what_to_check=checks, status_code=status, detail=detail)
 
 
 class AllsafeClient:
     """Implements :class:`~vouchers.providers.base.AllsafeProvider` over HTTP."""
-
-    capabilities = ALLSAFE_CAPABILITIES
 
     def __init__(self, config: ProviderConfig):
         self.config = config
@@ -176,10 +130,10 @@ class AllsafeClient:
 
     @staticmethod
     def _unreadable(answer: HttpAnswer, operation: str) -> ProviderError:
-        row = UNAVAILABLE_ROW
+        message, checks = staff_text.ALLSAFE_UNAVAILABLE
         return UnexpectedAnswer(
-            str(row.message),
-            what_to_check=row.what_to_check,
+            str(message),
+            what_to_check=checks,
             status_code=answer.status,
             detail=f"allsafe {operation}: body is not JSON",
         )

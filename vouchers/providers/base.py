@@ -1,4 +1,4 @@
-"""The provider interface: configuration, capabilities, request and result dataclasses.
+"""The provider interface: configuration, request and result dataclasses.
 
 Providers are pure adapters (ARCHITECTURE.md, layer rule 3): they never import models, touch the
 database or enqueue tasks. Services build a :class:`ProviderConfig` from a campaign and call a
@@ -15,24 +15,10 @@ again. Reads map the same answers to ProviderUnavailable and may be retried (pro
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
-
-
-class Capability(enum.Enum):
-    PING = "ping"
-    CHECK = "check"
-    REDEEM = "redeem"
-    PURCHASE = "purchase"
-    AVAILABILITY = "availability"
-    ALLOCATE = "allocate"
-
-
-LINA_CAPABILITIES = frozenset({Capability.PING, Capability.CHECK, Capability.REDEEM, Capability.PURCHASE})
-ALLSAFE_CAPABILITIES = frozenset({Capability.AVAILABILITY, Capability.ALLOCATE})
 
 
 @dataclass(frozen=True)
@@ -159,8 +145,6 @@ class AllocatedVoucher:
 
 @runtime_checkable
 class LinaProvider(Protocol):
-    capabilities: frozenset[Capability]
-
     def ping(self) -> PingResult:
         """POST ping (no hash). Returns the public IP the provider sees.
         Raises ProviderUnavailable (also on Maintenance). Safe to retry."""
@@ -188,8 +172,6 @@ class LinaProvider(Protocol):
 
 @runtime_checkable
 class AllsafeProvider(Protocol):
-    capabilities: frozenset[Capability]
-
     def availability(self) -> Availability:
         """GET /availability with Basic auth; 204 means an empty list.
         Raises AuthFailed (401), Misconfigured (491), ProviderUnavailable (also 5xx, HTML or

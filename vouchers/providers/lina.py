@@ -39,7 +39,6 @@ from ..security.redaction import redact
 from ..values.codes import format_code, normalize_code
 from . import parsing
 from .base import (
-    LINA_CAPABILITIES,
     PingResult,
     ProviderConfig,
     PurchaseRequest,
@@ -189,8 +188,6 @@ class _SharedCache:
 
 class LinaClient:
     """Implements :class:`~vouchers.providers.base.LinaProvider` over HTTP."""
-
-    capabilities = LINA_CAPABILITIES
 
     def __init__(self, config: ProviderConfig, *, cache=None):
         self.config = config
@@ -345,14 +342,16 @@ class LinaClient:
         session phrase) the dead hash is dropped, one fresh login made and the call repeated once.
         A rejected call was not applied, so the repeat is safe for redeem and purchase too."""
         secrets = (code, format_code(code)) if code else ()
+
+        def post(session_hash: str) -> dict:
+            fields_with_hash = {"hash": session_hash, **fields}
+            return self._post(
+                operation, fields_with_hash, money_moving=money_moving, secrets=(*secrets, session_hash)
+            )
+
         session_hash = self._session_hash()
         try:
-            return self._post(
-                operation,
-                {"hash": session_hash, **fields},
-                money_moving=money_moving,
-                secrets=(*secrets, session_hash),
-            )
+            return post(session_hash)
         except _HashRejected as first:
             logger.info(
                 "LINA %s of campaign %s: session rejected (%s); logging in again once",
@@ -363,12 +362,7 @@ class LinaClient:
             self._drop_session(session_hash)
         session_hash = self._session_hash(rejected=session_hash)
         try:
-            return self._post(
-                operation,
-                {"hash": session_hash, **fields},
-                money_moving=money_moving,
-                secrets=(*secrets, session_hash),
-            )
+            return post(session_hash)
         except _HashRejected as second:
             self._drop_session(session_hash)
             logger.warning(
@@ -640,10 +634,7 @@ class LinaClient:
         """Provider text shown to staff: never a code, hash or credential, at most 200 characters."""
         if not isinstance(text, str):
             return ""
-        for secret in sorted((*secrets, self.config.password, self.config.shared_key), key=len, reverse=True):
-            if secret and len(secret) >= 3:
-                text = text.replace(secret, "…")
-        return redact(" ".join(text.split()))[:200]
+        return redact(text, (*secrets, self.config.password, self.config.shared_key), limit=200, mark="…")
 
     @staticmethod
     def _require_code(code: str) -> str:

@@ -3,19 +3,94 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from ..access.scoping import campaigns_for, scope
 from ..models import Campaign, ProviderOperation
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
-from ..services.tokens import LINA_TIMEZONE, lina_today
+from ..values.codes import code_digest, format_code
+from ..values.parsing import parse_code
 
 UNRESOLVED_STATES = (OperationState.UNKNOWN, OperationState.NEEDS_REVIEW)
+#: A check older than this cannot be redeemed from: the cashier checks again.
+CHECK_MAX_AGE_SECONDS = 30 * 60
+#: Tokens are valid through the end of their valid-until day in Germany (providers.md).
+LINA_TIMEZONE = ZoneInfo("Europe/Berlin")
+
+
+def lina_today(now: datetime | None = None) -> date:
+    return timezone.localtime(now or timezone.now(), LINA_TIMEZONE).date()
+
+
+@dataclass(frozen=True)
+class TokenCard:
+    """What the desk shows about one checked token. ``code`` is the full code (desk only)."""
+
+    operation: ProviderOperation
+    code: str
+    display_code: str
+    valid: bool
+    original_value: Decimal | None
+    remaining_value: Decimal | None
+    valid_until: date | None
+    full_value_only: bool
+    expired: bool
+    message: str = ""
+
+    @property
+    def redeemable(self) -> bool:
+        return self.valid and not self.expired and bool(self.remaining_value)
+
+
+def token_card_from_check(*, check: ProviderOperation, code: str) -> TokenCard:
+    """Rebuild the card of an earlier check (to show the redeem form again with its errors)."""
+    data = check.response_data.get("card", {})
+    valid_until = date.fromisoformat(data["valid_until"]) if data.get("valid_until") else None
+    return TokenCard(
+        operation=check,
+        code=code,
+        display_code=format_code(code),
+        valid=bool(data.get("valid")),
+        original_value=Decimal(data["original_value"]) if data.get("original_value") else None,
+        remaining_value=Decimal(data["remaining_value"]) if data.get("remaining_value") else None,
+        valid_until=valid_until,
+        full_value_only=bool(data.get("full_value_only")),
+        expired=valid_until is not None and lina_today() > valid_until,
+        message=data.get("message", ""),
+    )
+
+
+def desk_check_for(*, campaign: Campaign, user, check_operation_id, code: str) -> TokenCard | None:
+    """The user's own recent successful check of ``code`` in ``campaign``, as a card (None: there
+    is none, or it is too old: the cashier checks again).
+
+    The redeem form carries the check's id and the code; the numbers come from the ledger, so a
+    tampered form cannot raise the remaining value, and the code must match the check's digest.
+    """
+    try:
+        code = parse_code(code)
+        check_id = int(check_operation_id)
+    except (ValidationError, TypeError, ValueError):
+        return None
+    check = ProviderOperation.objects.filter(
+        pk=check_id,
+        campaign=campaign,
+        user=user,
+        kind=OperationKind.CHECK,
+        state=OperationState.SUCCEEDED,
+        code_digest=code_digest(code),
+    ).first()
+    if check is None or (timezone.now() - check.created_at).total_seconds() > CHECK_MAX_AGE_SECONDS:
+        return None
+    return token_card_from_check(check=check, code=code)
 
 
 def desk_campaigns(user) -> QuerySet[Campaign]:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from ..access.scoping import scope
-from ..models import BulkSale, Sale
+from ..models import BulkSale, Campaign, Sale, StockSnapshot
+from ..models.ledger import OperationState
+from ..models.sales import BulkSaleState
 
 
 def sales_for(user) -> QuerySet[Sale]:
@@ -25,3 +34,83 @@ def bulk_sales_for(user) -> QuerySet[BulkSale]:
 def bulk_rows(bulk_sale: BulkSale):
     """Rows with their sale and operation, in file order, for the preview and the result file."""
     return bulk_sale.rows.select_related("sale", "sale__operation", "template").order_by("line_number")
+
+
+@dataclass(frozen=True)
+class AvailableItem:
+    vendor: str
+    value: Decimal
+    remaining: int
+
+
+@dataclass(frozen=True)
+class AvailabilitySnapshot:
+    items: tuple[AvailableItem, ...]
+    fetched_at: datetime | None
+
+
+def availability_latest(*, campaign: Campaign) -> AvailabilitySnapshot:
+    """The stock of the campaign's newest snapshot (stock polls and refreshes both write them)."""
+    snapshot = (
+        StockSnapshot.objects.filter(campaign=campaign)
+        .order_by("-taken_at", "-id")
+        .prefetch_related("levels")
+        .first()
+    )
+    if snapshot is None:
+        return AvailabilitySnapshot((), None)
+    items = tuple(
+        AvailableItem(level.vendor, level.value, level.remaining)
+        for level in sorted(snapshot.levels.all(), key=lambda lv: (lv.vendor, lv.value))
+    )
+    return AvailabilitySnapshot(items, snapshot.taken_at)
+
+
+def bulk_sale_lease_seconds() -> int:
+    # Longer than one row can take (the provider's read timeout is at most 120 s).
+    return int(settings.SALES_BULK_LEASE_SECONDS)
+
+
+def bulk_sale_is_stalled(bulk: BulkSale, now: datetime | None = None) -> bool:
+    """Queued or running, but nobody holds the lease: the worker died or the message was lost."""
+    now = now or timezone.now()
+    if not bulk.is_active:
+        return False
+    if bulk.state == BulkSaleState.QUEUED:
+        if bulk.lease_until is not None:
+            # The ownerless lease given with the message ran out (or was spent at once because
+            # the broker was unreachable): nobody picked the message up.
+            return bulk.lease_until <= now
+        return bulk.created_at < now - timedelta(seconds=bulk_sale_lease_seconds())
+    return bulk.lease_until is None or bulk.lease_until < now
+
+
+def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
+    """Counts for the progress bar, in one query."""
+    counts = bulk_sale.rows.aggregate(
+        total=Count("pk"),
+        valid_rows=Count("pk", filter=Q(valid=True)),
+        done=Count("pk", filter=Q(valid=True, sale__isnull=False) & ~Q(sale__operation__state="pending")),
+        succeeded=Count("pk", filter=Q(sale__operation__state=OperationState.SUCCEEDED)),
+        failed=Count("pk", filter=Q(sale__operation__state=OperationState.FAILED)),
+        review=Count(
+            "pk",
+            filter=Q(sale__operation__state__in=[OperationState.NEEDS_REVIEW, OperationState.UNKNOWN]),
+        ),
+    )
+    valid = counts.pop("valid_rows") or 0
+    counts["valid"] = valid
+    counts["invalid"] = (counts["total"] or 0) - valid
+    counts["percent"] = round(100 * counts["done"] / valid) if valid else 100
+    counts["state"] = bulk_sale.state
+    counts["state_label"] = str(bulk_sale.get_state_display())
+    counts["finished"] = not bulk_sale.is_active and bulk_sale.state != BulkSaleState.DRAFT
+    counts["note"] = bulk_sale.note
+    counts["stalled"] = bulk_sale_is_stalled(bulk_sale)
+    # Stopped early (provider trouble) with rows left: a person may resume after fixing the cause.
+    counts["resumable"] = (
+        bulk_sale.state == BulkSaleState.FINISHED
+        and not bulk_sale.cancel_requested
+        and counts["valid"] > counts["done"]
+    )
+    return counts

@@ -14,9 +14,11 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from ..access import roles
 from ..access.scoping import campaigns_for, scope
 from ..models import (
     Campaign,
+    Membership,
     ProviderOperation,
     StockAlert,
     StockLevel,
@@ -237,3 +239,18 @@ def stock_vendors(campaign: Campaign) -> list[str]:
     if snapshot is None:
         return []
     return sorted(set(snapshot.levels.values_list("vendor", flat=True)))
+
+
+def campaign_admin_emails(campaign: Campaign) -> list[str]:
+    """E-mail addresses of active members of the campaign who hold the Campaign admin role."""
+    return sorted(
+        set(
+            Membership.objects.filter(
+                campaign=campaign,
+                user__is_active=True,
+                user__groups__name=roles.CAMPAIGN_ADMIN,
+            )
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )

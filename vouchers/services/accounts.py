@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from .audit import audit_record
+from .queueing import TaskHook
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +359,10 @@ class ResetNotQueued(Exception):
     """The job that mails the link could not be queued (the broker is unreachable)."""
 
 
+#: The Celery task that mails the link (vouchers.tasks.accounts fills it in).
+RESET_TASK = TaskHook("password_reset_send_task")
+
+
 def password_reset_request(
     *, email: str, ip: str | None, domain: str, use_https: bool, language: str
 ) -> None:
@@ -367,10 +372,8 @@ def password_reset_request(
     same for every address, so no answer tells who has an account.
     """
     password_reset_throttle(email=email, ip=ip)
-    from ..tasks.accounts import password_reset_send_task
-
     try:
-        password_reset_send_task.delay(email, domain, use_https, language)
+        RESET_TASK.task.delay(email, domain, use_https, language)
     except Exception as exc:
         logger.warning("Password reset: the mail job could not be queued (%s)", type(exc).__name__)
         raise ResetNotQueued from exc

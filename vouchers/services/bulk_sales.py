@@ -10,13 +10,11 @@ a redelivered message or a restarted worker never sells a row twice.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,11 +24,19 @@ from ..models.campaigns import Provider
 from ..models.ledger import OperationState
 from ..models.sales import BulkSaleState
 from ..output import bulk_csv as sales_csv
-from ..providers.errors import AuthFailed, Misconfigured, OutcomeUnknown, ProviderUnavailable, RateLimited
+from ..providers.errors import AuthFailed, Misconfigured, ProviderUnavailable, RateLimited
+from ..selectors.sales import bulk_sale_is_stalled, bulk_sale_lease_seconds
+from ..staff_text import told
 from ..values import sale_rules as sales_rules
+from ..values.parsing import parse_amount
 from .audit import audit_record
-from .ledger import operation_record
-from .sales import SaleRefused, gift_token_sell, new_request_token, require_usable
+from .pipeline import operation_transition
+from .queueing import QueueUnavailable, TaskHook
+from .refusals import Refusal
+from .sales import gift_token_sell, new_request_token, require_usable
+
+#: The Celery task that runs a batch (vouchers.tasks.sales fills it in).
+RUN_TASK = TaskHook("bulk_sale_run_task")
 
 # --- Bulk sales --------------------------------------------------------------------------------
 
@@ -38,11 +44,6 @@ QUEUE_FAILED_NOTE = gettext_lazy(
     "The job could not be queued: the task queue is unreachable. Nothing was sold. It starts by "
     "itself once the queue is back, or press Resume."
 )
-
-
-def bulk_sale_lease_seconds() -> int:
-    # Longer than one row can take (the provider's read timeout is at most 120 s).
-    return int(settings.SALES_BULK_LEASE_SECONDS)
 
 
 def bulk_row_validate(
@@ -55,9 +56,7 @@ def bulk_row_validate(
     if line.extra_cells:
         errors.append(_("This line has more values than the header has columns."))
     try:
-        clean["amount"] = sales_rules.check_amount(
-            campaign, sales_rules.parse_amount(cells.get("amount", ""))
-        )
+        clean["amount"] = sales_rules.check_amount(campaign, parse_amount(cells.get("amount", "")))
     except ValidationError as exc:
         errors.extend(exc.messages)
     template = None
@@ -99,7 +98,7 @@ def bulk_row_validate(
 def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) -> BulkSale:
     """Read and check an uploaded file; store every line with its messages. Nothing is sold here.
 
-    Raises sales_csv.BulkFileError when the file as a whole cannot be used, SaleRefused when
+    Raises sales_csv.BulkFileError when the file as a whole cannot be used, Refusal when
     the campaign cannot sell.
     """
     require_usable(campaign, Provider.LINA)
@@ -153,19 +152,49 @@ def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
         if bulk.state != BulkSaleState.DRAFT:
             return bulk
         if not bulk.rows.filter(valid=True).exists():
-            raise SaleRefused(_("The file has no valid rows to sell."))
-        bulk.state = BulkSaleState.QUEUED
-        _lease_for_the_queue(bulk)
-        bulk.save(update_fields=["state", "lease_owner", "lease_until"])
-        audit_record(
-            actor=user,
-            action="bulk_sale.started",
-            campaign=bulk.campaign,
-            obj=bulk,
-            summary=f"{bulk} started",
-        )
-        transaction.on_commit(lambda: _send_run(bulk, actor=user))
+            raise Refusal(_("The file has no valid rows to sell."))
+        _queue(bulk, user=user, action="bulk_sale.started", summary=f"{bulk} started")
     return bulk
+
+
+B = BulkSaleState
+#: The states a batch may move to, and from which (queued again: resumed after a stop or a stall).
+BULK_ALLOWED_FROM = {
+    B.QUEUED: (B.DRAFT, B.QUEUED, B.RUNNING, B.FINISHED),
+    B.RUNNING: (B.QUEUED, B.RUNNING),
+    B.FINISHED: (B.RUNNING,),
+    B.CANCELLED: (B.DRAFT, B.RUNNING),
+}
+
+
+def _bulk_transition(bulk: BulkSale, *, to: str, only_owner: str | None = None, **fields) -> bool:
+    """The one way a batch changes state: a conditional UPDATE from an allowed state (and, for a
+    run, only while ``only_owner`` holds the lease). False when the batch had moved on."""
+    batches = BulkSale.objects.filter(pk=bulk.pk, state__in=BULK_ALLOWED_FROM[to])
+    if only_owner is not None:
+        batches = batches.filter(lease_owner=only_owner)
+    if not batches.update(state=to, **fields):
+        return False
+    bulk.state = to
+    for name, value in fields.items():
+        setattr(bulk, name, value)
+    return True
+
+
+def _queue(bulk: BulkSale, *, user, action: str, summary: str) -> None:
+    """Draft, stopped or stalled → queued (inside the caller's transaction, row locked), audited;
+    the run is sent once it commits."""
+    _lease_for_the_queue(bulk)
+    _bulk_transition(
+        bulk,
+        to=B.QUEUED,
+        note="",
+        finished_at=None,
+        lease_owner=bulk.lease_owner,
+        lease_until=bulk.lease_until,
+    )
+    audit_record(actor=user, action=action, campaign=bulk.campaign, obj=bulk, summary=summary)
+    transaction.on_commit(lambda: _send_run(bulk, actor=user))
 
 
 def _lease_for_the_queue(bulk: BulkSale) -> None:
@@ -180,11 +209,8 @@ def _send_run(bulk: BulkSale, *, actor=None) -> bool:
     reached nothing was queued and nothing sold: the batch stays queued with a lease that has
     already run out, so it is stalled at once — the page offers Resume and the next sweep sends
     it again. ``bulk.queue_failed`` tells the caller which happened."""
-    from ..tasks.queueing import QueueUnavailable, enqueue
-    from ..tasks.sales import bulk_sale_run_task
-
     try:
-        enqueue(bulk_sale_run_task, bulk.pk)
+        RUN_TASK.send(bulk.pk)
     except QueueUnavailable:
         bulk.queue_failed = True
     else:
@@ -213,12 +239,9 @@ def bulk_sale_cancel(*, bulk_sale: BulkSale, user) -> BulkSale:
         if bulk.state in (BulkSaleState.FINISHED, BulkSaleState.CANCELLED):
             return bulk
         bulk.cancel_requested = True
-        update = ["cancel_requested"]
-        if bulk.state == BulkSaleState.DRAFT:
-            bulk.state = BulkSaleState.CANCELLED
-            bulk.finished_at = timezone.now()
-            update += ["state", "finished_at"]
-        bulk.save(update_fields=update)
+        bulk.save(update_fields=["cancel_requested"])
+        if bulk.state == B.DRAFT:  # nothing runs yet: cancelled at once
+            _bulk_transition(bulk, to=B.CANCELLED, finished_at=timezone.now())
         audit_record(
             actor=user,
             action="bulk_sale.cancelled",
@@ -227,20 +250,6 @@ def bulk_sale_cancel(*, bulk_sale: BulkSale, user) -> BulkSale:
             summary=f"{bulk} cancelled",
         )
     return bulk
-
-
-def bulk_sale_is_stalled(bulk: BulkSale, now: datetime | None = None) -> bool:
-    """Queued or running, but nobody holds the lease: the worker died or the message was lost."""
-    now = now or timezone.now()
-    if not bulk.is_active:
-        return False
-    if bulk.state == BulkSaleState.QUEUED:
-        if bulk.lease_until is not None:
-            # The ownerless lease given with the message ran out (or was spent at once because
-            # the broker was unreachable): nobody picked the message up.
-            return bulk.lease_until <= now
-        return bulk.created_at < now - timedelta(seconds=bulk_sale_lease_seconds())
-    return bulk.lease_until is None or bulk.lease_until < now
 
 
 def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
@@ -254,19 +263,7 @@ def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
         )
         if not resumable:
             return bulk
-        bulk.state = BulkSaleState.QUEUED
-        bulk.note = ""
-        bulk.finished_at = None
-        _lease_for_the_queue(bulk)
-        bulk.save(update_fields=["state", "note", "finished_at", "lease_owner", "lease_until"])
-        audit_record(
-            actor=user,
-            action="bulk_sale.resumed",
-            campaign=bulk.campaign,
-            obj=bulk,
-            summary=f"{bulk} resumed",
-        )
-        transaction.on_commit(lambda: _send_run(bulk, actor=user))
+        _queue(bulk, user=user, action="bulk_sale.resumed", summary=f"{bulk} resumed")
     return bulk
 
 
@@ -320,12 +317,14 @@ def _lease_take(bulk_sale_id: int, owner: str) -> tuple[str, BulkSale | None]:
         now = timezone.now()
         if bulk.lease_owner and bulk.lease_until and bulk.lease_until > now:
             return RunOutcome.BUSY, None  # another run is alive (e.g. a redelivered message)
-        bulk.lease_owner = owner
-        bulk.lease_until = now + timedelta(seconds=bulk_sale_lease_seconds())
-        bulk.state = BulkSaleState.RUNNING
-        bulk.started_at = bulk.started_at or now
-        bulk.note = ""  # e.g. "could not be queued": it runs now
-        bulk.save(update_fields=["lease_owner", "lease_until", "state", "started_at", "note"])
+        _bulk_transition(
+            bulk,
+            to=B.RUNNING,
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=bulk_sale_lease_seconds()),
+            started_at=bulk.started_at or now,
+            note="",  # e.g. "could not be queued": it runs now
+        )
     return RunOutcome.WORKED, bulk
 
 
@@ -336,8 +335,14 @@ def _lease_renew(bulk: BulkSale, owner: str) -> bool:
 
 def _bulk_finish(bulk: BulkSale, owner: str, *, state: str, note: str = "") -> None:
     with transaction.atomic():
-        BulkSale.objects.filter(pk=bulk.pk, lease_owner=owner).update(
-            state=state, note=note, finished_at=timezone.now(), lease_owner="", lease_until=None
+        _bulk_transition(
+            bulk,
+            to=state,
+            only_owner=owner,
+            note=note,
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_until=None,
         )
         audit_record(
             actor=None,
@@ -361,13 +366,16 @@ def _mark_interrupted_rows(bulk: BulkSale) -> int:
     for pk in list(interrupted):
         with transaction.atomic():
             operation = ProviderOperation.objects.select_for_update().get(pk=pk)
-            if operation.state != OperationState.PENDING:
+            stopped = _("The job stopped while this row was being sold.")
+            if operation.state != OperationState.PENDING or not operation_transition(
+                operation,
+                to=OperationState.NEEDS_REVIEW,
+                finished_at=timezone.now(),
+                error_code="OutcomeUnknown",
+                error_message=stopped,
+                staff_text=told(stopped),
+            ):
                 continue
-            operation_record(
-                operation=operation,
-                state=OperationState.NEEDS_REVIEW,
-                error=OutcomeUnknown(_("The job stopped while this row was being sold.")),
-            )
             BulkSaleRow.objects.filter(sale__operation=operation).update(
                 message=_("The job stopped during this sale; it needs review and is not sold again.")
             )
@@ -432,7 +440,7 @@ def bulk_sale_run(*, bulk_sale_id: int) -> str:
             return RunOutcome.WORKED
         try:
             if row.template is None:
-                raise SaleRefused(_("The template of this row was deleted after the upload."))
+                raise Refusal(_("The template of this row was deleted after the upload."))
             sale = gift_token_sell(
                 campaign=bulk.campaign,
                 user=bulk.created_by,
@@ -445,7 +453,7 @@ def bulk_sale_run(*, bulk_sale_id: int) -> str:
                 email=row.email,
                 bulk_row=row,
             )
-        except SaleRefused as exc:
+        except Refusal as exc:
             BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
             _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
             return RunOutcome.WORKED
@@ -461,34 +469,3 @@ def bulk_sale_run(*, bulk_sale_id: int) -> str:
             return RunOutcome.WORKED
         if not _lease_renew(bulk, owner):
             return RunOutcome.WORKED
-
-
-def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
-    """Counts for the progress bar, in one query."""
-    counts = bulk_sale.rows.aggregate(
-        total=Count("pk"),
-        valid_rows=Count("pk", filter=Q(valid=True)),
-        done=Count("pk", filter=Q(valid=True, sale__isnull=False) & ~Q(sale__operation__state="pending")),
-        succeeded=Count("pk", filter=Q(sale__operation__state=OperationState.SUCCEEDED)),
-        failed=Count("pk", filter=Q(sale__operation__state=OperationState.FAILED)),
-        review=Count(
-            "pk",
-            filter=Q(sale__operation__state__in=[OperationState.NEEDS_REVIEW, OperationState.UNKNOWN]),
-        ),
-    )
-    valid = counts.pop("valid_rows") or 0
-    counts["valid"] = valid
-    counts["invalid"] = (counts["total"] or 0) - valid
-    counts["percent"] = round(100 * counts["done"] / valid) if valid else 100
-    counts["state"] = bulk_sale.state
-    counts["state_label"] = str(bulk_sale.get_state_display())
-    counts["finished"] = not bulk_sale.is_active and bulk_sale.state != BulkSaleState.DRAFT
-    counts["note"] = bulk_sale.note
-    counts["stalled"] = bulk_sale_is_stalled(bulk_sale)
-    # Stopped early (provider trouble) with rows left: a person may resume after fixing the cause.
-    counts["resumable"] = (
-        bulk_sale.state == BulkSaleState.FINISHED
-        and not bulk_sale.cancel_requested
-        and counts["valid"] > counts["done"]
-    )
-    return counts

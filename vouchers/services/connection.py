@@ -35,10 +35,9 @@ from ..providers.errors import (
     ProviderUnavailable,
 )
 from ..providers.lina import RECIPES
-from ..security.crypto import CredentialDecryptionError
 from .audit import audit_record
 from .campaigns import endpoint_changed
-from .ledger import operation_log
+from .pipeline import operation_log
 from .providers import provider_client
 
 logger = logging.getLogger(__name__)
@@ -242,16 +241,6 @@ def _run(
     """Build the client and run the provider's steps; (error or None, working recipe)."""
     try:
         client = provider_client(subject)
-    except CredentialDecryptionError:
-        error = Misconfigured(
-            _("The campaign's stored credentials cannot be decrypted, so no call was made."),
-            what_to_check=[
-                _("The key they were encrypted with was removed from FIELD_ENCRYPTION_KEYS: put it back."),
-                _("Or enter the campaign's password and shared key again."),
-            ],
-        )
-        steps.append(ConnectionStep("credentials", False, error.message))
-        return error, ""
     except ProviderError as exc:
         steps.append(ConnectionStep("credentials", False, exc.message))
         return exc, ""

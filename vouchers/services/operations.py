@@ -17,7 +17,6 @@ the decision is audited.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,11 +29,12 @@ from django.utils.translation import ngettext
 
 from ..models import ProviderOperation, ReconcileTicket
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
-from ..providers.errors import ProviderError, Rejected
+from ..providers.errors import Rejected
 from ..security import crypto
+from ..staff_text import told
 from .audit import audit_record
-from .ledger import operation_log
-from .providers import provider_client
+from .pipeline import operation_log, operation_transition, provider_call
+from .refusals import Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +91,8 @@ def _settle(*, operation_id: int, verdict: Verdict, actor=None) -> ProviderOpera
         fields = {"resolved_at": timezone.now(), "resolution_note": verdict.note}
         if verdict.balance_after is not None and verdict.state == OperationState.SUCCEEDED:
             fields["balance_after"] = verdict.balance_after
-        # operation_record would overwrite finished_at/duration of the original call; write directly.
-        ProviderOperation.objects.filter(pk=operation.pk).update(state=verdict.state, **fields)
-        operation.refresh_from_db()
-        # Settled or handed to a person: the full code is not needed any more.
-        ReconcileTicket.objects.filter(operation=operation).delete()
+        # Only the verdict: finished_at and duration stay those of the original call.
+        operation_transition(operation, to=verdict.state, **fields)
         audit_record(
             actor=actor,
             action="operation.reconciled",
@@ -136,15 +133,14 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
             verdict=Verdict(OperationState.NEEDS_REVIEW, _("The code to re-check is no longer available.")),
         )
 
-    started = time.monotonic()
-    try:
-        info = provider_client(operation.campaign).check(code)
-    except ProviderError as error:
-        _log_check(operation=operation, code=code, started=started, error=error)
-        return _check_failed(operation=operation, ticket=ticket, error=error)
-    except crypto.CredentialDecryptionError as exc:
-        return _check_failed(operation=operation, ticket=ticket, error=exc)
-    _log_check(operation=operation, code=code, started=started, remaining=info.remaining_value)
+    outcome = provider_call(
+        kind=OperationKind.CHECK, campaign=operation.campaign, call=lambda c: c.check(code)
+    )
+    if outcome.error is not None:
+        _log_check(operation=operation, code=code, started=outcome.started, error=outcome.error)
+        return _check_failed(operation=operation, ticket=ticket, error=outcome.error)
+    info = outcome.result
+    _log_check(operation=operation, code=code, started=outcome.started, remaining=info.remaining_value)
 
     reference = operation.finished_at or operation.created_at
     settled = not at_once and timezone.now() - reference >= timedelta(seconds=settle_seconds())
@@ -230,12 +226,14 @@ def operations_reconcile_due() -> list[int]:
             OperationState.UNKNOWN if operation.kind == OperationKind.REDEEM else OperationState.NEEDS_REVIEW
         )
         with transaction.atomic():
-            changed = ProviderOperation.objects.filter(pk=operation.pk, state=OperationState.PENDING).update(
-                state=target,
+            message = _("The call never finished (process stopped).")
+            if operation_transition(
+                operation,
+                to=target,
                 error_code="Interrupted",
-                error_message=_("The call never finished (process stopped)."),
-            )
-            if changed:
+                error_message=message,
+                staff_text=told(message),
+            ):
                 audit_record(
                     actor=None,
                     action="operation.interrupted",
@@ -251,15 +249,6 @@ def operations_reconcile_due() -> list[int]:
     )
 
 
-class ResolveError(Exception):
-    """A manual resolution was refused; ``field`` names the form field."""
-
-    def __init__(self, message, *, field: str | None = None):
-        self.field = field
-        self.message = str(message)
-        super().__init__(self.message)
-
-
 RESOLVABLE_STATES = (OperationState.UNKNOWN, OperationState.NEEDS_REVIEW)
 RESOLUTIONS = (OperationState.SUCCEEDED, OperationState.FAILED)
 
@@ -273,26 +262,25 @@ def operation_resolve(*, operation_id: int, actor, state: str, reason: str) -> P
     """
     reason = (reason or "").strip()
     if not reason:
-        raise ResolveError(_("Say why you settle it this way."), field="reason")
+        raise Refusal(_("Say why you settle it this way."), field="reason")
     if state not in RESOLUTIONS:
-        raise ResolveError(_("Choose whether the operation went through or not."), field="state")
+        raise Refusal(_("Choose whether the operation went through or not."), field="state")
     with transaction.atomic():
         operation = ProviderOperation.objects.select_for_update().get(pk=operation_id)
         if operation.state not in RESOLVABLE_STATES:
-            raise ResolveError(
+            raise Refusal(
                 _("This operation is already settled: %(state)s.") % {"state": operation.get_state_display()}
             )
         previous = operation.state
         now = timezone.now()
-        ProviderOperation.objects.filter(pk=operation.pk).update(
-            state=state,
+        operation_transition(
+            operation,
+            to=state,
             finished_at=operation.finished_at or now,
             resolved_at=now,
             resolved_by=actor,
             resolution_note=reason[:2000],
         )
-        operation.refresh_from_db()
-        ReconcileTicket.objects.filter(operation=operation).delete()
         audit_record(
             actor=actor,
             action="operation.resolved",

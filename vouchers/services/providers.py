@@ -1,4 +1,8 @@
-"""From a campaign to a provider client. The single seam where tests put in a fake provider."""
+"""From a campaign to a provider client. The single seam where tests put in a fake provider.
+
+:func:`provider_client` is the one place that decrypts credentials and the one place that turns
+a credential no key can decrypt into :class:`Misconfigured` (nothing is sent).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from django.views.decorators.debug import sensitive_variables
 from ..models import Campaign
 from ..models.campaigns import parse_phrases
 from ..providers.base import ProviderConfig
-from ..providers.endpoints import require_allowed
+from ..providers.endpoints import is_allowed, refusal_message, require_allowed
 from ..providers.errors import Misconfigured
+from ..security.crypto import CredentialDecryptionError
+from ..staff_text import CREDENTIALS_UNREADABLE, CREDENTIALS_UNREADABLE_CHECKS
 
 
 @sensitive_variables("campaign")
@@ -53,5 +59,15 @@ client_factory = _build_client
 
 
 def provider_client(campaign: Campaign):
-    """A client for the campaign's provider (LinaProvider or AllsafeProvider)."""
-    return client_factory(provider_config(campaign))
+    """A client for the campaign's provider (LinaProvider or AllsafeProvider); raises Misconfigured
+    (or another ProviderError) when none can be built."""
+    try:
+        config = provider_config(campaign)
+    except CredentialDecryptionError as exc:
+        raise Misconfigured(CREDENTIALS_UNREADABLE, what_to_check=CREDENTIALS_UNREADABLE_CHECKS) from exc
+    return client_factory(config)
+
+
+def base_url_refusal(provider: str, base_url: str) -> str:
+    """Why ``base_url`` may not receive the campaign's credentials ("" when it may), for forms."""
+    return "" if is_allowed(provider, base_url) else refusal_message(provider, base_url)

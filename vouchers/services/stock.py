@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,17 +33,15 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..access import roles
-from ..models import Campaign, Membership, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
+from ..models import Campaign, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
 from ..models.stock import AlertKind, AlertState, stock_item_key, stock_item_message
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
-from ..security.crypto import CredentialDecryptionError
-from ..selectors.stock import ThresholdRules, stale_after
+from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
+from ..staff_text import what_to_check
 from .audit import audit_record
-from .ledger import operation_log
-from .providers import provider_client
+from .pipeline import CallCrashed, operation_log, provider_call
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +59,6 @@ EMAIL_CLAIM_LEASE = timedelta(minutes=10)
 #: Deleting history in batches keeps each statement short on a busy table.
 CLEANUP_BATCH = 2000
 
-# providers.md, "Status codes": what a person checks for Allsafe 401 and 491.
-WHAT_TO_CHECK_401 = [
-    gettext_lazy("The campaign's API user name and password are the ones issued in the Allsafe portal."),
-    gettext_lazy("The campaign's integration has not been revoked in the Allsafe portal."),
-    gettext_lazy("The campaign is Live in Allsafe (inside its start and end dates)."),
-]
-WHAT_TO_CHECK_491 = [gettext_lazy("Link a vault to the campaign in the Allsafe portal.")]
-
 
 class StockAnswerInvalid(ProviderError):
     """The availability answer arrived but cannot be trusted (negative or missing counts, no list).
@@ -80,7 +69,7 @@ class StockAnswerInvalid(ProviderError):
     default_message = gettext_lazy("The provider's stock answer could not be used.")
 
 
-class PollCrashed(ProviderError):
+class PollCrashed(CallCrashed):
     """Something other than a provider error broke the poll (a bug, a time limit). Logged in full."""
 
     default_message = gettext_lazy("The stock poll failed unexpectedly; the details are in the server log.")
@@ -225,31 +214,15 @@ def stock_poll(*, campaign_id: int) -> PollResult:
 
 def _poll_locked(campaign: Campaign) -> PollResult:
     started_at = timezone.now()
-    started = time.monotonic()
-    levels: dict[tuple[str, Decimal], int] | None = None
-    error: ProviderError | None = None
     response: dict = {}
-    try:
-        availability = provider_client(campaign).availability()
-        response = {"raw_excerpt": _excerpt(getattr(availability, "raw", None))}
-        if getattr(availability, "nothing_left", False):
-            # Allsafe's 204: success with nothing to list. Every voucher type the campaign had
-            # is now at 0, so out-of-stock alerts open and the poll counts as a success.
-            levels = dict.fromkeys(_last_known_types(campaign), 0)
-            response["nothing_left"] = True
-        else:
-            levels = _validated_levels(availability)
-        response["items"] = [[vendor, f"{value:.2f}", n] for (vendor, value), n in sorted(levels.items())]
-    except CredentialDecryptionError:
-        error = Misconfigured(
-            _("The campaign's stored credentials cannot be decrypted."),
-            what_to_check=[_("Enter the campaign's API password again (the encryption keys changed).")],
-        )
-    except ProviderError as exc:
-        error = exc
-    except Exception as exc:  # a broken answer or a bug must end as a failed poll, never a dead task
-        logger.exception("Stock poll of campaign %s failed unexpectedly", campaign.pk)
-        error = PollCrashed(detail=type(exc).__name__)
+    # A broken answer or a bug must end as a failed poll, never a dead task.
+    outcome = provider_call(
+        kind=OperationKind.POLL,
+        campaign=campaign,
+        call=lambda c: _levels(campaign, c.availability(), response),
+        crashed=PollCrashed,
+    )
+    levels, error = outcome.result, outcome.error
     if error is not None:
         logger.warning(
             "Stock poll of campaign %s failed: %s %s %s", campaign.pk, error.code, error.message, error.detail
@@ -263,7 +236,7 @@ def _poll_locked(campaign: Campaign) -> PollResult:
             campaign=campaign,
             user=None,
             kind=OperationKind.POLL,
-            started=started,
+            started=outcome.started,
             request_data={"call": "availability"},
             response_data=response,
             error=error,
@@ -304,14 +277,14 @@ def _poll_locked(campaign: Campaign) -> PollResult:
             monitor.consecutive_failures += 1
             monitor.last_error_code = error.code
             monitor.last_error_message = error.message
-            monitor.last_what_to_check = _what_to_check(error)
+            monitor.last_what_to_check = what_to_check(error)
             if not outdated and isinstance(error, AuthFailed | Misconfigured):
                 alert = _open_alert(
                     campaign,
                     kind=AlertKind.MISCONFIGURED,
                     now=started_at,
                     message=error.message,
-                    what_to_check=_what_to_check(error),
+                    what_to_check=what_to_check(error),
                 )
                 opened += [alert.pk] if alert else []
             if not outdated:
@@ -329,6 +302,20 @@ def _poll_locked(campaign: Campaign) -> PollResult:
         opened=opened,
         error=error,
     )
+
+
+def _levels(campaign: Campaign, availability, response: dict) -> dict[tuple[str, Decimal], int]:
+    """Remaining stock per (vendor, value) from one answer; notes what came in ``response``."""
+    response["raw_excerpt"] = _excerpt(getattr(availability, "raw", None))
+    if getattr(availability, "nothing_left", False):
+        # Allsafe's 204: success with nothing to list. Every voucher type the campaign had
+        # is now at 0, so out-of-stock alerts open and the poll counts as a success.
+        levels = dict.fromkeys(_last_known_types(campaign), 0)
+        response["nothing_left"] = True
+    else:
+        levels = _validated_levels(availability)
+    response["items"] = [[vendor, f"{value:.2f}", n] for (vendor, value), n in sorted(levels.items())]
+    return levels
 
 
 def _validated_levels(availability) -> dict[tuple[str, Decimal], int]:
@@ -410,16 +397,6 @@ def _excerpt(raw) -> str:
     except (TypeError, ValueError):
         text = repr(raw)
     return text[:2000]
-
-
-def _what_to_check(error: ProviderError) -> list[str]:
-    if error.what_to_check:
-        return list(error.what_to_check)
-    if isinstance(error, AuthFailed):
-        return [str(item) for item in WHAT_TO_CHECK_401]
-    if isinstance(error, Misconfigured) and error.status_code == 491:
-        return [str(item) for item in WHAT_TO_CHECK_491]
-    return []
 
 
 def _monitor_for(campaign: Campaign) -> StockMonitor:
@@ -649,21 +626,6 @@ def stock_alerts_notify(*, campaign: Campaign) -> int:
         return 0
     StockAlert.objects.filter(pk__in=[a.pk for a in claimed]).update(email_recipients=len(recipients))
     return sent
-
-
-def campaign_admin_emails(campaign: Campaign) -> list[str]:
-    """E-mail addresses of active members of the campaign who hold the Campaign admin role."""
-    return sorted(
-        set(
-            Membership.objects.filter(
-                campaign=campaign,
-                user__is_active=True,
-                user__groups__name=roles.CAMPAIGN_ADMIN,
-            )
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
 
 
 # --- History ------------------------------------------------------------------------------------

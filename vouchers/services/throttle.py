@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from ..staff_text import lookup_throttled_text
+from .refusals import Refusal
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,15 +32,6 @@ class Limit:
     kind: str  # "all" or "failed"
     count: int
     window_seconds: int
-
-
-class LookupThrottled(Exception):
-    """Too many look-ups; ``retry_after`` seconds until the window ends."""
-
-    def __init__(self, retry_after: int, limit: Limit):
-        self.retry_after = max(1, int(retry_after))
-        self.limit = limit
-        super().__init__(f"Too many code checks; try again in {self.retry_after} s.")
 
 
 class ThrottleUnavailable(Exception):
@@ -66,18 +60,25 @@ def _window(limit: Limit, now: float) -> tuple[int, int]:
 
 
 def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
-    """Raise LookupThrottled if a limit is already reached; counts this look-up otherwise."""
+    """Refuse (a Refusal with ``retry_after``) if a limit is already reached; counts this look-up otherwise."""
     now = time.time()
     try:
         for limit in _limits():
             start, remaining = _window(limit, now)
             key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
             if (cache.get(key) or 0) >= limit.count:
-                raise LookupThrottled(remaining, limit)
+                wait = max(1, int(remaining))
+                raise Refusal(
+                    lookup_throttled_text(wait),
+                    field="code",
+                    code="LookupThrottled",
+                    retry_after=wait,
+                    detail=f"{limit.scope} {limit.kind} limit",  # which limit, for the log
+                )
         for limit in _limits():
             if limit.kind == "all":
                 _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
-    except LookupThrottled:
+    except Refusal:
         raise
     except Exception as exc:
         logger.warning(

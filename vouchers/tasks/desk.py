@@ -7,7 +7,7 @@ a row lock) and only ever re-checks the balance, never redeems again.
 from celery import shared_task
 
 from ..services.operations import operation_reconcile, operations_reconcile_due
-from .queueing import enqueue_or_log
+from ..services.queueing import enqueue_or_log
 
 # Above the longest provider call (connect 60 s + read 120 s, the campaign maxima).
 _TIME_LIMITS = {"soft_time_limit": 200, "time_limit": 240}

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ..services.bulk_sales import (
-    RunOutcome,
-    bulk_sale_lease_seconds,
-    bulk_sale_run,
-    bulk_sales_resume_stalled,
-)
+from ..selectors.sales import bulk_sale_lease_seconds
+from ..services.bulk_sales import RUN_TASK, RunOutcome, bulk_sale_run, bulk_sales_resume_stalled
 
 
 @shared_task(
@@ -32,6 +28,9 @@ def bulk_sale_run_task(self, bulk_sale_id: int) -> str:
     if outcome == RunOutcome.BUSY:
         raise self.retry(countdown=bulk_sale_lease_seconds() + 1)
     return outcome
+
+
+RUN_TASK.task = bulk_sale_run_task
 
 
 @shared_task(acks_late=True, time_limit=120, expires=240)

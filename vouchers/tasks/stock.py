@@ -14,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from ..services.queueing import enqueue_or_log
 from ..services.stock import (
     POLL_SOFT_TIME_LIMIT,
     POLL_TIME_LIMIT,
@@ -21,7 +22,6 @@ from ..services.stock import (
     stock_poll,
     stock_poll_dispatch,
 )
-from .queueing import enqueue_or_log
 
 #: No retry waits longer than this; the next scheduled poll comes anyway.
 MAX_RETRY_DELAY_SECONDS = 600

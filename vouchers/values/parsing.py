@@ -1,6 +1,7 @@
-"""Parsing what staff type or scan: voucher codes and euro amounts.
+"""Parsing what staff type or scan: voucher codes and euro amounts (the one amount parser, used
+by the desk, the sell form and the bulk upload).
 
-Both raise Django's ValidationError with a message from vouchers.services.staff_text, so a form shows it
+Both raise Django's ValidationError with a message from vouchers.staff_text, so a form shows it
 next to its field and a service can refuse the same input before any provider call.
 """
 
@@ -11,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
-from ..services import staff_text as messages
+from .. import staff_text as messages
 from .codes import CODE_LENGTH, normalize_code
 from .formatting import strip_grouping
 
@@ -52,19 +53,19 @@ def parse_amount(raw: str | None) -> Decimal:
         raise ValidationError(messages.AMOUNT_REQUIRED, code="required")
     match = _AMOUNT.match(text)
     if match is None:
-        raise ValidationError(messages.AMOUNT_NOT_A_NUMBER, code="invalid")
+        raise ValidationError(messages.AMOUNT_NOT_A_NUMBER, code="invalid", params={"value": text})
     frac = match["frac"] or ""
     if len(frac) == 3:
         raise ValidationError(messages.AMOUNT_AMBIGUOUS, code="ambiguous", params={"value": text})
     try:
         value = Decimal(f"{match['sign'] or ''}{match['int']}.{frac or '0'}")
     except InvalidOperation:
-        raise ValidationError(messages.AMOUNT_NOT_A_NUMBER, code="invalid") from None
+        raise ValidationError(messages.AMOUNT_NOT_A_NUMBER, code="invalid", params={"value": text}) from None
     if value <= 0:
         raise ValidationError(messages.AMOUNT_NOT_POSITIVE, code="not_positive")
     if len(frac.rstrip("0")) > 2:
         raise ValidationError(messages.AMOUNT_TOO_PRECISE, code="too_precise")
     if len(match["int"].lstrip("0")) > 9:
         # Far beyond any token; keeps the value inside the ledger's decimal column.
-        raise ValidationError(messages.AMOUNT_NOT_A_NUMBER, code="invalid")
+        raise ValidationError(messages.AMOUNT_NOT_A_NUMBER, code="invalid", params={"value": text})
     return value.quantize(Decimal("0.01"))

@@ -6,32 +6,16 @@ shows it next to its field and the bulk preview next to its line.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 
 from ..models import Campaign, SaleTemplate
-from .formatting import format_money, strip_grouping
+from .formatting import format_money
 
 NAME_MAX_LENGTH = 100
-
-
-def parse_amount(raw: str) -> Decimal:
-    """'25', '25.5', '25,50' (decimal comma from German spreadsheets), '1.234,50' → Decimal; else ValidationError."""
-    text = strip_grouping((raw or "").strip().replace("€", "").replace("\u00a0", "").strip())
-    if not text:
-        raise ValidationError(_("Enter an amount."))
-    if "," in text and "." not in text:
-        text = text.replace(",", ".")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValidationError(_("“%(value)s” is not an amount.") % {"value": raw}) from None
-    if not value.is_finite():
-        raise ValidationError(_("“%(value)s” is not an amount.") % {"value": raw})
-    return value
 
 
 def check_amount(campaign: Campaign, amount: Decimal) -> Decimal:

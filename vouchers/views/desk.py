@@ -19,21 +19,21 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView
 
+from .. import staff_text as messages
 from ..forms.desk import CampaignChoiceForm, CheckForm, RedeemForm, ResolveForm
 from ..models.campaigns import Provider
 from ..models.ledger import OperationState
-from ..providers.errors import ProviderError
 from ..selectors.desk import (
     desk_campaigns,
+    desk_check_for,
     desk_operation,
     operation_unresolved,
     operations_unresolved,
     redemptions_today,
 )
-from ..services import staff_text as messages
-from ..services.ledger import CodeBusy
-from ..services.operations import ResolveError, operation_resolve
-from ..services.tokens import DeskInputError, desk_check_for, token_check, token_redeem
+from ..services.operations import operation_resolve
+from ..services.refusals import Refusal
+from ..services.tokens import token_check, token_redeem
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 logger = logging.getLogger(__name__)
@@ -100,14 +100,12 @@ class DeskCheckView(DeskMixin, TemplateView):
             return self.render_to_response(self.desk_context(check_form=form), status=200)
         try:
             card = token_check(campaign=self.campaign, user=request.user, code=form.cleaned_data["code"])
-        except DeskInputError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            return self.render_to_response(self.desk_context(check_form=form))
-        except ProviderError as error:
-            logger.info("Check failed for campaign %s: %s (%s)", self.campaign.pk, error.code, error.detail)
-            return self.render_to_response(
-                self.desk_context(check_form=form, provider_error=messages.provider_error_text(error))
-            )
+        except Refusal as exc:
+            if not exc.by_provider:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                return self.render_to_response(self.desk_context(check_form=form))
+            logger.info("Check failed for campaign %s: %s (%s)", self.campaign.pk, exc.code, exc.detail)
+            return self.render_to_response(self.desk_context(check_form=form, provider_error=exc.message))
         return self.render_to_response(
             self.desk_context(card=card, redeem_form=RedeemForm.for_card(card) if card.redeemable else None)
         )
@@ -123,15 +121,14 @@ class DeskRedeemView(DeskMixin, TemplateView):
         return redirect("vouchers:desk-check", campaign=self.campaign.slug)
 
     def post(self, request, *args, **kwargs):
-        try:
-            card = desk_check_for(
-                campaign=self.campaign,
-                user=request.user,
-                check_operation_id=request.POST.get("check"),
-                code=request.POST.get("code", ""),
-            )
-        except DeskInputError as exc:
-            return self.render_to_response(self.desk_context(desk_error=exc.message))
+        card = desk_check_for(
+            campaign=self.campaign,
+            user=request.user,
+            check_operation_id=request.POST.get("check"),
+            code=request.POST.get("code", ""),
+        )
+        if card is None:
+            return self.render_to_response(self.desk_context(desk_error=str(messages.CHECK_FIRST)))
         form = RedeemForm(request.POST, card=card)
         if form.is_valid():
             try:
@@ -144,14 +141,12 @@ class DeskRedeemView(DeskMixin, TemplateView):
                     check_operation_id=card.operation.pk,
                     card=card,
                 )
-            except CodeBusy:
-                return self.render_to_response(
-                    self.desk_context(card=card, redeem_form=RedeemForm.for_card(card), busy=True)
-                )
-            except DeskInputError as exc:
+            except Refusal as exc:
+                if exc.code == "CodeBusy":
+                    return self.render_to_response(
+                        self.desk_context(card=card, redeem_form=RedeemForm.for_card(card), busy=True)
+                    )
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            except ProviderError as error:  # refusals before the claim (e.g. missing credentials)
-                form.add_error(None, messages.provider_error_text(error))
             else:
                 if outcome.replayed:
                     flash.info(request, _("This redemption was already sent once; here is its result."))
@@ -239,7 +234,7 @@ class OperationResolveView(PortalPermissionMixin, FormView):
                 state=form.cleaned_data["state"],
                 reason=form.cleaned_data["reason"],
             )
-        except ResolveError as exc:
+        except Refusal as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             return self.form_invalid(form)
         flash.success(self.request, _("Operation #%(pk)s is settled.") % {"pk": self.operation.pk})

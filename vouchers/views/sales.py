@@ -25,13 +25,19 @@ from ..output import bulk_csv as sales_csv
 from ..output import qr as sales_qr
 from ..output.csv_export import csv_bytes, table_csv_response
 from ..output.tables import BoundedPaginator, SaleTable
-from ..providers.errors import ProviderError
 from ..security.crypto import CredentialDecryptionError
 from ..selectors.filters import SaleFilter
-from ..selectors.sales import bulk_rows, bulk_sales_for, sale_for, sales_for
+from ..selectors.sales import (
+    availability_latest,
+    bulk_rows,
+    bulk_sale_progress,
+    bulk_sales_for,
+    sale_for,
+    sales_for,
+)
 from ..services import bulk_sales as bulk_service
 from ..services import sales as sales_service
-from ..services.sale_explanations import explain
+from ..services.refusals import Refusal
 from ..values.codes import format_code
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
@@ -67,7 +73,19 @@ class SaleStartView(PortalPermissionMixin, TemplateView):
 # --- One gift token ----------------------------------------------------------------------------
 
 
-class GiftTokenSellView(CampaignScopedMixin, FormView):
+class SaleFormMixin(CampaignScopedMixin):
+    """A form that sells once through one service call, then shows the sale (any outcome)."""
+
+    def sell(self, form, service, **kwargs):
+        try:
+            sale = service(campaign=self.campaign, user=self.request.user, **kwargs)
+        except Refusal as exc:
+            form.add_error(None, exc.message)
+            return self.form_invalid(form)
+        return redirect("vouchers:sale-detail", pk=sale.pk)
+
+
+class GiftTokenSellView(SaleFormMixin, FormView):
     permission_required = SELL
     provider = Provider.LINA
     form_class = GiftTokenSellForm
@@ -78,28 +96,14 @@ class GiftTokenSellView(CampaignScopedMixin, FormView):
 
     def form_valid(self, form):
         data = form.cleaned_data
-        try:
-            sale = sales_service.gift_token_sell(
-                campaign=self.campaign,
-                user=self.request.user,
-                request_token=data["request_token"],
-                amount=data["amount"],
-                template=data["template"],
-                layout=data["layout"],
-                from_name=data["from_name"],
-                for_name=data["for_name"],
-                email=data["email"],
-            )
-        except sales_service.SaleRefused as exc:
-            form.add_error(None, exc.message)
-            return self.form_invalid(form)
-        return redirect("vouchers:sale-detail", pk=sale.pk)
+        fields = ("request_token", "amount", "template", "layout", "from_name", "for_name", "email")
+        return self.sell(form, sales_service.gift_token_sell, **{name: data[name] for name in fields})
 
 
 # --- One digital voucher -----------------------------------------------------------------------
 
 
-class VoucherAllocateView(CampaignScopedMixin, FormView):
+class VoucherAllocateView(SaleFormMixin, FormView):
     permission_required = SELL
     provider = Provider.ALLSAFE
     form_class = VoucherAllocateForm
@@ -107,7 +111,7 @@ class VoucherAllocateView(CampaignScopedMixin, FormView):
 
     @cached_property
     def snapshot(self):
-        return sales_service.availability_latest(campaign=self.campaign)
+        return availability_latest(campaign=self.campaign)
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "snapshot": self.snapshot}
@@ -119,18 +123,13 @@ class VoucherAllocateView(CampaignScopedMixin, FormView):
 
     def form_valid(self, form):
         item = form.cleaned_data["voucher_type"]
-        try:
-            sale = sales_service.digital_voucher_allocate(
-                campaign=self.campaign,
-                user=self.request.user,
-                request_token=form.cleaned_data["request_token"],
-                vendor=item.vendor,
-                value=item.value,
-            )
-        except sales_service.SaleRefused as exc:
-            form.add_error(None, exc.message)
-            return self.form_invalid(form)
-        return redirect("vouchers:sale-detail", pk=sale.pk)
+        return self.sell(
+            form,
+            sales_service.digital_voucher_allocate,
+            request_token=form.cleaned_data["request_token"],
+            vendor=item.vendor,
+            value=item.value,
+        )
 
 
 class AvailabilityRefreshView(CampaignScopedMixin, View):
@@ -143,11 +142,8 @@ class AvailabilityRefreshView(CampaignScopedMixin, View):
     def post(self, request, *args, **kwargs):
         try:
             snapshot = sales_service.availability_refresh(campaign=self.campaign, user=request.user)
-        except ProviderError as exc:
-            checks = exc.what_to_check or explain(exc.code)["checks"]
-            messages.error(request, " ".join([exc.message, *checks]))
-        except sales_service.SaleRefused as exc:
-            messages.error(request, exc.message)
+        except Refusal as exc:
+            messages.error(request, " ".join([exc.message, *exc.what_to_check]))
         else:
             if any(item.remaining > 0 for item in snapshot.items):
                 messages.success(request, _("Availability refreshed."))
@@ -195,7 +191,7 @@ class SaleDetailView(SaleScopedMixin, DetailView):
                 k: (sale.code_masked if str(k).lower() in ("pin", "code") else v) for k, v in fields.items()
             }
         context["voucher_fields"] = sorted(fields.items())
-        context["explanation"] = explain(sale.operation.error_code)
+        context["explanation"] = sale.operation.staff_text
         context["print_mode"] = self.kwargs.get("print_mode", False)
         context["review_url"] = _operation_review_url(self.request.user)
         return context
@@ -285,7 +281,7 @@ class BulkUploadView(CampaignScopedMixin, FormView):
         except sales_csv.BulkFileError as exc:
             form.add_error("file", exc.message)
             return self.form_invalid(form)
-        except sales_service.SaleRefused as exc:
+        except Refusal as exc:
             form.add_error(None, exc.message)
             return self.form_invalid(form)
         return redirect("vouchers:bulksale-detail", pk=bulk.pk)
@@ -322,7 +318,7 @@ class BulkSaleDetailView(BulkScopedMixin, TemplateView):
         context["bulk"] = bulk
         context["campaign"] = bulk.campaign
         context["rows"] = bulk_rows(bulk)
-        context["progress"] = bulk_service.bulk_sale_progress(bulk_sale=bulk)
+        context["progress"] = bulk_sale_progress(bulk_sale=bulk)
         context["show_full_code"] = _can_see_full_codes(self.request.user)
         return context
 
@@ -339,7 +335,7 @@ class BulkActionView(BulkScopedMixin, View):
         }[self.action]
         try:
             bulk = service(bulk_sale=self.bulk_sale, user=request.user)
-        except sales_service.SaleRefused as exc:
+        except Refusal as exc:
             messages.error(request, exc.message)
         else:
             if getattr(bulk, "queue_failed", False):
@@ -351,7 +347,7 @@ class BulkProgressView(BulkScopedMixin, View):
     """The small JSON the progress bar polls."""
 
     def get(self, request, *args, **kwargs):
-        progress = bulk_service.bulk_sale_progress(bulk_sale=self.bulk_sale)
+        progress = bulk_sale_progress(bulk_sale=self.bulk_sale)
         response = JsonResponse(progress)
         response["Cache-Control"] = "no-store"
         return response

@@ -1,29 +1,32 @@
-"""Plain-words messages for staff: one catalogue, wrapped for translation (English source text).
+"""Everything staff are told, in one catalogue, wrapped for translation (English source text).
 
-Provider errors are explained by class (ARCHITECTURE.md, "Provider errors"): rejections show
-the provider's own reason, everything else gets a sentence that says what happened, whether
-anything changed and what to do next. Details for engineers go to the log, never to the page.
+Input rules, outcomes, and every provider error: a rejection shows the provider's reason, the
+rest says what happened, whether anything changed and what to do, with a "what to check" list.
+Allsafe's status codes (providers.md) are explained here once, for the adapter, the sale pages
+and the stock alerts. A leaf module (Django and the error tree only): any layer may use it.
 """
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..providers import errors
+from .providers import errors
 
 # --- Input at the desk ----------------------------------------------------------------------
 CODE_REQUIRED = gettext_lazy("Scan or type the code of the token.")
 CODE_NOT_ASCII = gettext_lazy("The code may only contain the letters A to Z and the digits 0 to 9.")
 CODE_BAD_LENGTH = gettext_lazy("A token code has 16 characters; this one has %(length)d.")
 AMOUNT_REQUIRED = gettext_lazy("Enter the amount to redeem.")
-AMOUNT_NOT_A_NUMBER = gettext_lazy("Enter the amount as a number, for example 12.50 or 12,50.")
+AMOUNT_NOT_A_NUMBER = gettext_lazy(
+    "“%(value)s” is not an amount: enter the amount as a number, for example 12.50 or 12,50."
+)
 AMOUNT_AMBIGUOUS = gettext_lazy(
-    "“%(value)s” is ambiguous: use a comma or a dot for the cents only, for example 12,50."
+    "“%(value)s” is ambiguous: an amount has at most 2 decimal places; use a comma or a dot for "
+    "the cents only, for example 12,50."
 )
 AMOUNT_NOT_POSITIVE = gettext_lazy("The amount must be more than 0.")
 AMOUNT_TOO_PRECISE = gettext_lazy("The amount can have at most 2 decimal places.")
@@ -49,6 +52,120 @@ LOOKUP_UNAVAILABLE = gettext_lazy(
 )
 CAMPAIGN_NOT_LIVE = gettext_lazy("This campaign is switched off or outside its dates; nothing was done.")
 CAMPAIGN_NOT_LINA = gettext_lazy("Tokens can only be checked in LINA campaigns.")
+
+# --- Sales ---------------------------------------------------------------------------------
+WRONG_PROVIDER = gettext_lazy("This campaign does not use that provider.")
+SALE_CAMPAIGN_NOT_LIVE = gettext_lazy(
+    "The campaign is not live (switched off or outside its dates). Nothing was sold."
+)
+SALE_FORM_USED = gettext_lazy("This form was already used for something else. Open it again.")
+CREDENTIALS_UNREADABLE = gettext_lazy(
+    "The campaign's stored credentials cannot be decrypted, so no call was made."
+)
+CREDENTIALS_UNREADABLE_CHECKS = (
+    gettext_lazy("Enter the campaign's API password and shared key again (the encryption keys changed)."),
+    gettext_lazy("Or put the key they were encrypted with back into FIELD_ENCRYPTION_KEYS."),
+)
+
+
+# --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
+ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {
+    401: (
+        gettext_lazy("Allsafe did not accept the campaign's credentials (HTTP 401)."),
+        (
+            gettext_lazy(
+                "The API user name and password of the campaign, as issued in the Allsafe management portal."
+            ),
+            gettext_lazy(
+                "Whether the campaign's integration was revoked: check the integration status in the "
+                "Allsafe management portal."
+            ),
+            gettext_lazy(
+                "Whether the campaign is still Live in Allsafe: check its status and its start and end dates."
+            ),
+        ),
+    ),
+    491: (
+        gettext_lazy("No vault is linked to this campaign in Allsafe (HTTP 491)."),
+        (gettext_lazy("Link a vault to the campaign in the Allsafe management portal."),),
+    ),
+    492: (
+        gettext_lazy("Allsafe has no voucher for this vendor and value (HTTP 492)."),
+        (
+            gettext_lazy("Whether the vaults linked to the campaign still hold vouchers."),
+            gettext_lazy(
+                "Whether this vendor has vouchers of the requested value (a vendor/value mismatch)."
+            ),
+        ),
+    ),
+    495: (
+        gettext_lazy("Allsafe rejected the request as malformed (HTTP 495)."),
+        (
+            gettext_lazy(
+                "The request was malformed: a bug or a bad setting. Check the campaign's allocate path "
+                "and field names."
+            ),
+        ),
+    ),
+    496: (
+        gettext_lazy("Allsafe does not know this vendor (HTTP 496)."),
+        (gettext_lazy("The vendor name: it must be spelled exactly as Allsafe knows it."),),
+    ),
+}
+ALLSAFE_UNAVAILABLE = (
+    gettext_lazy("Allsafe could not be reached or sent an unusable answer. Try again later."),
+    (gettext_lazy("Try again later (reads are retried automatically; allocations never are)."),),
+)
+#: What to check for errors that are not an Allsafe status, by the ledger's error code.
+_CHECKS_BY_CODE: dict[str, tuple[object, ...]] = {
+    "AuthFailed": (
+        gettext_lazy("The campaign's user name or password may be wrong."),
+        gettext_lazy("The campaign's integration may have been revoked at the provider."),
+    ),
+    "Misconfigured": (gettext_lazy("The campaign's credentials or base URL may be missing in the portal."),),
+    "ValidationFailed": (
+        gettext_lazy(
+            "Check the campaign's Allsafe allocate path and field names, or the LINA template hash and layout."
+        ),
+    ),
+    "RateLimited": (
+        gettext_lazy(
+            "Too many failed calls: the provider refuses calls for a few minutes. Wait, then try again."
+        ),
+    ),
+    "ProviderMaintenance": (gettext_lazy("LINA is in maintenance: nothing was sold. Try again later."),),
+    "CallBudgetSpent": (
+        gettext_lazy(
+            "Too many failed calls to LINA in the last minute: the portal pauses calls. Wait, then try again."
+        ),
+    ),
+    "ProviderUnavailable": (
+        gettext_lazy("Try again in a moment; nothing was sold."),
+        gettext_lazy("If it keeps failing, a campaign admin can run Test connection on the campaign."),
+    ),
+    "OutcomeUnknown": (
+        gettext_lazy("The answer got lost: the provider may or may not have sold the voucher."),
+        gettext_lazy(
+            "Do not sell again for this request; an admin settles it in the review of open operations."
+        ),
+    ),
+}
+
+
+def allsafe_status(error: errors.ProviderError) -> int | None:
+    """The documented Allsafe status behind ``error``, if it has one."""
+    return error.status_code if error.status_code in ALLSAFE_STATUS else None
+
+
+def what_to_check(error: errors.ProviderError) -> list[str]:
+    """The checklist for ``error``: the adapter's own, else the catalogue's for its status or code."""
+    if error.what_to_check:
+        return list(error.what_to_check)
+    status = allsafe_status(error)
+    if status is not None:
+        return [str(item) for item in ALLSAFE_STATUS[status][1]]
+    return [str(item) for item in _CHECKS_BY_CODE.get(error.code, ())]
+
 
 # --- Outcome of a redemption ----------------------------------------------------------------
 OUTCOME_UNKNOWN = gettext_lazy(
@@ -145,21 +262,18 @@ def provider_error_text(error: errors.ProviderError, *, money_moving: bool = Fal
     return _("The provider reported a problem. Nothing was changed; try again in a moment.")
 
 
+def told(message, checks=(), status="") -> dict:
+    """What the ledger keeps of what staff were told (``ProviderOperation.staff_text``)."""
+    return {"message": str(message), "checks": [str(c) for c in checks], "status": str(status or "")}
+
+
+def told_staff(error: errors.ProviderError, *, money_moving: bool = False) -> dict:
+    """What staff are told about ``error``, as the ledger keeps it."""
+    message = provider_error_text(error, money_moving=money_moving)
+    return told(message, what_to_check(error), allsafe_status(error))
+
+
 def operation_error_text(operation) -> str:
-    """The plain-words reason a recorded operation failed, from its error columns."""
-    code = operation.error_code
-    if code == "CodeBusy":
-        return str(CODE_BUSY)
-    if code == "BalanceChanged":
-        return str(BALANCE_CHANGED)
-    error_class = getattr(errors, code, None) if code else None
-    if not (isinstance(error_class, type) and issubclass(error_class, errors.ProviderError)):
-        return operation.error_message or _("The operation did not go through.")
-    kwargs = {}
-    if issubclass(error_class, errors.RateLimited):
-        retry_at = (operation.response_data or {}).get("retry_at")
-        if retry_at:
-            with contextlib.suppress(ValueError):
-                kwargs["retry_at"] = datetime.fromisoformat(retry_at)
-    error = error_class(operation.error_message or None, **kwargs)
-    return provider_error_text(error, money_moving=operation.kind in ("redeem", "purchase", "allocate"))
+    """The plain-words reason a recorded operation failed: what staff were told when it was recorded."""
+    told = operation.staff_text or {}
+    return told.get("message") or operation.error_message or _("The operation did not go through.")

@@ -1,6 +1,9 @@
 """Putting a task on the queue without letting a broker outage become a server error or a hang.
 
-Every place that enqueues work goes through :func:`enqueue`. With the broker unreachable, Celery's
+Every place that enqueues work goes through :func:`enqueue`. It lives beside the services, not
+in ``tasks/``, so services can queue work without importing the task modules: a service that
+starts a job declares a hook (a :class:`TaskHook`) that the task module fills in when it is
+imported (``vouchers.apps`` imports every task module at start-up). With the broker unreachable, Celery's
 default publish retries (and kombu's reconnects) could hold a web request for seconds; here one
 publish attempt is made with a short, bounded retry, and a failure raises
 :class:`QueueUnavailable` for the caller to turn into a message and a consistent state that a
@@ -30,6 +33,20 @@ def enqueue(task, *args, **options) -> None:
             "Could not queue %s%r: %s (%s)", getattr(task, "name", task), args, type(exc).__name__, exc
         )
         raise QueueUnavailable(str(exc)) from exc
+
+
+class TaskHook:
+    """The task a service queues, set by the task module (services never import tasks)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.task = None
+
+    def send(self, *args, **options) -> None:
+        """``enqueue`` the task; QueueUnavailable if it is not registered or cannot be published."""
+        if self.task is None:
+            raise QueueUnavailable(f"task {self.name} is not registered")
+        enqueue(self.task, *args, **options)
 
 
 def enqueue_or_log(task, *args, **options) -> bool:
