@@ -23,6 +23,21 @@ def desk_campaigns(user) -> QuerySet[Campaign]:
     return campaigns_for(user, provider=Provider.LINA)
 
 
+def last_desk_campaign(user) -> Campaign | None:
+    """The desk campaign the user last checked or redeemed a token on (a till's usual shop)."""
+    last = (
+        ProviderOperation.objects.filter(
+            user=user,
+            kind__in=(OperationKind.CHECK, OperationKind.REDEEM),
+            campaign__in=desk_campaigns(user).values("pk"),
+        )
+        .select_related("campaign")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return last.campaign if last is not None else None
+
+
 @dataclass(frozen=True)
 class TodaysRedemptions:
     operations: list[ProviderOperation]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -54,6 +55,10 @@ CAMPAIGN_NOT_LINA = gettext_lazy("Tokens can only be checked in LINA campaigns."
 OUTCOME_UNKNOWN = gettext_lazy(
     "The outcome of this redemption is not known yet. Do not hand over goods yet. "
     "The portal is checking the token's balance with the provider; this page updates itself."
+)
+NOT_REDEEMED_SETTLED = gettext_lazy(
+    "LINA did not redeem this token: its balance is unchanged. Do not hand over goods; scan the "
+    "token again to try once more."
 )
 NEEDS_REVIEW = gettext_lazy(
     "The outcome of this redemption could not be settled automatically. Do not hand over goods; "
@@ -145,9 +150,24 @@ def provider_error_text(error: errors.ProviderError, *, money_moving: bool = Fal
     return _("The provider reported a problem. Nothing was changed; try again in a moment.")
 
 
+def check_error_text(error: errors.ProviderError) -> str:
+    """Why a check at the desk gave no answer. A check moves no money, so a read timeout is a
+    plain "no answer, nothing changed" (the check's short read timeout is the till's wait)."""
+    if isinstance(error, errors.OutcomeUnknown):
+        return _(
+            "LINA did not answer in time. Nothing was changed; scan the code again "
+            "(the desk waits %(seconds)s seconds for a check)."
+        ) % {"seconds": formats.number_format(settings.LINA_CHECK_READ_TIMEOUT)}
+    return provider_error_text(error)
+
+
 def operation_error_text(operation) -> str:
     """The plain-words reason a recorded operation failed, from its error columns."""
     code = operation.error_code
+    if code == "OutcomeUnknown" and operation.state == "failed":
+        # The outcome was unknown once, then settled as "not redeemed" (balance unchanged): the
+        # page says that, never the "outcome unknown" warning of the call it started with.
+        return str(NOT_REDEEMED_SETTLED) if operation.kind == "redeem" else _("It did not go through.")
     if code == "CodeBusy":
         return str(CODE_BUSY)
     if code == "BalanceChanged":

@@ -26,6 +26,7 @@ from ..providers.errors import ProviderError
 from ..selectors.desk import (
     desk_campaigns,
     desk_operation,
+    last_desk_campaign,
     operation_unresolved,
     operations_unresolved,
     redemptions_today,
@@ -57,11 +58,35 @@ class DeskHomeView(PortalPermissionMixin, TemplateView):
             wanted = request.session.get(SESSION_CAMPAIGN)
         if wanted not in slugs and len(campaigns) == 1:
             wanted = campaigns[0].slug
+        if wanted not in slugs:
+            # A new session (after login): the till's last campaign is the one last worked on.
+            last = last_desk_campaign(request.user)
+            wanted = last.slug if last is not None else None
         if wanted in slugs:
             request.session[SESSION_CAMPAIGN] = wanted
             return redirect("vouchers:desk-check", campaign=wanted)
         form = CampaignChoiceForm(campaigns=campaigns)
         return self.render_to_response(self.get_context_data(form=form, campaigns=campaigns))
+
+
+def card_state(card) -> str:
+    """The one state a checked token is in, for the big result banner (most severe first)."""
+    if not card.valid:
+        return "invalid"
+    if card.expired:
+        return "expired"
+    if not card.redeemable:
+        return "used_up"
+    return "valid"
+
+
+def operation_state(operation) -> str:
+    """The one state a redeem's result page says: redeemed, not redeemed, review or unknown."""
+    return {
+        OperationState.SUCCEEDED: "redeemed",
+        OperationState.FAILED: "not_redeemed",
+        OperationState.NEEDS_REVIEW: "review",
+    }.get(operation.state, "unknown")
 
 
 class DeskMixin(CampaignScopedMixin):
@@ -80,7 +105,8 @@ class DeskMixin(CampaignScopedMixin):
             "campaign_form": CampaignChoiceForm(
                 campaigns=campaigns, initial={"campaign": self.campaign.slug}
             ),
-            "check_form": CheckForm(),
+            # With a token card open the focus goes to its Redeem step; otherwise to the code.
+            "check_form": CheckForm(autofocus="redeem_form" not in kwargs or kwargs["redeem_form"] is None),
         }
         context.update(kwargs)
         return context
@@ -106,10 +132,14 @@ class DeskCheckView(DeskMixin, TemplateView):
         except ProviderError as error:
             logger.info("Check failed for campaign %s: %s (%s)", self.campaign.pk, error.code, error.detail)
             return self.render_to_response(
-                self.desk_context(check_form=form, provider_error=messages.provider_error_text(error))
+                self.desk_context(check_form=form, provider_error=messages.check_error_text(error))
             )
         return self.render_to_response(
-            self.desk_context(card=card, redeem_form=RedeemForm.for_card(card) if card.redeemable else None)
+            self.desk_context(
+                card=card,
+                card_state=card_state(card),
+                redeem_form=RedeemForm.for_card(card) if card.redeemable else None,
+            )
         )
 
 
@@ -146,7 +176,12 @@ class DeskRedeemView(DeskMixin, TemplateView):
                 )
             except CodeBusy:
                 return self.render_to_response(
-                    self.desk_context(card=card, redeem_form=RedeemForm.for_card(card), busy=True)
+                    self.desk_context(
+                        card=card,
+                        card_state=card_state(card),
+                        redeem_form=RedeemForm.for_card(card),
+                        busy=True,
+                    )
                 )
             except DeskInputError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -157,17 +192,23 @@ class DeskRedeemView(DeskMixin, TemplateView):
                     flash.info(request, _("This redemption was already sent once; here is its result."))
                 return redirect("vouchers:desk-operation", pk=outcome.operation.pk)
         # Show the errors with a fresh one-time token only when nothing was claimed with the old one.
-        return self.render_to_response(self.desk_context(card=card, redeem_form=form))
+        return self.render_to_response(
+            self.desk_context(card=card, card_state=card_state(card), redeem_form=form)
+        )
 
 
 class DeskOperationView(PortalPermissionMixin, TemplateView):
-    """The result of one redeem: the slip, the refusal, or "outcome unknown" (refreshing)."""
+    """The result of one redeem: the slip, the refusal, or "outcome unknown" (refreshing).
+
+    Every result page carries the desk's code field (focused), so the next scan at the till
+    starts the next customer without a click.
+    """
 
     permission_required = USE_DESK
 
     def get_template_names(self):
         operation = self.operation
-        if operation.state in (OperationState.PENDING, OperationState.UNKNOWN, OperationState.NEEDS_REVIEW):
+        if operation.state in (OperationState.PENDING, OperationState.UNKNOWN):
             return ["vouchers/desk_unknown.html"]
         return ["vouchers/desk_result.html"]
 
@@ -181,6 +222,8 @@ class DeskOperationView(PortalPermissionMixin, TemplateView):
         context.update(
             operation=operation,
             campaign=operation.campaign,
+            result_state=operation_state(operation),
+            check_form=CheckForm(),
             refresh_seconds=settings.DESK_UNKNOWN_REFRESH_SECONDS,
             error_text=messages.operation_error_text(operation)
             if operation.state == OperationState.FAILED
