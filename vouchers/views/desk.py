@@ -72,7 +72,8 @@ class DeskHomeView(PortalPermissionMixin, TemplateView):
 def card_state(card) -> str:
     """The one state a checked token is in, for the big result banner (most severe first)."""
     if not card.valid:
-        return "invalid"
+        # A known token with nothing left is "used up", however the provider words its refusal.
+        return "used_up" if card.original_value and card.remaining_value == 0 else "invalid"
     if card.expired:
         return "expired"
     if not card.redeemable:
