@@ -50,6 +50,11 @@
   // --- Keys ------------------------------------------------------------------------------------
   var slip = document.body.getAttribute("data-slip");
   var amount = document.querySelector("#redeem-form input[name=amount]");
+  if (amount && !amount.readOnly) {
+    // Prefilled with the whole remaining value: Enter takes it all, a typed amount replaces it.
+    amount.addEventListener("focus", function () { amount.select(); });
+    if (document.activeElement === amount) { amount.select(); }
+  }
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     if (event.key === "Escape" && input) {

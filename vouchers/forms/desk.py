@@ -75,6 +75,8 @@ class RedeemForm(forms.Form):
     request_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, card=None, **kwargs):
+        # Its own ids: the page also carries the check form, whose code field is "id_code".
+        kwargs.setdefault("auto_id", "redeem_%s")
         super().__init__(*args, **kwargs)
         if card is not None and card.full_value_only:
             # Full-value-only tokens: the amount is fixed to the remaining value (checked again
