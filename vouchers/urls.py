@@ -15,6 +15,7 @@ urlpatterns = [
     # Cashier desk (LINA check and redeem)
     path("desk/", desk.DeskHomeView.as_view(), name="desk-home"),
     path("desk/today/", desk.DeskTodayView.as_view(), name="desk-today"),
+    path("desk/preferences/", desk.DeskPreferenceView.as_view(), name="desk-preferences"),
     path("desk/close/", day_close.DeskCloseView.as_view(), name="desk-close"),
     path("desk/close.csv", day_close.DeskCloseCsvView.as_view(), name="desk-close-csv"),
     path("desk/operations/<int:pk>/", desk.DeskOperationView.as_view(), name="desk-operation"),

@@ -3,7 +3,7 @@
  * - the code field counts characters, selects itself on focus (a new scan replaces the last code)
  *   and takes any scan that starts while the focus is elsewhere (on Redeem, on a slip);
  * - Enter on the code field shows "Checking with LINA…" at once; Esc clears the field;
- * - "+" prints the slip; after a redemption it can print by itself (a setting per person);
+ * - "+" prints the slip; after a redemption it can print by itself (the person's own setting);
  * - "Scan with camera" reads a QR code or barcode: the browser's BarcodeDetector where there is
  *   one, otherwise the vendored ZXing decoder, loaded only then.
  */
@@ -80,20 +80,12 @@
   });
 
   // --- Printing ------------------------------------------------------------------------------
-  var setting = document.querySelector("[data-auto-print-setting]");
-  var settingKey = setting ? "desk.autoPrint." + (setting.getAttribute("data-user") || "") : "";
-  function autoPrint() {
-    try { return settingKey && window.localStorage.getItem(settingKey) === "1"; } catch (e) { return false; }
+  // The setting is the person's own (stored by the portal); ticking it saves it at once.
+  var preference = document.querySelector("#preference-form input[type=checkbox]");
+  if (preference) {
+    preference.addEventListener("change", function () { preference.form.submit(); });
   }
-  if (setting) {
-    var box = setting.querySelector("input[type=checkbox]");
-    box.checked = autoPrint();
-    box.addEventListener("change", function () {
-      try { window.localStorage.setItem(settingKey, box.checked ? "1" : "0"); } catch (e) { /* private mode */ }
-    });
-    setting.hidden = false;
-  }
-  if (slip && autoPrint()) {
+  if (slip && document.body.hasAttribute("data-auto-print")) {
     // Once per slip: reloading the result page does not print it again.
     var printedKey = "desk.printed." + slip;
     try {

@@ -99,6 +99,9 @@ RULES: dict[str, Rule] = {
     "vouchers:desk-home": Rule(signed_in(FORBIDDEN, cashier=REDIRECT, superuser=OK)),
     "vouchers:desk-today": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK)),
     # Day close: the cashier's own Z-report; campaign admins see every cashier of their campaigns.
+    "vouchers:desk-preferences": Rule(
+        signed_in(FORBIDDEN, cashier=REDIRECT, superuser=REDIRECT), method="post"
+    ),
     "vouchers:desk-close": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK)),
     "vouchers:desk-close-csv": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK)),
     "vouchers:day-close": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),

@@ -206,3 +206,27 @@ def test_admin_day_close_refuses_a_backwards_range(client, campaign_admin):
     client.force_login(campaign_admin)
     page = client.get(reverse("vouchers:day-close"), {"date_from": "2026-05-02", "date_to": "2026-05-01"})
     assert "before its start" in page.content.decode()
+
+
+def test_auto_print_is_the_cashiers_own_setting(client, cashier, lina_campaign, fake_provider):
+    from vouchers.models import DeskPreference
+
+    fake_provider.add_token(CODE, "50.00")
+    client.force_login(cashier)
+    assert (
+        "data-auto-print"
+        not in client.get(
+            client.post(redeem_url(), redeem_form(check(client), "5"))["Location"]
+        ).content.decode()
+    )
+    response = client.post(reverse("vouchers:desk-preferences"), {"auto_print": "on", "next": desk_url()})
+    assert response["Location"] == desk_url()
+    assert DeskPreference.objects.get(user=cashier).auto_print
+    page = client.get(client.post(redeem_url(), redeem_form(check(client), "5"))["Location"]).content.decode()
+    assert "data-auto-print" in page and 'id="id_auto_print" checked' in page.replace(
+        'checked="checked"', "checked"
+    )
+    # Off again; an outside "next" is not followed.
+    response = client.post(reverse("vouchers:desk-preferences"), {"next": "https://evil.example/"})
+    assert response["Location"] == reverse("vouchers:desk-home")
+    assert not DeskPreference.objects.get(user=cashier).auto_print

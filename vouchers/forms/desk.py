@@ -131,6 +131,15 @@ class ResolveForm(forms.Form):
     )
 
 
+class DeskPreferenceForm(forms.Form):
+    auto_print = forms.BooleanField(
+        label=_("Print the slip by itself after each redemption"),
+        required=False,
+        widget=forms.CheckboxInput(attrs={"data-autosubmit": ""}),
+    )
+    next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
 class CashierCloseForm(forms.Form):
     """The cashier's day close: one day (today unless another is asked for)."""
 

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from ..access.scoping import campaigns_for, scope
-from ..models import Campaign, ProviderOperation
+from ..models import Campaign, DeskPreference, ProviderOperation
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
 from ..services.tokens import LINA_TIMEZONE, lina_today
@@ -21,6 +21,11 @@ UNRESOLVED_STATES = (OperationState.UNKNOWN, OperationState.NEEDS_REVIEW)
 def desk_campaigns(user) -> QuerySet[Campaign]:
     """The LINA campaigns the user works on: the only ones the desk offers."""
     return campaigns_for(user, provider=Provider.LINA)
+
+
+def desk_auto_print(user) -> bool:
+    """Whether the user's slips print by themselves after a redemption (off unless set)."""
+    return DeskPreference.objects.filter(user=user, auto_print=True).exists()
 
 
 def last_desk_campaign(user) -> Campaign | None:

@@ -15,15 +15,17 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.generic import FormView, TemplateView
+from django.views.generic import FormView, TemplateView, View
 
-from ..forms.desk import CampaignChoiceForm, CheckForm, RedeemForm, ResolveForm
+from ..forms.desk import CampaignChoiceForm, CheckForm, DeskPreferenceForm, RedeemForm, ResolveForm
 from ..models.campaigns import Provider
 from ..models.ledger import OperationState
 from ..providers.errors import ProviderError
 from ..selectors.desk import (
+    desk_auto_print,
     desk_campaigns,
     desk_operation,
     last_desk_campaign,
@@ -32,6 +34,7 @@ from ..selectors.desk import (
     redemptions_today,
 )
 from ..services import staff_text as messages
+from ..services.desk_preferences import desk_auto_print_set
 from ..services.ledger import CodeBusy
 from ..services.operations import ResolveError, operation_resolve
 from ..services.tokens import DeskInputError, desk_check_for, token_check, token_redeem
@@ -67,6 +70,12 @@ class DeskHomeView(PortalPermissionMixin, TemplateView):
             return redirect("vouchers:desk-check", campaign=wanted)
         form = CampaignChoiceForm(campaigns=campaigns)
         return self.render_to_response(self.get_context_data(form=form, campaigns=campaigns))
+
+
+def preference_form(request) -> DeskPreferenceForm:
+    return DeskPreferenceForm(
+        initial={"auto_print": desk_auto_print(request.user), "next": request.get_full_path()}
+    )
 
 
 def card_state(card) -> str:
@@ -108,6 +117,7 @@ class DeskMixin(CampaignScopedMixin):
             ),
             # With a token card open the focus goes to its Redeem step; otherwise to the code.
             "check_form": CheckForm(autofocus="redeem_form" not in kwargs or kwargs["redeem_form"] is None),
+            "preference_form": preference_form(self.request),
         }
         context.update(kwargs)
         return context
@@ -225,6 +235,7 @@ class DeskOperationView(PortalPermissionMixin, TemplateView):
             campaign=operation.campaign,
             result_state=operation_state(operation),
             check_form=CheckForm(),
+            preference_form=preference_form(self.request),
             refresh_seconds=settings.DESK_UNKNOWN_REFRESH_SECONDS,
             error_text=messages.operation_error_text(operation)
             if operation.state == OperationState.FAILED
@@ -233,6 +244,22 @@ class DeskOperationView(PortalPermissionMixin, TemplateView):
             review_text=messages.NEEDS_REVIEW,
         )
         return context
+
+
+class DeskPreferenceView(PortalPermissionMixin, View):
+    """POST only: the cashier's own desk settings; back to the page they came from."""
+
+    permission_required = USE_DESK
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        form = DeskPreferenceForm(request.POST)
+        form.is_valid()  # a checkbox and a path: nothing can make it invalid that matters here
+        desk_auto_print_set(user=request.user, on=bool(form.cleaned_data.get("auto_print")))
+        target = form.cleaned_data.get("next") or ""
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("vouchers:desk-home")
+        return redirect(target)
 
 
 class DeskTodayView(PortalPermissionMixin, TemplateView):
