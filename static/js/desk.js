@@ -47,6 +47,12 @@
     });
   }
 
+  var redeemForm = document.getElementById("redeem-form");
+  var redeeming = document.getElementById("redeeming");
+  if (redeemForm && redeeming) {
+    redeemForm.addEventListener("submit", function () { redeeming.hidden = false; });
+  }
+
   // --- Keys ------------------------------------------------------------------------------------
   var slip = document.body.getAttribute("data-slip");
   var amount = document.querySelector("#redeem-form input[name=amount]");

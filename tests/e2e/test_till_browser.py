@@ -87,6 +87,7 @@ def test_keyboard_only_queue_scan_check_redeem_slip_next(page, live_server, fake
     fake_provider.add_token(FULL, "25.00", full_value_only=True)
     fake_provider.add_token(PART, "50.00")
     fake_provider.add_token(NEXT, "10.00")
+    page.set_viewport_size({"width": 1024, "height": 768})  # the till's screen
     page.add_init_script("window.__printed = 0; window.print = function () { window.__printed += 1; };")
     csp_errors = []
     page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
@@ -153,6 +154,7 @@ def test_every_settled_state_reads_right_and_passes_axe(page, live_server, fake_
 
     fake_provider.add_token(FULL, "25.00")
     fake_provider.add_token(PART, "50.00", valid=False)
+    page.set_viewport_size({"width": 768, "height": 1024})  # a tablet at the till
     login_by_keyboard(page, live_server)
     expect(page.locator("#id_code")).to_be_focused()
 

@@ -24,6 +24,8 @@ def _cashier_close(request):
     day = today()
     if form.is_bound and form.is_valid() and form.cleaned_data["day"]:
         day = form.cleaned_data["day"]
+    if not form.is_bound:
+        form = CashierCloseForm(initial={"day": day})  # the field shows which day this is
     return form, cashier_day_close(user=request.user, day=day)
 
 
@@ -37,6 +39,12 @@ def _range_close(request):
         campaign = form.cleaned_data["campaign"]
     elif form.is_bound:
         return form, None
+    else:
+        form = DayCloseForm(
+            initial={"date_from": start, "date_to": end},
+            campaigns=desk_campaigns(request.user),
+            max_days=MAX_RANGE_DAYS,
+        )
     return form, campaign_day_close(user=request.user, date_from=start, date_to=end, campaign=campaign)
 
 
