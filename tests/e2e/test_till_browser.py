@@ -59,13 +59,18 @@ def shop(db):
     return campaign
 
 
-# Times (ms) of Enter and of "Checking with LINA…" appearing, kept across the page change.
+# Times (ms) of Enter and of "Checking with LINA…" appearing, and whether it was already shown
+# when the submit event ended (the same task: before the request is even sent), kept across the
+# page change in sessionStorage.
 WATCH_CHECKING = """() => {
   const checking = document.getElementById("checking");
   const now = () => String(performance.timeOrigin + performance.now());
   document.addEventListener("keydown", (e) => {
     if (e.key === "Enter") { sessionStorage.setItem("enter", now()); }
   }, true);
+  document.addEventListener("submit", () => {
+    sessionStorage.setItem("shown-at-submit", String(!checking.hidden));
+  });
   new MutationObserver(() => {
     if (!checking.hidden) { sessionStorage.setItem("checking-shown", now()); }
   }).observe(checking, { attributes: true });
@@ -105,8 +110,13 @@ def test_keyboard_only_queue_scan_check_redeem_slip_next(page, live_server, fake
     page.evaluate(WATCH_CHECKING)
     page.keyboard.press("Enter")
     expect(page.locator("#result-state")).to_contain_text("Valid token")
+    # "Checking with LINA…" is on screen from the frame after Enter: it is shown in the submit
+    # event itself, before the request goes out (and so long before LINA's 0.6 s answer).
+    assert page.evaluate("() => sessionStorage.getItem('shown-at-submit')") == "true"
     shown = page.evaluate("() => sessionStorage.getItem('checking-shown') - sessionStorage.getItem('enter')")
-    assert 0 <= shown < 100  # "Checking with LINA…" within 100 ms of Enter, while LINA still works
+    # Typically a few ms; the bound is loose because CI machines are shared (a load of 5 on 2
+    # cores measured 113 ms once): what it guards against is waiting for the server.
+    assert 0 <= shown < 400
     expect(page.locator("#result-state")).to_contain_text("Valid token")
     expect(page.locator("input[name=amount]")).to_have_attribute("readonly", "")
     expect(page.locator("#redeem-button")).to_be_focused()
