@@ -342,6 +342,10 @@ PROVIDER_READ_TIMEOUT = _env(env.float, "PROVIDER_READ_TIMEOUT", default=15.0)
 # 5xx, with exponential backoff from this base plus jitter. Money-moving calls never are.
 PROVIDER_READ_RETRIES = _env(env.int, "PROVIDER_READ_RETRIES", default=2)
 PROVIDER_RETRY_BACKOFF_SECONDS = _env(env.float, "PROVIDER_RETRY_BACKOFF_SECONDS", default=0.3)
+# The longest a cashier waits for a LINA check (checkcode), over all its attempts: a hung check
+# ends with "LINA did not answer; nothing was changed" instead of a minute of silence at the till.
+# Redeems keep the campaign's read timeout and the unknown-outcome path.
+LINA_CHECK_READ_TIMEOUT = _env(env.float, "LINA_CHECK_READ_TIMEOUT", default=5.0)
 # After LINA answers DENIED (too many failed calls) no process calls that campaign for this long:
 # every call during LINA's lock-out would extend it (providers.md). Stored in the shared cache.
 LINA_DENIED_COOLDOWN_SECONDS = _env(env.int, "LINA_DENIED_COOLDOWN_SECONDS", default=300)

@@ -6,16 +6,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from vouchers.forms.login import PortalAuthenticationForm
 from vouchers.views import health
-from vouchers.views.auth import PortalPasswordResetConfirmView, PortalPasswordResetView
+from vouchers.views.auth import PortalLoginView, PortalPasswordResetConfirmView, PortalPasswordResetView
 
 urlpatterns = [
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, authentication_form=PortalAuthenticationForm
-        ),
+        PortalLoginView.as_view(),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -172,6 +173,10 @@ OUTCOME_UNKNOWN = gettext_lazy(
     "The outcome of this redemption is not known yet. Do not hand over goods yet. "
     "The portal is checking the token's balance with the provider; this page updates itself."
 )
+NOT_REDEEMED_SETTLED = gettext_lazy(
+    "LINA did not redeem this token: its balance is unchanged. Do not hand over goods; scan the "
+    "token again to try once more."
+)
 NEEDS_REVIEW = gettext_lazy(
     "The outcome of this redemption could not be settled automatically. Do not hand over goods; "
     "ask a campaign admin to look at it."
@@ -262,6 +267,17 @@ def provider_error_text(error: errors.ProviderError, *, money_moving: bool = Fal
     return _("The provider reported a problem. Nothing was changed; try again in a moment.")
 
 
+def check_error_text(error: errors.ProviderError) -> str:
+    """Why a check at the desk gave no answer. A check moves no money, so a read timeout is a
+    plain "no answer, nothing changed" (the check's short read timeout is the till's wait)."""
+    if isinstance(error, errors.OutcomeUnknown):
+        return _(
+            "LINA did not answer in time. Nothing was changed; scan the code again "
+            "(the desk waits %(seconds)s seconds for a check)."
+        ) % {"seconds": formats.number_format(settings.LINA_CHECK_READ_TIMEOUT)}
+    return provider_error_text(error)
+
+
 def told(message, checks=(), status="") -> dict:
     """What the ledger keeps of what staff were told (``ProviderOperation.staff_text``)."""
     return {"message": str(message), "checks": [str(c) for c in checks], "status": str(status or "")}
@@ -275,5 +291,9 @@ def told_staff(error: errors.ProviderError, *, money_moving: bool = False) -> di
 
 def operation_error_text(operation) -> str:
     """The plain-words reason a recorded operation failed: what staff were told when it was recorded."""
+    if operation.error_code == "OutcomeUnknown" and operation.state == "failed":
+        # The outcome was unknown once, then settled as "not redeemed" (balance unchanged): the
+        # page says that, never the "outcome unknown" warning the call was first recorded with.
+        return str(NOT_REDEEMED_SETTLED) if operation.kind == "redeem" else _("It did not go through.")
     told = operation.staff_text or {}
     return told.get("message") or operation.error_message or _("The operation did not go through.")

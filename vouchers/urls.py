@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, desk, home, ledger, people, provider_health, sales, stock
+from .views import audit, day_close, desk, home, ledger, people, provider_health, sales, stock
 
 app_name = "vouchers"
 
@@ -21,9 +21,15 @@ urlpatterns = [
     # Cashier desk (LINA check and redeem)
     path("desk/", desk.DeskHomeView.as_view(), name="desk-home"),
     path("desk/today/", desk.DeskTodayView.as_view(), name="desk-today"),
+    path("desk/preferences/", desk.DeskPreferenceView.as_view(), name="desk-preferences"),
+    path("desk/close/", day_close.DeskCloseView.as_view(), name="desk-close"),
+    path("desk/close.csv", day_close.DeskCloseCsvView.as_view(), name="desk-close-csv"),
     path("desk/operations/<int:pk>/", desk.DeskOperationView.as_view(), name="desk-operation"),
     path("desk/<slug:campaign>/", desk.DeskCheckView.as_view(), name="desk-check"),
     path("desk/<slug:campaign>/redeem/", desk.DeskRedeemView.as_view(), name="desk-redeem"),
+    # Day close of every cashier (campaign admins)
+    path("day-close/", day_close.DayCloseView.as_view(), name="day-close"),
+    path("day-close/export.csv", day_close.DayCloseCsvView.as_view(), name="day-close-csv"),
     # Settling operations whose outcome is unknown
     path("operations/review/", desk.OperationReviewView.as_view(), name="operation-review"),
     path("operations/<int:pk>/resolve/", desk.OperationResolveView.as_view(), name="operation-resolve"),

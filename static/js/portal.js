@@ -18,7 +18,15 @@
   });
   // Pages marked data-refresh-seconds reload themselves (e.g. while an outcome is unknown).
   var refresh = document.body.getAttribute("data-refresh-seconds");
-  if (refresh) { window.setTimeout(function () { window.location.reload(); }, parseInt(refresh, 10) * 1000); }
+  // A half-typed code (the next customer's scan) is never thrown away: the reload waits.
+  if (refresh) {
+    var reload = function () {
+      var code = document.querySelector("[data-code-input]");
+      if (code && code.value) { window.setTimeout(reload, 1000); return; }
+      window.location.reload();
+    };
+    window.setTimeout(reload, parseInt(refresh, 10) * 1000);
+  }
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.addEventListener("click", function () { window.print(); });
   });

@@ -116,6 +116,14 @@ RULES: dict[str, Rule] = {
     # A cashier with one LINA campaign goes straight to its desk.
     "vouchers:desk-home": Rule(signed_in(FORBIDDEN, cashier=REDIRECT, superuser=OK)),
     "vouchers:desk-today": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK)),
+    # Day close: the cashier's own Z-report; campaign admins see every cashier of their campaigns.
+    "vouchers:desk-preferences": Rule(
+        signed_in(FORBIDDEN, cashier=REDIRECT, superuser=REDIRECT), method="post"
+    ),
+    "vouchers:desk-close": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK)),
+    "vouchers:desk-close-csv": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK)),
+    "vouchers:day-close": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    "vouchers:day-close-csv": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
     "vouchers:desk-check": Rule(signed_in(FORBIDDEN, cashier=OK, superuser=OK), kwargs=LINA),
     "vouchers:desk-redeem": Rule(signed_in(FORBIDDEN, cashier=REDIRECT, superuser=REDIRECT), kwargs=LINA),
     "vouchers:desk-operation": Rule(

@@ -1,7 +1,7 @@
 from django.urls import NoReverseMatch, reverse
 
 from .navigation import ADMIN_ITEM, NAV_ITEMS
-from .roles import ROLE_LABELS, ROLE_PERMISSIONS
+from .roles import ROLE_LABELS, ROLE_PERMISSIONS, desk_is_home
 
 
 def navigation(request):
@@ -25,4 +25,9 @@ def navigation(request):
     roles = sorted(set(user.groups.values_list("name", flat=True)) & set(ROLE_PERMISSIONS))
     if user.is_superuser:
         roles = ["Superuser", *roles]
-    return {"nav_items": items, "user_roles": [str(ROLE_LABELS.get(role, role)) for role in roles]}
+    return {
+        "nav_items": items,
+        "user_roles": [str(ROLE_LABELS.get(role, role)) for role in roles],
+        # The brand link leads a cashier back to the till, everyone else to Home.
+        "home_url": reverse("vouchers:desk-home") if desk_is_home(user) else reverse("vouchers:home"),
+    }

@@ -28,6 +28,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Desk"), "vouchers:desk-home", "vouchers.use_desk"),
     NavItem(_("Today's redemptions"), "vouchers:desk-today", "vouchers.use_desk"),
     NavItem(_("Unresolved operations"), "vouchers:operation-review", "vouchers.resolve_operations"),
+    NavItem(_("Day close"), "vouchers:day-close", "vouchers.view_ledger"),
     NavItem(_("Sell"), "vouchers:sale-start", "vouchers.sell_vouchers"),
     NavItem(_("Sales"), "vouchers:sale-list", "vouchers.view_sales"),
 ]

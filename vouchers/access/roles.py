@@ -60,3 +60,20 @@ STAFF_ROLES = {CAMPAIGN_ADMIN}
 
 # Declared permission of a page every signed-in user may open (still scoped to their campaigns).
 SIGNED_IN: tuple[str, ...] = ()
+
+
+# Pages of the other roles: someone holding one of these has a back office to land on.
+BACK_OFFICE_PERMISSIONS = (
+    "vouchers.sell_vouchers",
+    "vouchers.view_sales",
+    "vouchers.view_stock",
+    "vouchers.view_ledger",
+    "vouchers.change_campaign",
+)
+
+
+def desk_is_home(user) -> bool:
+    """A cashier's place is the till: after login they land on the desk, not on Home."""
+    if not getattr(user, "is_authenticated", False) or user.is_superuser:
+        return False
+    return user.has_perm("vouchers.use_desk") and not any(user.has_perm(p) for p in BACK_OFFICE_PERMISSIONS)

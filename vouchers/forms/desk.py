@@ -53,6 +53,11 @@ class CheckForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args, autofocus: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not autofocus:  # a token card is open: the focus belongs to its Redeem step
+            self.fields["code"].widget.attrs.pop("autofocus", None)
+
     def clean_code(self) -> str:
         return parse_code(self.cleaned_data.get("code"))
 
@@ -70,12 +75,18 @@ class RedeemForm(forms.Form):
     request_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, card=None, **kwargs):
+        # Its own ids: the page also carries the check form, whose code field is "id_code".
+        kwargs.setdefault("auto_id", "redeem_%s")
         super().__init__(*args, **kwargs)
         if card is not None and card.full_value_only:
             # Full-value-only tokens: the amount is fixed to the remaining value (checked again
             # on the server; readonly only spares the cashier a pointless edit).
             self.fields["amount"].widget.attrs["readonly"] = True
+            self.fields["amount"].widget.attrs["class"] = "money readonly"
             self.fields["amount"].help_text = _("This token can only be redeemed in full.")
+        elif card is not None:
+            # Prefilled with the full remaining value: Enter redeems it all, typing changes it.
+            self.fields["amount"].widget.attrs["autofocus"] = True
 
     @classmethod
     def for_card(cls, card) -> RedeemForm:
@@ -118,3 +129,47 @@ class ResolveForm(forms.Form):
         help_text=_("What you checked and found, e.g. the provider's back office shows the redemption."),
         error_messages={"required": _("Say why you settle it this way.")},
     )
+
+
+class DeskPreferenceForm(forms.Form):
+    auto_print = forms.BooleanField(
+        label=_("Print the slip by itself after each redemption"),
+        required=False,
+        widget=forms.CheckboxInput(attrs={"data-autosubmit": ""}),
+    )
+    next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
+class CashierCloseForm(forms.Form):
+    """The cashier's day close: one day (today unless another is asked for)."""
+
+    day = forms.DateField(label=_("Day"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class DayCloseForm(forms.Form):
+    """The campaign admins' day close: a date range and, optionally, one campaign."""
+
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    campaign = forms.ChoiceField(label=_("Campaign"), required=False)
+
+    def __init__(self, *args, campaigns=(), max_days: int = 366, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaigns = {c.slug: c for c in campaigns}
+        self.max_days = max_days
+        self.fields["campaign"].choices = [("", _("All campaigns"))] + [(c.slug, c.name) for c in campaigns]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end:
+            if end < start:
+                self.add_error("date_to", _("The end of the range is before its start."))
+            elif (end - start).days >= self.max_days:
+                self.add_error(
+                    "date_to", _("Choose a range of at most %(days)d days.") % {"days": self.max_days}
+                )
+        cleaned["campaign"] = self.campaigns.get(cleaned.get("campaign") or "")
+        return cleaned

@@ -2,7 +2,7 @@
 
 from .audit import AuditEvent
 from .campaigns import Campaign, Membership
-from .desk import ReconcileTicket
+from .desk import DeskPreference, ReconcileTicket
 from .ledger import ProviderOperation
 from .sales import BulkSale, BulkSaleRow, Sale, SaleTemplate
 from .stock import StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
@@ -12,6 +12,7 @@ __all__ = [
     "BulkSale",
     "BulkSaleRow",
     "Campaign",
+    "DeskPreference",
     "Membership",
     "ProviderOperation",
     "ReconcileTicket",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -33,3 +34,21 @@ class ReconcileTicket(models.Model):
 
     def __str__(self) -> str:
         return f"Reconcile ticket for operation #{self.operation_id}"
+
+
+class DeskPreference(models.Model):
+    """A cashier's own desk settings, wherever they sign in (not per browser)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="desk_preference"
+    )
+    #: Print the slip by itself after each successful redemption.
+    auto_print = models.BooleanField(_("print the slip by itself"), default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("desk preference")
+        verbose_name_plural = _("desk preferences")
+
+    def __str__(self) -> str:
+        return f"desk preference of user {self.user_id}"

@@ -232,8 +232,13 @@ class Transport:
         money_moving: bool,
         definite_statuses: Collection[int] = (),
         secrets: tuple[str, ...] = (),
+        read_budget: float | None = None,
     ) -> HttpAnswer:
         """Send once (money-moving) or with bounded retries (reads).
+
+        ``read_budget`` (reads only) caps the seconds spent waiting for answers over all attempts:
+        each attempt's read timeout is what is left of it, and no attempt starts once it is spent
+        (the desk's check: a cashier with a queue waits this long at most, retries included).
 
         Raises ProviderUnavailable / OutcomeUnknown for transport failures, and OutcomeUnknown
         for an answer to a money-moving call that is not definite (see
@@ -241,14 +246,20 @@ class Transport:
         error statuses). Any other answer is returned for the provider module to map.
         """
         attempts = 1 if money_moving else 1 + self.read_retries
+        deadline = None if read_budget is None or money_moving else time.monotonic() + read_budget
+        timeout = self.timeout
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
+            if deadline is not None:
+                timeout = (self.timeout[0], max(0.05, min(self.timeout[1], deadline - time.monotonic())))
             try:
-                answer = self._send(operation, method, path, form, json_body, secrets, attempt)
+                answer = self._send(operation, method, path, form, json_body, secrets, attempt, timeout)
             except (ProviderUnavailable, OutcomeUnknown):
                 if last:
                     raise
                 self._sleep(attempt)
+                if deadline is not None and time.monotonic() >= deadline - 0.05:
+                    raise
                 continue
             if money_moving and not money_answer_is_definite(answer, definite_statuses):
                 reason = "a server error" if answer.status >= 500 else "no definite answer"
@@ -269,7 +280,7 @@ class Transport:
         delay = min(_BACKOFF_CAP_SECONDS, self.backoff * 2 ** (attempt - 1))
         time.sleep(delay + random.uniform(0, self.backoff))  # noqa: S311 (jitter, not crypto)
 
-    def _send(self, operation, method, path, form, json_body, secrets, attempt) -> HttpAnswer:
+    def _send(self, operation, method, path, form, json_body, secrets, attempt, timeout=None) -> HttpAnswer:
         session = session_for(self.base_url)
         started = time.perf_counter()
         try:
@@ -279,7 +290,7 @@ class Transport:
                 data=form,
                 json=json_body,
                 auth=self.auth,
-                timeout=self.timeout,
+                timeout=timeout or self.timeout,
                 # Never follow a redirect: requests strips the Authorization header when the
                 # host changes, but a 307/308 resends the body (the LINA login) to any address.
                 allow_redirects=False,

@@ -254,7 +254,10 @@ class LinaClient:
         """POST checkcode (hash, code). An unknown code is a TokenInfo with ``valid=False``.
         Raises ProviderUnavailable, RateLimited, AuthFailed, ValidationFailed. Safe to retry."""
         code = self._require_code(code)
-        data = self._hashed("checkcode", {"code": code}, money_moving=False, code=code)
+        # A cashier with a queue waits this long for a check, retries included (the campaign's
+        # read timeout is for the money-moving calls, whose answer is worth waiting for).
+        budget = float(getattr(settings, "LINA_CHECK_READ_TIMEOUT", 5.0))
+        data = self._hashed("checkcode", {"code": code}, money_moving=False, code=code, read_budget=budget)
         info = parsing.lina_token_info(data, code=code)
         if not info.valid:  # code guessing is what LINA's DENIED exists for: it counts
             self._spend_budget("checkcode: token invalid")
@@ -337,7 +340,15 @@ class LinaClient:
             if have_lock:
                 self.cache.delete(lock)
 
-    def _hashed(self, operation: str, fields: dict[str, str], *, money_moving: bool, code: str) -> dict:
+    def _hashed(
+        self,
+        operation: str,
+        fields: dict[str, str],
+        *,
+        money_moving: bool,
+        code: str,
+        read_budget: float | None = None,
+    ) -> dict:
         """A call that needs the session hash: on a session rejection (401, or 400/error with a
         session phrase) the dead hash is dropped, one fresh login made and the call repeated once.
         A rejected call was not applied, so the repeat is safe for redeem and purchase too."""
@@ -346,7 +357,11 @@ class LinaClient:
         def post(session_hash: str) -> dict:
             fields_with_hash = {"hash": session_hash, **fields}
             return self._post(
-                operation, fields_with_hash, money_moving=money_moving, secrets=(*secrets, session_hash)
+                operation,
+                fields_with_hash,
+                money_moving=money_moving,
+                secrets=(*secrets, session_hash),
+                read_budget=read_budget,
             )
 
         session_hash = self._session_hash()
@@ -477,6 +492,7 @@ class LinaClient:
         money_moving: bool,
         secrets: tuple[str, ...] = (),
         login_ip: str = "",
+        read_budget: float | None = None,
     ) -> dict[str, Any]:
         self._guard(budget=operation != "ping")  # a ping cannot fail by what we send
         answer = self.transport.request(
@@ -487,6 +503,7 @@ class LinaClient:
             money_moving=money_moving,
             definite_statuses=DEFINITE_STATUSES,
             secrets=secrets,
+            read_budget=read_budget,
         )
         return self._envelope(operation, answer, secrets, login_ip, money_moving)
 

@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from ..access.scoping import campaigns_for, scope
-from ..models import Campaign, ProviderOperation
+from ..models import Campaign, DeskPreference, ProviderOperation
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind, OperationState
 from ..values.codes import code_digest, format_code
@@ -96,6 +96,26 @@ def desk_check_for(*, campaign: Campaign, user, check_operation_id, code: str) -
 def desk_campaigns(user) -> QuerySet[Campaign]:
     """The LINA campaigns the user works on: the only ones the desk offers."""
     return campaigns_for(user, provider=Provider.LINA)
+
+
+def desk_auto_print(user) -> bool:
+    """Whether the user's slips print by themselves after a redemption (off unless set)."""
+    return DeskPreference.objects.filter(user=user, auto_print=True).exists()
+
+
+def last_desk_campaign(user) -> Campaign | None:
+    """The desk campaign the user last checked or redeemed a token on (a till's usual shop)."""
+    last = (
+        ProviderOperation.objects.filter(
+            user=user,
+            kind__in=(OperationKind.CHECK, OperationKind.REDEEM),
+            campaign__in=desk_campaigns(user).values("pk"),
+        )
+        .select_related("campaign")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return last.campaign if last is not None else None
 
 
 @dataclass(frozen=True)

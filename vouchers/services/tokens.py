@@ -100,7 +100,8 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
             code=code,
             error=outcome.error,
         )
-        raise refusal_for(outcome.error)
+        # A check moves no money: a timeout is a plain "no answer, nothing changed".
+        raise refusal_for(outcome.error, message=messages.check_error_text(outcome.error))
     info = outcome.result
     if not info.valid:
         lookup_throttle_failed(user_id=user.pk, campaign_id=campaign.pk)

@@ -12,11 +12,13 @@ from axes.helpers import get_client_ip_address
 from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ..forms.login import PortalPasswordResetForm, PortalSetPasswordForm
+from ..access.roles import desk_is_home
+from ..forms.login import PortalAuthenticationForm, PortalPasswordResetForm, PortalSetPasswordForm
 from ..services import accounts
 
 RESET_UNAVAILABLE = _("Password reset is not available right now. Try again in a few minutes.")
@@ -30,6 +32,18 @@ def reset_throttled_text(seconds: int) -> str:
         "Too many password reset requests. Try again in %(minutes)d minutes.",
         minutes,
     ) % {"minutes": minutes}
+
+
+class PortalLoginView(auth_views.LoginView):
+    """Django's login; a cashier lands on the desk of their last campaign instead of Home."""
+
+    authentication_form = PortalAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        if desk_is_home(self.request.user):
+            return reverse("vouchers:desk-home")
+        return super().get_default_redirect_url()
 
 
 class PortalPasswordResetView(auth_views.PasswordResetView):

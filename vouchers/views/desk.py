@@ -15,22 +15,26 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.generic import FormView, TemplateView
+from django.views.generic import FormView, TemplateView, View
 
 from .. import staff_text as messages
-from ..forms.desk import CampaignChoiceForm, CheckForm, RedeemForm, ResolveForm
+from ..forms.desk import CampaignChoiceForm, CheckForm, DeskPreferenceForm, RedeemForm, ResolveForm
 from ..models.campaigns import Provider
 from ..models.ledger import OperationState
 from ..selectors.desk import (
+    desk_auto_print,
     desk_campaigns,
     desk_check_for,
     desk_operation,
+    last_desk_campaign,
     operation_unresolved,
     operations_unresolved,
     redemptions_today,
 )
+from ..services.desk_preferences import desk_auto_print_set
 from ..services.operations import operation_resolve
 from ..services.refusals import Refusal
 from ..services.tokens import token_check, token_redeem
@@ -57,11 +61,42 @@ class DeskHomeView(PortalPermissionMixin, TemplateView):
             wanted = request.session.get(SESSION_CAMPAIGN)
         if wanted not in slugs and len(campaigns) == 1:
             wanted = campaigns[0].slug
+        if wanted not in slugs:
+            # A new session (after login): the till's last campaign is the one last worked on.
+            last = last_desk_campaign(request.user)
+            wanted = last.slug if last is not None else None
         if wanted in slugs:
             request.session[SESSION_CAMPAIGN] = wanted
             return redirect("vouchers:desk-check", campaign=wanted)
         form = CampaignChoiceForm(campaigns=campaigns)
         return self.render_to_response(self.get_context_data(form=form, campaigns=campaigns))
+
+
+def preference_form(request) -> DeskPreferenceForm:
+    return DeskPreferenceForm(
+        initial={"auto_print": desk_auto_print(request.user), "next": request.get_full_path()}
+    )
+
+
+def card_state(card) -> str:
+    """The one state a checked token is in, for the big result banner (most severe first)."""
+    if not card.valid:
+        # A known token with nothing left is "used up", however the provider words its refusal.
+        return "used_up" if card.original_value and card.remaining_value == 0 else "invalid"
+    if card.expired:
+        return "expired"
+    if not card.redeemable:
+        return "used_up"
+    return "valid"
+
+
+def operation_state(operation) -> str:
+    """The one state a redeem's result page says: redeemed, not redeemed, review or unknown."""
+    return {
+        OperationState.SUCCEEDED: "redeemed",
+        OperationState.FAILED: "not_redeemed",
+        OperationState.NEEDS_REVIEW: "review",
+    }.get(operation.state, "unknown")
 
 
 class DeskMixin(CampaignScopedMixin):
@@ -80,7 +115,9 @@ class DeskMixin(CampaignScopedMixin):
             "campaign_form": CampaignChoiceForm(
                 campaigns=campaigns, initial={"campaign": self.campaign.slug}
             ),
-            "check_form": CheckForm(),
+            # With a token card open the focus goes to its Redeem step; otherwise to the code.
+            "check_form": CheckForm(autofocus="redeem_form" not in kwargs or kwargs["redeem_form"] is None),
+            "preference_form": preference_form(self.request),
         }
         context.update(kwargs)
         return context
@@ -107,7 +144,11 @@ class DeskCheckView(DeskMixin, TemplateView):
             logger.info("Check failed for campaign %s: %s (%s)", self.campaign.pk, exc.code, exc.detail)
             return self.render_to_response(self.desk_context(check_form=form, provider_error=exc.message))
         return self.render_to_response(
-            self.desk_context(card=card, redeem_form=RedeemForm.for_card(card) if card.redeemable else None)
+            self.desk_context(
+                card=card,
+                card_state=card_state(card),
+                redeem_form=RedeemForm.for_card(card) if card.redeemable else None,
+            )
         )
 
 
@@ -144,7 +185,12 @@ class DeskRedeemView(DeskMixin, TemplateView):
             except Refusal as exc:
                 if exc.code == "CodeBusy":
                     return self.render_to_response(
-                        self.desk_context(card=card, redeem_form=RedeemForm.for_card(card), busy=True)
+                        self.desk_context(
+                            card=card,
+                            card_state=card_state(card),
+                            redeem_form=RedeemForm.for_card(card),
+                            busy=True,
+                        )
                     )
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
@@ -152,17 +198,23 @@ class DeskRedeemView(DeskMixin, TemplateView):
                     flash.info(request, _("This redemption was already sent once; here is its result."))
                 return redirect("vouchers:desk-operation", pk=outcome.operation.pk)
         # Show the errors with a fresh one-time token only when nothing was claimed with the old one.
-        return self.render_to_response(self.desk_context(card=card, redeem_form=form))
+        return self.render_to_response(
+            self.desk_context(card=card, card_state=card_state(card), redeem_form=form)
+        )
 
 
 class DeskOperationView(PortalPermissionMixin, TemplateView):
-    """The result of one redeem: the slip, the refusal, or "outcome unknown" (refreshing)."""
+    """The result of one redeem: the slip, the refusal, or "outcome unknown" (refreshing).
+
+    Every result page carries the desk's code field (focused), so the next scan at the till
+    starts the next customer without a click.
+    """
 
     permission_required = USE_DESK
 
     def get_template_names(self):
         operation = self.operation
-        if operation.state in (OperationState.PENDING, OperationState.UNKNOWN, OperationState.NEEDS_REVIEW):
+        if operation.state in (OperationState.PENDING, OperationState.UNKNOWN):
             return ["vouchers/desk_unknown.html"]
         return ["vouchers/desk_result.html"]
 
@@ -176,6 +228,9 @@ class DeskOperationView(PortalPermissionMixin, TemplateView):
         context.update(
             operation=operation,
             campaign=operation.campaign,
+            result_state=operation_state(operation),
+            check_form=CheckForm(),
+            preference_form=preference_form(self.request),
             refresh_seconds=settings.DESK_UNKNOWN_REFRESH_SECONDS,
             error_text=messages.operation_error_text(operation)
             if operation.state == OperationState.FAILED
@@ -184,6 +239,22 @@ class DeskOperationView(PortalPermissionMixin, TemplateView):
             review_text=messages.NEEDS_REVIEW,
         )
         return context
+
+
+class DeskPreferenceView(PortalPermissionMixin, View):
+    """POST only: the cashier's own desk settings; back to the page they came from."""
+
+    permission_required = USE_DESK
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        form = DeskPreferenceForm(request.POST)
+        form.is_valid()  # a checkbox and a path: nothing can make it invalid that matters here
+        desk_auto_print_set(user=request.user, on=bool(form.cleaned_data.get("auto_print")))
+        target = form.cleaned_data.get("next") or ""
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("vouchers:desk-home")
+        return redirect(target)
 
 
 class DeskTodayView(PortalPermissionMixin, TemplateView):
