@@ -56,11 +56,22 @@ class SaleTable(tables.Table):
         verbose_name=_("Amount"), attrs={"td": {"class": "num money"}, "th": {"class": "num"}}
     )
     code_masked = tables.Column(verbose_name=_("Code"), default="—", attrs={"td": {"class": "code"}})
+    email = tables.Column(verbose_name=_("E-mail"), default="—")
     state = tables.Column(verbose_name=_("State"), accessor="operation__state", order_by="operation__state")
 
     class Meta:
         model = Sale
-        fields = ("created_at", "campaign", "kind", "seller", "product", "amount", "code_masked", "state")
+        fields = (
+            "created_at",
+            "campaign",
+            "kind",
+            "seller",
+            "product",
+            "amount",
+            "code_masked",
+            "email",
+            "state",
+        )
         sequence = (
             "created_at",
             "campaign",
@@ -72,6 +83,7 @@ class SaleTable(tables.Table):
             "for_name",
             "amount",
             "code_masked",
+            "email",
             "state",
         )
         order_by = ("-created_at",)
@@ -102,6 +114,9 @@ class SaleTable(tables.Table):
 
     def value_product(self, record):
         return record.template_name or record.vendor
+
+    def value_email(self, record):
+        return record.email
 
     def value_state(self, record):
         return record.operation.get_state_display()
