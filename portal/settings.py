@@ -418,6 +418,9 @@ EMAIL_PORT = _env(env.int, "EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = _env(env.bool, "EMAIL_USE_TLS", default=False)
+# Seconds the SMTP connection may take: "send to customer again" sends while the page waits, so
+# an unreachable mail server is an error message after this long, not a hung request.
+EMAIL_TIMEOUT = _env(env.int, "EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Voucher portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

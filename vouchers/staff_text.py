@@ -60,6 +60,33 @@ SALE_CAMPAIGN_NOT_LIVE = gettext_lazy(
     "The campaign is not live (switched off or outside its dates). Nothing was sold."
 )
 SALE_FORM_USED = gettext_lazy("This form was already used for something else. Open it again.")
+# "Send to the customer again" (services/sale_mail.py)
+SALE_EMAIL_NOT_A_TOKEN = gettext_lazy(
+    "Only gift tokens are e-mailed; digital vouchers have no e-mail address."
+)
+SALE_EMAIL_NOT_SOLD = gettext_lazy("This sale did not go through, so there is no token to e-mail.")
+SALE_EMAIL_NO_ADDRESS = gettext_lazy("This sale has no e-mail address, so there is nobody to send it to.")
+SALE_EMAIL_NO_CODE = gettext_lazy(
+    "The full code cannot be decrypted with the configured keys (FIELD_ENCRYPTION_KEYS), so nothing was sent."
+)
+SALE_EMAIL_JUST_SENT = gettext_lazy(
+    "This token was e-mailed less than a minute ago; it was not sent again. Wait a minute if it really "
+    "has to go out once more."
+)
+SALE_EMAIL_FAILED = gettext_lazy(
+    "The e-mail could not be sent: the mail server did not accept it. Nothing was sent."
+)
+SALE_EMAIL_REFUSED = gettext_lazy(
+    "The e-mail could not be sent: the mail server refused the address %(email)s. Nothing was sent."
+)
+SALE_EMAIL_FAILED_CHECKS = (
+    gettext_lazy(
+        "Check the portal's e-mail settings (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_USE_TLS)."
+    ),
+    gettext_lazy("Check that the mail server can be reached from the portal, then try again."),
+)
+SALE_EMAIL_REFUSED_CHECKS = (gettext_lazy("Check the customer's e-mail address on the sale."),)
+SALE_EMAIL_SENT = gettext_lazy("The gift token was e-mailed to %(email)s.")
 CREDENTIALS_UNREADABLE = gettext_lazy(
     "The campaign's stored credentials cannot be decrypted, so no call was made."
 )

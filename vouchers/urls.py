@@ -36,9 +36,11 @@ urlpatterns = [
     # Sales
     path("sales/", sales.SaleListView.as_view(), name="sale-list"),
     path("sales/export.csv", sales.SaleExportView.as_view(), name="sale-export"),
+    path("sales/search/", sales.SaleCodeSearchView.as_view(), name="sale-search"),
     path("sell/", sales.SaleStartView.as_view(), name="sale-start"),
     path("sales/<int:pk>/", sales.SaleDetailView.as_view(), name="sale-detail"),
     path("sales/<int:pk>/print/", sales.SalePrintView.as_view(), name="sale-print"),
+    path("sales/<int:pk>/send-again/", sales.SaleEmailView.as_view(), name="sale-email"),
     path("sales/<int:pk>/qr.png", sales.SaleQrView.as_view(), name="sale-qr"),
     path("campaigns/<slug:campaign>/sell/", sales.GiftTokenSellView.as_view(), name="sale-sell"),
     path("campaigns/<slug:campaign>/allocate/", sales.VoucherAllocateView.as_view(), name="sale-allocate"),

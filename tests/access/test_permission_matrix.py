@@ -147,6 +147,15 @@ RULES: dict[str, Rule] = {
     "vouchers:sale-export": Rule(
         signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=OK)
     ),
+    # The code search is a POST (the code stays out of URLs); an empty one goes back to the list.
+    "vouchers:sale-search": Rule(
+        signed_in(
+            FORBIDDEN, marketing=REDIRECT, campaign_admin=REDIRECT, superuser=REDIRECT, outsider=REDIRECT
+        ),
+        method="post",
+    ),
+    # "Send to customer again" mails the full code: roles that sell and see full codes.
+    "vouchers:sale-email": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=a_gift_token_sale),
     "vouchers:sale-detail": Rule(
         signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
         kwargs=a_gift_token_sale,

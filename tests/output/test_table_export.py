@@ -38,7 +38,16 @@ def _sell(campaign, user, template, amount: str, **kwargs):
 def test_the_sales_file_has_the_tables_columns_the_hidden_ones_too(
     client, marketing, fake_provider, lina_template
 ):
-    _sell(lina_template.campaign, marketing, lina_template, "25", layout=1, from_name="Anna", for_name="Ben")
+    _sell(
+        lina_template.campaign,
+        marketing,
+        lina_template,
+        "25",
+        layout=1,
+        from_name="Anna",
+        for_name="Ben",
+        email="ben@example.com",
+    )
     client.force_login(marketing)
     header, row = _rows(client.get(reverse("vouchers:sale-export")))
     assert header == [str(c.header) for c in SaleTable(()).columns.iterall()]
@@ -53,6 +62,7 @@ def test_the_sales_file_has_the_tables_columns_the_hidden_ones_too(
         "For": "Ben",
         "Amount": "25.00",
         "Code": row[9],
+        "E-mail": "ben@example.com",  # issue 19: the file has every column the page shows
         "State": "succeeded",
     }
     assert row[9].startswith("••••")

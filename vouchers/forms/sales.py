@@ -10,13 +10,16 @@ import re
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Campaign, SaleTemplate
 from ..output import bulk_csv as sales_csv
 from ..services.sales import AvailabilitySnapshot, new_request_token
 from ..values import sale_rules as sales_rules
+from ..values.codes import is_plausible_code, normalize_code
 from ..values.formatting import format_amount, format_money
 from ..values.parsing import parse_amount
 
@@ -194,3 +197,40 @@ class BulkUploadForm(forms.Form):
                 % {"limit": limit // 1024}
             )
         return upload
+
+
+class SaleCodeSearchForm(forms.Form):
+    """The sales list's search by full code: posted, never put in a URL (see selectors/filters.py)."""
+
+    code = forms.CharField(
+        label=_("Full code"),
+        max_length=80,
+        help_text=_("A gift token code or a voucher PIN; spaces, dashes and case do not matter."),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "class": "code",
+                "size": 24,
+            }
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = normalize_code(self.cleaned_data["code"])
+        if not is_plausible_code(code):
+            raise ValidationError(_("A code has only letters and digits (spaces and dashes are ignored)."))
+        return code
+
+
+class SaleEmailForm(forms.Form):
+    """The confirmation of "send to the customer again": which language the e-mail is in."""
+
+    language = forms.ChoiceField(label=_("Language of the e-mail"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = list(settings.LANGUAGES)
+        # The page's language is the best guess: staff usually speak the customer's language.
+        self.fields["language"].initial = (get_language() or settings.LANGUAGE_CODE).split("-")[0]

@@ -40,27 +40,68 @@ STATE_BADGES = {
 }
 
 
+def then_newest(*fields: str) -> tuple[str, ...]:
+    """A column's sort, ties broken by sale time and id: without a unique last key the database
+    returns equal rows in any order, so the page and its CSV (two queries) could disagree."""
+    return (*fields, "created_at", "pk")
+
+
 class SaleTable(tables.Table):
     created_at = tables.DateTimeColumn(
-        verbose_name=_("Sold at"), short=True, linkify=("vouchers:sale-detail", [tables.A("pk")])
+        verbose_name=_("Sold at"),
+        short=True,
+        linkify=("vouchers:sale-detail", [tables.A("pk")]),
+        order_by=("created_at", "pk"),
     )
-    campaign = tables.Column(verbose_name=_("Campaign"), accessor="campaign__name", order_by="campaign__name")
-    kind = tables.Column(verbose_name=_("Kind"))
-    seller = tables.Column(verbose_name=_("Seller"), accessor="seller__username", default="—")
-    product = tables.Column(verbose_name=_("Template / vendor"), accessor="template_name", empty_values=())
+    campaign = tables.Column(
+        verbose_name=_("Campaign"), accessor="campaign__name", order_by=then_newest("campaign__name")
+    )
+    kind = tables.Column(verbose_name=_("Kind"), order_by=then_newest("kind"))
+    seller = tables.Column(
+        verbose_name=_("Seller"),
+        accessor="seller__username",
+        default="—",
+        order_by=then_newest("seller__username"),
+    )
+    product = tables.Column(
+        verbose_name=_("Template / vendor"),
+        accessor="template_name",
+        empty_values=(),
+        order_by=then_newest("template_name", "vendor"),
+    )
     # In the file only: what a gift token was printed with.
-    layout = tables.Column(verbose_name=_("Layout"), visible=False)
-    from_name = tables.Column(verbose_name=_("From"), visible=False)
-    for_name = tables.Column(verbose_name=_("For"), visible=False)
+    layout = tables.Column(verbose_name=_("Layout"), visible=False, order_by=then_newest("layout"))
+    from_name = tables.Column(verbose_name=_("From"), visible=False, order_by=then_newest("from_name"))
+    for_name = tables.Column(verbose_name=_("For"), visible=False, order_by=then_newest("for_name"))
     amount = tables.Column(
-        verbose_name=_("Amount"), attrs={"td": {"class": "num money"}, "th": {"class": "num"}}
+        verbose_name=_("Amount"),
+        attrs={"td": {"class": "num money"}, "th": {"class": "num"}},
+        order_by=then_newest("amount"),
     )
-    code_masked = tables.Column(verbose_name=_("Code"), default="—", attrs={"td": {"class": "code"}})
-    state = tables.Column(verbose_name=_("State"), accessor="operation__state", order_by="operation__state")
+    code_masked = tables.Column(
+        verbose_name=_("Code"),
+        default="—",
+        attrs={"td": {"class": "code"}},
+        order_by=then_newest("code_masked"),
+    )
+    email = tables.Column(verbose_name=_("E-mail"), default="—", order_by=then_newest("email"))
+    state = tables.Column(
+        verbose_name=_("State"), accessor="operation__state", order_by=then_newest("operation__state")
+    )
 
     class Meta:
         model = Sale
-        fields = ("created_at", "campaign", "kind", "seller", "product", "amount", "code_masked", "state")
+        fields = (
+            "created_at",
+            "campaign",
+            "kind",
+            "seller",
+            "product",
+            "amount",
+            "code_masked",
+            "email",
+            "state",
+        )
         sequence = (
             "created_at",
             "campaign",
@@ -72,6 +113,7 @@ class SaleTable(tables.Table):
             "for_name",
             "amount",
             "code_masked",
+            "email",
             "state",
         )
         order_by = ("-created_at",)
@@ -102,6 +144,9 @@ class SaleTable(tables.Table):
 
     def value_product(self, record):
         return record.template_name or record.vendor
+
+    def value_email(self, record):
+        return record.email
 
     def value_state(self, record):
         return record.operation.get_state_display()

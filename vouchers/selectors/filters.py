@@ -1,10 +1,16 @@
-"""Filters of the sales list (django-filter). Choices are limited to the person's campaigns."""
+"""Filters of the sales list (django-filter). Choices are limited to the person's campaigns.
+
+A voucher code is never a filter value (a query string ends up in access logs and browser
+history): the sales list's code search is a POST that redirects here with ``code_of``, the
+reference of a sale with that code, and the filter compares the operations' keyed digests.
+"""
 
 from __future__ import annotations
 
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from ..access.scoping import campaigns_for
@@ -12,6 +18,7 @@ from ..forms.fields import AmountRangeField
 from ..models import AuditEvent, Sale
 from ..models.ledger import OperationState
 from ..models.sales import SaleKind
+from .sales import sale_code_digest
 
 
 class AmountRangeFilter(django_filters.RangeFilter):
@@ -47,10 +54,29 @@ class SaleFilter(django_filters.FilterSet):
     )
     kind = django_filters.ChoiceFilter(label=_("Kind"), choices=SaleKind.choices)
     amount = AmountRangeFilter(label=_("Amount from/to"))
+    recipient = django_filters.CharFilter(
+        label=_("Recipient (name or e-mail)"), method="filter_recipient", max_length=254
+    )
+    code_of = django_filters.NumberFilter(
+        method="filter_code_of", min_value=1, widget=forms.HiddenInput, label=_("Same code as sale")
+    )
 
     class Meta:
         model = Sale
-        fields = ["campaign", "sold", "seller", "state", "kind", "amount"]
+        fields = ["campaign", "sold", "seller", "state", "kind", "amount", "recipient", "code_of"]
+
+    def filter_recipient(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(Q(for_name__icontains=value) | Q(email__icontains=value))
+
+    def filter_code_of(self, queryset, name, value):
+        if value is None:
+            return queryset
+        digest = sale_code_digest(self.request.user if self.request else None, int(value))
+        if not digest:  # not a sale of the viewer's campaigns, or it has no code: only itself
+            return queryset.filter(pk=value)
+        return queryset.filter(operation__code_digest=digest)
 
 
 def _user_campaigns(request):

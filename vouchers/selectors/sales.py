@@ -11,10 +11,13 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from .. import staff_text
 from ..access.scoping import scope
 from ..models import BulkSale, Campaign, Sale, StockSnapshot
 from ..models.ledger import OperationState
 from ..models.sales import BulkSaleState
+from ..security.crypto import CredentialDecryptionError
+from ..values.codes import code_digest, normalize_code
 
 
 def sales_for(user) -> QuerySet[Sale]:
@@ -25,6 +28,40 @@ def sales_for(user) -> QuerySet[Sale]:
 def sale_for(user, pk: int) -> Sale:
     """One sale of the user's campaigns; Sale.DoesNotExist otherwise (the view turns it into 404)."""
     return sales_for(user).get(pk=pk)
+
+
+def sale_with_code(user, code: str) -> Sale | None:
+    """The newest sale of the user's campaigns whose code is ``code``, found by the ledger's keyed
+    digest (the code itself is stored only encrypted, so it cannot be compared in a query)."""
+    code = normalize_code(code)
+    if not code:
+        return None
+    return (
+        sales_for(user)
+        .filter(operation__code_digest=code_digest(code))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def sale_code_digest(user, sale_id: int) -> str:
+    """The keyed digest of a sale's code if the sale is one of the user's campaigns, else ""."""
+    return sales_for(user).filter(pk=sale_id).values_list("operation__code_digest", flat=True).first() or ""
+
+
+def sale_email_blocker(sale: Sale) -> str:
+    """Why this sale cannot be e-mailed to the customer again ("" when it can)."""
+    if not sale.is_gift_token:
+        return str(staff_text.SALE_EMAIL_NOT_A_TOKEN)
+    if not sale.succeeded:
+        return str(staff_text.SALE_EMAIL_NOT_SOLD)
+    if not sale.email:
+        return str(staff_text.SALE_EMAIL_NO_ADDRESS)
+    try:
+        readable = bool(sale.full_code)
+    except CredentialDecryptionError:
+        readable = False
+    return "" if readable else str(staff_text.SALE_EMAIL_NO_CODE)
 
 
 def bulk_sales_for(user) -> QuerySet[BulkSale]:

@@ -11,14 +11,22 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from .. import staff_text
 from ..access.scoping import campaigns_for
-from ..forms.sales import BulkUploadForm, GiftTokenSellForm, VoucherAllocateForm
+from ..forms.sales import (
+    BulkUploadForm,
+    GiftTokenSellForm,
+    SaleCodeSearchForm,
+    SaleEmailForm,
+    VoucherAllocateForm,
+)
 from ..models import BulkSale, Sale
 from ..models.campaigns import Provider
 from ..output import bulk_csv as sales_csv
@@ -32,10 +40,13 @@ from ..selectors.sales import (
     bulk_rows,
     bulk_sale_progress,
     bulk_sales_for,
+    sale_email_blocker,
     sale_for,
+    sale_with_code,
     sales_for,
 )
 from ..services import bulk_sales as bulk_service
+from ..services import sale_mail
 from ..services import sales as sales_service
 from ..services.refusals import Refusal
 from ..values.codes import format_code
@@ -212,6 +223,34 @@ class SalePrintView(SaleDetailView):
     template_name = "vouchers/sale_print.html"
 
 
+class SaleEmailView(SaleScopedMixin, FormView):
+    """ "Send to the customer again": GET is the confirmation step, POST sends (services/sale_mail.py).
+
+    The e-mail carries the full code, so only roles that both sell and see full codes send it.
+    """
+
+    permission_required = (VIEW_SALES, SELL, FULL_CODES)
+    form_class = SaleEmailForm
+    template_name = "vouchers/sale_email.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["sale"] = self.sale
+        context["blocker"] = sale_email_blocker(self.sale)
+        return context
+
+    def form_valid(self, form):
+        try:
+            sale_mail.sale_email_again(
+                sale=self.sale, user=self.request.user, language=form.cleaned_data["language"]
+            )
+        except Refusal as exc:
+            messages.error(self.request, " ".join([exc.message, *exc.what_to_check]))
+        else:
+            messages.success(self.request, staff_text.SALE_EMAIL_SENT % {"email": self.sale.email})
+        return redirect("vouchers:sale-detail", pk=self.sale.pk)
+
+
 class SaleQrView(SaleScopedMixin, View):
     """The QR image carries the full code, so only roles that see full codes get it."""
 
@@ -243,16 +282,58 @@ class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
     def get_queryset(self):
         return sales_for(self.request.user)
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["code_search"] = SaleCodeSearchForm()
+        code_of = self.filterset.form.cleaned_data.get("code_of") if self.filterset.is_valid() else None
+        if code_of:
+            # What the code search found, named by the masked code (the full one is never echoed).
+            context["searched_code"] = (
+                sales_for(self.request.user).filter(pk=code_of).values_list("code_masked", flat=True).first()
+                or "—"
+            )
+            context["without_code"] = self.request.GET.copy()
+            context["without_code"].pop("code_of", None)
+        return context
+
+
+class SaleCodeSearchView(PortalPermissionMixin, View):
+    """POST a full code; back to the list showing the sales with that code.
+
+    The code is posted, so it is in no URL, access log or browser history; the list is opened
+    with ``code_of``, the reference of the newest sale with that code (selectors/filters.py).
+    """
+
+    permission_required = VIEW_SALES
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        form = SaleCodeSearchForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors.get("code", [])))
+            return redirect("vouchers:sale-list")
+        sale = sale_with_code(request.user, form.cleaned_data["code"])
+        if sale is None:
+            messages.warning(request, _("No sale of your campaigns has this code."))
+            return redirect("vouchers:sale-list")
+        return redirect(reverse("vouchers:sale-list") + "?" + urlencode({"code_of": sale.pk}))
+
 
 class SaleExportView(PortalPermissionMixin, View):
-    """The filtered sales list as CSV: the list's table (masked codes), streamed, formulas neutralised."""
+    """The filtered sales list as CSV: the list's table (masked codes), streamed, formulas neutralised.
+
+    Same filters and sort as the page; filters the page refuses give an empty file, as the page
+    shows no rows for them, never the whole unfiltered list.
+    """
 
     permission_required = VIEW_SALES
 
     def get(self, request, *args, **kwargs):
-        filterset = SaleFilter(request.GET or None, queryset=sales_for(request.user), request=request)
-        queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else sales_for(request.user)
-        return table_csv_response(request, "sales.csv", SaleTable(queryset))
+        sales = sales_for(request.user)
+        filterset = SaleFilter(request.GET or None, queryset=sales, request=request)
+        if filterset.is_bound:
+            sales = filterset.qs if filterset.is_valid() else sales.none()
+        return table_csv_response(request, "sales.csv", SaleTable(sales))
 
 
 # --- Bulk sales --------------------------------------------------------------------------------
