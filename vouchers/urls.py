@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, desk, home, ledger, people, provider_health, sales, stock
+from .views import audit, desk, home, ledger, people, provider_health, sale_resolution, sales, stock
 
 app_name = "vouchers"
 
@@ -32,6 +32,7 @@ urlpatterns = [
     path("sales/export.csv", sales.SaleExportView.as_view(), name="sale-export"),
     path("sell/", sales.SaleStartView.as_view(), name="sale-start"),
     path("sales/<int:pk>/", sales.SaleDetailView.as_view(), name="sale-detail"),
+    path("sales/<int:pk>/resolve/", sale_resolution.SaleResolveView.as_view(), name="sale-resolve"),
     path("sales/<int:pk>/print/", sales.SalePrintView.as_view(), name="sale-print"),
     path("sales/<int:pk>/qr.png", sales.SaleQrView.as_view(), name="sale-qr"),
     path("campaigns/<slug:campaign>/sell/", sales.GiftTokenSellView.as_view(), name="sale-sell"),

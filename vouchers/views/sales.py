@@ -38,6 +38,7 @@ from ..selectors.sales import (
 from ..services import bulk_sales as bulk_service
 from ..services import sales as sales_service
 from ..services.refusals import Refusal
+from ..services.sale_resolution import sale_resolvable
 from ..values.codes import format_code
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
@@ -194,6 +195,11 @@ class SaleDetailView(SaleScopedMixin, DetailView):
         context["explanation"] = sale.operation.staff_text
         context["print_mode"] = self.kwargs.get("print_mode", False)
         context["review_url"] = _operation_review_url(self.request.user)
+        context["resolve_url"] = (
+            reverse("vouchers:sale-resolve", args=[sale.pk])
+            if context["review_url"] and sale_resolvable(sale)
+            else None
+        )
         return context
 
 
@@ -210,6 +216,12 @@ class SalePrintView(SaleDetailView):
     """The printable voucher: code, value, QR, names; opens the print dialog via [data-print]."""
 
     template_name = "vouchers/sale_print.html"
+
+    def get(self, request, *args, **kwargs):
+        if not self.sale.sold:  # a failed, open or code-less sale has nothing to print
+            messages.error(request, _("Nothing to print: this sale has no code to hand out."))
+            return redirect("vouchers:sale-detail", pk=self.sale.pk)
+        return super().get(request, *args, **kwargs)
 
 
 class SaleQrView(SaleScopedMixin, View):
