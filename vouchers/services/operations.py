@@ -25,8 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from ..models import ProviderOperation, ReconcileTicket, Sale
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState

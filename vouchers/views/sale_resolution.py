@@ -26,9 +26,9 @@ class SaleResolveView(SaleScopedMixin, FormView):
     form_class = SaleResolveForm
 
     def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and request.user.has_perms(self.get_permission_required()):
-            if not service.sale_resolvable(self.sale):
-                raise Http404("This sale has nothing to settle.")
+        allowed = request.user.is_authenticated and request.user.has_perms(self.get_permission_required())
+        if allowed and not service.sale_resolvable(self.sale):  # scoped first: other campaigns 404
+            raise Http404("This sale has nothing to settle.")
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self):
