@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -17,7 +18,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
-from ..access.scoping import campaigns_for
+from ..access.scoping import campaign_or_404, campaigns_for
 from ..forms.sales import BulkUploadForm, GiftTokenSellForm, VoucherAllocateForm
 from ..models import BulkSale, Sale
 from ..models.campaigns import Provider
@@ -28,10 +29,16 @@ from ..output.tables import BoundedPaginator, SaleTable
 from ..security.crypto import CredentialDecryptionError
 from ..selectors.filters import SaleFilter
 from ..selectors.sales import (
+    AMOUNT_KEYS,
     availability_latest,
+    bulk_example_amount,
+    bulk_repeat_window_days,
+    bulk_repeats,
     bulk_rows,
+    bulk_rows_from,
     bulk_sale_progress,
     bulk_sales_for,
+    bulk_template_examples,
     sale_for,
     sales_for,
 )
@@ -40,6 +47,7 @@ from ..services import sales as sales_service
 from ..services.refusals import Refusal
 from ..services.sale_resolution import sale_resolvable
 from ..values.codes import format_code
+from ..values.formatting import format_money
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 SELL = "vouchers.sell_vouchers"
@@ -300,11 +308,27 @@ class BulkUploadView(CampaignScopedMixin, FormView):
 
 
 class BulkTemplateCsvView(PortalPermissionMixin, View):
+    """The example file for ``?campaign=<slug>`` (or the person's one LINA campaign), built from
+    that campaign's own templates; the generic example only when no campaign is known."""
+
     permission_required = SELL
 
     def get(self, request, *args, **kwargs):
-        response = HttpResponse(sales_csv.bulk_template_csv(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="bulk-sale-template.csv"'
+        slug = request.GET.get("campaign", "")
+        if slug:
+            campaign = campaign_or_404(request.user, slug=slug, provider=Provider.LINA)
+        else:
+            mine = list(campaigns_for(request.user, provider=Provider.LINA)[:2])
+            campaign = mine[0] if len(mine) == 1 else None
+        if campaign is None:
+            data, name = sales_csv.bulk_template_csv(), "bulk-sale-template.csv"
+        else:
+            data = sales_csv.bulk_template_csv(
+                bulk_template_examples(campaign), amount=f"{bulk_example_amount(campaign):.2f}"
+            )
+            name = f"bulk-sale-template-{campaign.slug}.csv"
+        response = HttpResponse(data, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
 
@@ -329,10 +353,18 @@ class BulkSaleDetailView(BulkScopedMixin, TemplateView):
         bulk = self.bulk_sale
         context["bulk"] = bulk
         context["campaign"] = bulk.campaign
-        context["rows"] = bulk_rows(bulk)
+        repeats = bulk_repeats(bulk) if bulk.state == BulkSale.State.DRAFT else {}
+        context["rows"] = [_with_repeat(row, repeats) for row in bulk_rows(bulk)]
+        context["repeats"] = len(repeats)
+        context["repeat_days"] = bulk_repeat_window_days()
         context["progress"] = bulk_sale_progress(bulk_sale=bulk)
         context["show_full_code"] = _can_see_full_codes(self.request.user)
         return context
+
+
+def _with_repeat(row, repeats):
+    row.repeat = repeats.get(row.line_number)
+    return row
 
 
 class BulkActionView(BulkScopedMixin, View):
@@ -345,8 +377,12 @@ class BulkActionView(BulkScopedMixin, View):
             "cancel": bulk_service.bulk_sale_cancel,
             "resume": bulk_service.bulk_sale_resume,
         }[self.action]
+        extra = {}
+        if self.action == "start":  # how many repeated rows the person saw and confirmed
+            confirmed = request.POST.get("repeats_confirmed", "")
+            extra["repeats_confirmed"] = int(confirmed) if confirmed.isdigit() and len(confirmed) < 7 else 0
         try:
-            bulk = service(bulk_sale=self.bulk_sale, user=request.user)
+            bulk = service(bulk_sale=self.bulk_sale, user=request.user, **extra)
         except Refusal as exc:
             messages.error(request, exc.message)
         else:
@@ -359,7 +395,25 @@ class BulkProgressView(BulkScopedMixin, View):
     """The small JSON the progress bar polls."""
 
     def get(self, request, *args, **kwargs):
-        progress = bulk_sale_progress(bulk_sale=self.bulk_sale)
+        bulk = self.bulk_sale
+        progress = bulk_sale_progress(bulk_sale=bulk)
+        for key in AMOUNT_KEYS:  # the totals as the page shows them, with the currency
+            progress[f"{key}_text"] = format_money(progress[key])
+        # Rows the job reached from line ``from`` on (the first line the page still waits for),
+        # each with its result cell rendered by the same template as the page.
+        first = request.GET.get("from", "")
+        first_line = int(first) if first.isdigit() and len(first) < 7 else 1
+        full = _can_see_full_codes(request.user)
+        progress["rows"] = [
+            {
+                "line": row.line_number,
+                "final": not (row.sale and row.sale.operation.state == "pending"),
+                "html": render_to_string(
+                    "vouchers/_bulk_row_result.html", {"row": row, "show_full_code": full}, request=request
+                ),
+            }
+            for row in bulk_rows_from(bulk, first_line)
+        ]
         response = JsonResponse(progress)
         response["Cache-Control"] = "no-store"
         return response
