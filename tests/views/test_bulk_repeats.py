@@ -166,7 +166,7 @@ def test_bulk_pages_in_german(client, sold_file):
     again = upload(client, csv_file(*ROWS))
     assert_german(
         client.get(reverse("vouchers:bulksale-detail", args=[again.pk])),
-        must_contain=("3 Gutscheine, 95,00 €", "bereits verkauft", "Ja, die 3 wiederholten Zeilen erneut verkaufen"),
+        must_contain=("3 Geschenkgutscheine, 95,00 €", "bereits verkauft", "Ja, die 3 wiederholten Zeilen erneut verkaufen"),
     )
     refused = start(client, again)
     assert_german(refused, must_contain=("aus einer früheren Datei verkauft",))
