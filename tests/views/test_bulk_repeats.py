@@ -106,7 +106,9 @@ def test_failed_old_and_other_campaign_rows_are_not_repeats(
     assert "data-bulk-repeats" in detail(client, third)
 
 
-def test_preview_and_result_show_count_and_total_with_currency(client, marketing, lina_template, fake_provider):
+def test_preview_and_result_show_count_and_total_with_currency(
+    client, marketing, lina_template, fake_provider
+):
     client.force_login(marketing)
     bulk = upload(client, csv_file(*ROWS, "abc,Standard,,,,"))
     page = detail(client, bulk)
@@ -144,7 +146,9 @@ def test_failed_row_is_never_shown_in_a_success_style(client, marketing, lina_te
 def test_example_file_is_built_from_the_campaigns_templates(
     client, marketing, lina_template, lina_campaign, other_campaign
 ):
-    SaleTemplate.objects.create(campaign=lina_campaign, name="Birthday", template_hash="b", allowed_layouts=[3])
+    SaleTemplate.objects.create(
+        campaign=lina_campaign, name="Birthday", template_hash="b", allowed_layouts=[3]
+    )
     SaleTemplate.objects.create(campaign=lina_campaign, name="Retired", template_hash="r", is_active=False)
     SaleTemplate.objects.create(campaign=other_campaign, name="Elsewhere", template_hash="e")
     client.force_login(marketing)
@@ -166,7 +170,11 @@ def test_bulk_pages_in_german(client, sold_file):
     again = upload(client, csv_file(*ROWS))
     assert_german(
         client.get(reverse("vouchers:bulksale-detail", args=[again.pk])),
-        must_contain=("3 Geschenkgutscheine, 95,00 €", "bereits verkauft", "Ja, die 3 wiederholten Zeilen erneut verkaufen"),
+        must_contain=(
+            "3 Geschenkgutscheine, 95,00 €",
+            "bereits verkauft",
+            "Ja, die 3 wiederholten Zeilen erneut verkaufen",
+        ),
     )
     refused = start(client, again)
     assert_german(refused, must_contain=("aus einer früheren Datei verkauft",))
