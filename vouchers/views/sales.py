@@ -6,6 +6,8 @@ through the scoping helpers (vouchers.access.scoping), so other campaigns' sales
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -367,6 +369,10 @@ def _with_repeat(row, repeats):
     return row
 
 
+#: A count or a line number from a form or a query string (ASCII digits; str.isdigit takes "²").
+_SMALL_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
 class BulkActionView(BulkScopedMixin, View):
     http_method_names = ["post"]
     action = ""
@@ -380,7 +386,7 @@ class BulkActionView(BulkScopedMixin, View):
         extra = {}
         if self.action == "start":  # how many repeated rows the person saw and confirmed
             confirmed = request.POST.get("repeats_confirmed", "")
-            extra["repeats_confirmed"] = int(confirmed) if confirmed.isdigit() and len(confirmed) < 7 else 0
+            extra["repeats_confirmed"] = int(confirmed) if _SMALL_NUMBER.fullmatch(confirmed) else 0
         try:
             bulk = service(bulk_sale=self.bulk_sale, user=request.user, **extra)
         except Refusal as exc:
@@ -402,7 +408,7 @@ class BulkProgressView(BulkScopedMixin, View):
         # Rows the job reached from line ``from`` on (the first line the page still waits for),
         # each with its result cell rendered by the same template as the page.
         first = request.GET.get("from", "")
-        first_line = int(first) if first.isdigit() and len(first) < 7 else 1
+        first_line = int(first) if _SMALL_NUMBER.fullmatch(first) else 1
         full = _can_see_full_codes(request.user)
         progress["rows"] = [
             {
@@ -434,7 +440,7 @@ class BulkResultCsvView(BulkScopedMixin, View):
             elif sale is None:
                 result, code, link, message = _("not sold"), "", "", row.message
             else:
-                result = sale.operation.get_state_display()
+                result = sale.shown_state_label
                 plain, _fields = _readable_secrets(sale)
                 code = (format_code(plain) if full else sale.code_masked) if plain else ""
                 link = sale.layout_url if full else ""
