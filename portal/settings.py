@@ -477,3 +477,6 @@ SALES_BULK_LEASE_SECONDS = _env(env.int, "SALES_BULK_LEASE_SECONDS", default=300
 # Reading and checking one upload stops with a clear error after this long (no file may hold a
 # web worker); a valid file of SALES_BULK_MAX_ROWS rows takes a fraction of it.
 SALES_BULK_PARSE_SECONDS = _env(env.float, "SALES_BULK_PARSE_SECONDS", default=5.0)
+# A row of an upload that matches a row sold from an earlier file of the same campaign within
+# this many days is flagged in the preview; the batch starts only once a person confirms it.
+SALES_BULK_REPEAT_WINDOW_DAYS = _env(env.int, "SALES_BULK_REPEAT_WINDOW_DAYS", default=7)

@@ -1,6 +1,17 @@
 from django.urls import path
 
-from .views import audit, day_close, desk, home, ledger, people, provider_health, sales, stock
+from .views import (
+    audit,
+    day_close,
+    desk,
+    home,
+    ledger,
+    people,
+    provider_health,
+    sale_resolution,
+    sales,
+    stock,
+)
 
 app_name = "vouchers"
 
@@ -39,6 +50,7 @@ urlpatterns = [
     path("sales/search/", sales.SaleCodeSearchView.as_view(), name="sale-search"),
     path("sell/", sales.SaleStartView.as_view(), name="sale-start"),
     path("sales/<int:pk>/", sales.SaleDetailView.as_view(), name="sale-detail"),
+    path("sales/<int:pk>/resolve/", sale_resolution.SaleResolveView.as_view(), name="sale-resolve"),
     path("sales/<int:pk>/print/", sales.SalePrintView.as_view(), name="sale-print"),
     path("sales/<int:pk>/send-again/", sales.SaleEmailView.as_view(), name="sale-email"),
     path("sales/<int:pk>/qr.png", sales.SaleQrView.as_view(), name="sale-qr"),

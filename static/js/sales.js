@@ -1,4 +1,4 @@
-/* Sales pages: layout-dependent fields, waiting sale pages, the bulk-sale progress bar.
+/* Sales pages: layout-dependent fields, waiting sale pages, the bulk-sale progress bar and rows.
    No inline scripts (CSP); the server validates everything this script hides or shows. */
 (function () {
   "use strict";
@@ -38,7 +38,7 @@
     window.setTimeout(function () { window.location.reload(); }, 3000);
   }
 
-  // Bulk sale: poll the small JSON endpoint and move the bar; reload for the row results at the end.
+  // Bulk sale: poll the small JSON endpoint, move the bar and the rows' results; reload at the end.
   var box = document.querySelector("[data-bulk-progress]");
   if (box) {
     var fill = box.querySelector("[data-progress-fill]");
@@ -55,8 +55,23 @@
     if (fill) { show(parseInt(fill.getAttribute("data-percent") || "0", 10)); }
     var state = box.getAttribute("data-bulk-state");
     var interval = parseInt(box.getAttribute("data-poll-ms") || "1000", 10);
+    // The first line whose result may still change (waiting or being sold): asked from there on.
+    function firstOpenLine() {
+      var open = document.querySelector("tr[data-line] [data-row-state=waiting], tr[data-line] [data-row-state=pending]");
+      return open ? open.closest("tr[data-line]").getAttribute("data-line") : "";
+    }
+    // Each row's result cell as the server renders it (the same template as the page).
+    function showRows(rows) {
+      (rows || []).forEach(function (row) {
+        var cell = document.querySelector('tr[data-line="' + row.line + '"] [data-row-result]');
+        if (cell) { cell.innerHTML = row.html; }
+      });
+    }
     function poll() {
-      fetch(box.getAttribute("data-bulk-progress"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      var url = box.getAttribute("data-bulk-progress");
+      var from = firstOpenLine();
+      if (from) { url += (url.indexOf("?") === -1 ? "?" : "&") + "from=" + encodeURIComponent(from); }
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (data) {
           if (!data) { window.setTimeout(poll, interval * 3); return; }
@@ -66,6 +81,10 @@
           setText("[data-progress-failed]", data.failed);
           setText("[data-progress-review]", data.review);
           setText("[data-progress-state]", data.state_label);
+          setText("[data-amount-succeeded]", data.succeeded_amount_text);
+          setText("[data-amount-failed]", data.failed_amount_text);
+          setText("[data-amount-review]", data.review_amount_text);
+          showRows(data.rows);
           var stalled = box.querySelector("[data-progress-stalled]");
           if (stalled) { stalled.hidden = !data.stalled; }
           if (data.finished) { window.location.reload(); return; }

@@ -47,6 +47,11 @@ def a_gift_token_sale(world: dict) -> dict:
     return {"pk": world["sale"].pk}
 
 
+def an_open_sale(world: dict) -> dict:
+    """A gift token sale whose answer was lost (needs review)."""
+    return {"pk": world["open_sale"].pk}
+
+
 def a_bulk_sale(world: dict) -> dict:
     return {"pk": world["bulk_sale"].pk}
 
@@ -164,6 +169,9 @@ RULES: dict[str, Rule] = {
         signed_in(FORBIDDEN, marketing=OK, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND),
         kwargs=a_gift_token_sale,
     ),
+    "vouchers:sale-resolve": Rule(
+        signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=NOT_FOUND), kwargs=an_open_sale
+    ),
     "vouchers:sale-qr": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=a_gift_token_sale),
     "vouchers:bulksale-upload": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK), kwargs=LINA),
     "vouchers:bulksale-template": Rule(signed_in(FORBIDDEN, marketing=OK, superuser=OK)),
@@ -248,10 +256,30 @@ def world(lina_campaign, allsafe_campaign, other_campaign):
         full_code="ABCDEFGHIJKLMNOP",
         code_masked="••••MNOP",
     )
+    lost = ProviderOperation.objects.create(
+        campaign=lina_campaign,
+        user=users["marketing"],
+        kind=ProviderOperation.Kind.PURCHASE,
+        state=ProviderOperation.State.NEEDS_REVIEW,
+        amount="25.00",
+    )
+    open_sale = Sale.objects.create(
+        campaign=lina_campaign,
+        operation=lost,
+        seller=users["marketing"],
+        kind=SaleKind.GIFT_TOKEN,
+        amount="25.00",
+    )
     bulk_sale = BulkSale.objects.create(
         campaign=lina_campaign, created_by=users["marketing"], filename="x.csv"
     )
-    return {"users": users, "unknown_redeem": unknown_redeem, "sale": sale, "bulk_sale": bulk_sale}
+    return {
+        "users": users,
+        "unknown_redeem": unknown_redeem,
+        "sale": sale,
+        "open_sale": open_sale,
+        "bulk_sale": bulk_sale,
+    }
 
 
 @pytest.mark.django_db

@@ -159,6 +159,27 @@ class Sale(models.Model):
         return self.operation.state == OperationState.SUCCEEDED
 
     @property
+    def sold(self) -> bool:
+        """Succeeded *and* a code to hand out: a sale without a code is never shown as sold."""
+        return self.succeeded and bool(self.code_masked)
+
+    @property
+    def code_missing(self) -> bool:
+        """Recorded as gone through without the code (settled by hand before evidence was asked)."""
+        return self.succeeded and not self.code_masked
+
+    @property
+    def shown_state(self) -> str:
+        """The state pages show: the operation's, or ``code_missing`` instead of "succeeded"."""
+        return "code_missing" if self.code_missing else self.operation.state
+
+    @property
+    def shown_state_label(self) -> str:
+        return (
+            str(_("went through, code missing")) if self.code_missing else self.operation.get_state_display()
+        )
+
+    @property
     def is_gift_token(self) -> bool:
         return self.kind == SaleKind.GIFT_TOKEN
 
@@ -197,6 +218,9 @@ class BulkSale(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(_("note"), blank=True)  # why the job stopped early, if it did
+    # How many rows sold before (from an earlier file, see BulkSaleRow.content_digest) the person
+    # who started the batch confirmed selling again; more repeats than that refuse the start.
+    repeats_confirmed = models.PositiveIntegerField(default=0, editable=False)
     lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -235,6 +259,9 @@ class BulkSaleRow(models.Model):
     for_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
     request_token = models.CharField(max_length=64, unique=True, editable=False)
+    # What the row would sell (campaign, amount, template, layout, names, e-mail) as a digest, to
+    # find the same row sold from an earlier file; "" for invalid rows.
+    content_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     sale = models.OneToOneField(
         Sale, null=True, blank=True, on_delete=models.SET_NULL, related_name="bulk_row"
     )

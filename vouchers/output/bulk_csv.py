@@ -231,12 +231,27 @@ def _read_header(row: list[str]) -> list[str]:
 # --- Writing (cells made formula-safe by csv_export) -------------------------------------------
 
 
-def bulk_template_csv() -> bytes:
-    """The downloadable example file: the header and two rows (one with a layout and names)."""
-    return csv_bytes(
-        list(BULK_COLUMNS),
-        [
-            ["25.00", "Standard", "", "", "", ""],
-            ["50.00", "Standard", "1", "Anna", "Ben", "ben@example.com"],
-        ],
-    )
+@dataclass(frozen=True)
+class TemplateExample:
+    """One of the campaign's templates, as the example file uses it."""
+
+    name: str
+    layouts: tuple[int, ...]
+
+
+#: The example of the file format when no campaign is chosen (its template name is an example).
+GENERIC_EXAMPLE = (TemplateExample("Standard", (1,)),)
+
+
+def bulk_template_csv(
+    templates: tuple[TemplateExample, ...] | None = None, *, amount: str = "25.00"
+) -> bytes:
+    """The downloadable example file: the header and, per template (at most five; by default the
+    generic example), a row without a layout and one with its first layout and names. A campaign
+    without templates gets the header only: a row naming a template it lacks would not upload."""
+    rows = []
+    for template in list(GENERIC_EXAMPLE if templates is None else templates)[:5]:
+        rows.append([amount, template.name, "", "", "", ""])
+        if template.layouts:
+            rows.append([amount, template.name, str(template.layouts[0]), "Anna", "Ben", "ben@example.com"])
+    return csv_bytes(list(BULK_COLUMNS), rows)

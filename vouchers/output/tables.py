@@ -37,6 +37,7 @@ STATE_BADGES = {
     "needs_review": "badge-warn",
     "unknown": "badge-warn",
     "pending": "badge-muted",
+    "code_missing": "badge-warn",  # a sale recorded as gone through without its code
 }
 
 
@@ -131,8 +132,8 @@ class SaleTable(tables.Table):
     def render_state(self, record):
         return format_html(
             '<span class="badge {}">{}</span>',
-            STATE_BADGES.get(record.operation.state, "badge-muted"),
-            record.operation.get_state_display(),
+            STATE_BADGES.get(record.shown_state, "badge-muted"),
+            record.shown_state_label,
         )
 
     # --- the CSV file's values (sortable text a spreadsheet reads) ---------------------------
@@ -149,7 +150,7 @@ class SaleTable(tables.Table):
         return record.email
 
     def value_state(self, record):
-        return record.operation.get_state_display()
+        return record.shown_state_label
 
 
 class AuditEventTable(tables.Table):

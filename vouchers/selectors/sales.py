@@ -8,14 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from .. import staff_text
 from ..access.scoping import scope
-from ..models import BulkSale, Campaign, Sale, StockSnapshot
+from ..models import BulkSale, BulkSaleRow, Campaign, Sale, StockSnapshot
 from ..models.ledger import OperationState
 from ..models.sales import BulkSaleState
+from ..output.bulk_csv import TemplateExample
 from ..security.crypto import CredentialDecryptionError
 from ..values.codes import code_digest, normalize_code
 
@@ -73,6 +74,72 @@ def bulk_rows(bulk_sale: BulkSale):
     return bulk_sale.rows.select_related("sale", "sale__operation", "template").order_by("line_number")
 
 
+def bulk_template_examples(campaign: Campaign) -> tuple[TemplateExample, ...]:
+    """The campaign's active templates, for its downloadable example file."""
+    templates = campaign.sale_templates.filter(is_active=True).order_by("name")
+    return tuple(TemplateExample(t.name, tuple(t.layouts)) for t in templates)
+
+
+def bulk_example_amount(campaign: Campaign) -> Decimal:
+    """An amount the campaign accepts: 25 when it is inside the campaign's range, else its minimum."""
+    amount = Decimal("25.00")
+    return (
+        amount if campaign.sale_min_amount <= amount <= campaign.sale_max_amount else campaign.sale_min_amount
+    )
+
+
+def bulk_rows_from(bulk_sale: BulkSale, first_line: int, limit: int = 200):
+    """Rows from ``first_line`` on that the job has reached (sold or given a message): what the
+    batch page's poll updates. The job works in file order, so this window stays small."""
+    return (
+        bulk_rows(bulk_sale)
+        .filter(line_number__gte=first_line)
+        .filter(Q(sale__isnull=False) | ~Q(message=""))[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """An earlier row of the same campaign with the same content, already sold (or maybe sold)."""
+
+    bulk_sale_id: int
+    line_number: int
+    sold_at: datetime
+
+
+def bulk_repeat_window_days() -> int:
+    return int(settings.SALES_BULK_REPEAT_WINDOW_DAYS)
+
+
+def bulk_repeats(bulk_sale: BulkSale, now: datetime | None = None) -> dict[int, Repeat]:
+    """Line number → the row of an earlier file it repeats: same campaign and content, sold within
+    the window (a failed sale sold nothing and does not count; an open one may have)."""
+    digests = set(
+        bulk_sale.rows.filter(valid=True, sale__isnull=True)
+        .exclude(content_digest="")
+        .values_list("content_digest", flat=True)
+    )
+    if not digests:
+        return {}
+    since = (now or timezone.now()) - timedelta(days=bulk_repeat_window_days())
+    earlier = (
+        BulkSaleRow.objects.filter(
+            bulk_sale__campaign_id=bulk_sale.campaign_id,
+            content_digest__in=digests,
+            sale__created_at__gte=since,
+        )
+        .exclude(bulk_sale_id=bulk_sale.pk)
+        .exclude(sale__operation__state=OperationState.FAILED)
+        .order_by("sale__created_at")
+        .values_list("content_digest", "bulk_sale_id", "line_number", "sale__created_at")
+    )
+    found: dict[str, Repeat] = {}
+    for digest, bulk_id, line, sold_at in earlier:
+        found[digest] = Repeat(bulk_id, line, sold_at)  # the latest sale of that content wins
+    lines = bulk_sale.rows.filter(content_digest__in=list(found), valid=True, sale__isnull=True)
+    return {line: found[digest] for line, digest in lines.values_list("line_number", "content_digest")}
+
+
 @dataclass(frozen=True)
 class AvailableItem:
     vendor: str
@@ -122,8 +189,12 @@ def bulk_sale_is_stalled(bulk: BulkSale, now: datetime | None = None) -> bool:
     return bulk.lease_until is None or bulk.lease_until < now
 
 
+#: The totals of :func:`bulk_sale_progress` (Decimal, the campaign's currency).
+AMOUNT_KEYS = ("valid_amount", "succeeded_amount", "failed_amount", "review_amount")
+
+
 def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
-    """Counts for the progress bar, in one query."""
+    """Counts and totals (Decimal amounts, in the campaign's currency) for the progress bar."""
     counts = bulk_sale.rows.aggregate(
         total=Count("pk"),
         valid_rows=Count("pk", filter=Q(valid=True)),
@@ -134,7 +205,16 @@ def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
             "pk",
             filter=Q(sale__operation__state__in=[OperationState.NEEDS_REVIEW, OperationState.UNKNOWN]),
         ),
+        valid_amount=Sum("amount", filter=Q(valid=True)),
+        succeeded_amount=Sum("sale__amount", filter=Q(sale__operation__state=OperationState.SUCCEEDED)),
+        failed_amount=Sum("amount", filter=Q(sale__operation__state=OperationState.FAILED)),
+        review_amount=Sum(
+            "amount",
+            filter=Q(sale__operation__state__in=[OperationState.NEEDS_REVIEW, OperationState.UNKNOWN]),
+        ),
     )
+    for key in AMOUNT_KEYS:  # a sum over no rows is None
+        counts[key] = counts[key] or Decimal("0")
     valid = counts.pop("valid_rows") or 0
     counts["valid"] = valid
     counts["invalid"] = (counts["total"] or 0) - valid

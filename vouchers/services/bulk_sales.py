@@ -9,6 +9,8 @@ a redelivered message or a restarted worker never sells a row twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from ..models import BulkSale, BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
 from ..models.campaigns import Provider
@@ -25,7 +27,12 @@ from ..models.ledger import OperationState
 from ..models.sales import BulkSaleState
 from ..output import bulk_csv as sales_csv
 from ..providers.errors import AuthFailed, Misconfigured, ProviderUnavailable, RateLimited
-from ..selectors.sales import bulk_sale_is_stalled, bulk_sale_lease_seconds
+from ..selectors.sales import (
+    bulk_repeat_window_days,
+    bulk_repeats,
+    bulk_sale_is_stalled,
+    bulk_sale_lease_seconds,
+)
 from ..staff_text import told
 from ..values import sale_rules as sales_rules
 from ..values.parsing import parse_amount
@@ -95,6 +102,20 @@ def bulk_row_validate(
     return clean, errors
 
 
+def bulk_row_digest(campaign: Campaign, clean: dict[str, Any]) -> str:
+    """What a valid row would sell, as one digest: the same row in a later file finds it."""
+    content = [
+        campaign.pk,
+        str(clean["amount"].normalize()),
+        clean["template"].pk,
+        clean.get("layout"),
+        clean.get("from_name", ""),
+        clean.get("for_name", ""),
+        (clean.get("email") or "").casefold(),
+    ]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
 def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) -> BulkSale:
     """Read and check an uploaded file; store every line with its messages. Nothing is sold here.
 
@@ -122,6 +143,7 @@ def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) ->
                 for_name=clean.get("for_name", "") if not errors else "",
                 email=clean.get("email", "") if not errors else "",
                 request_token=new_request_token(),
+                content_digest=bulk_row_digest(campaign, clean) if not errors else "",
             )
         )
     with transaction.atomic():
@@ -141,8 +163,12 @@ def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) ->
     return bulk
 
 
-def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
+def bulk_sale_start(*, bulk_sale: BulkSale, user, repeats_confirmed: int = 0) -> BulkSale:
     """Queue the job (once: a second click finds it queued already).
+
+    Rows that repeat rows sold from an earlier file (selectors.sales.bulk_repeats) must be
+    confirmed: ``repeats_confirmed`` is how many the person saw and accepted; more repeats than
+    that (none confirmed, or more sold meanwhile) refuse the start.
 
     ``queue_failed`` on the returned batch is True when the broker could not be reached (see
     :func:`_send_run`); it is set once the transaction commits.
@@ -153,7 +179,28 @@ def bulk_sale_start(*, bulk_sale: BulkSale, user) -> BulkSale:
             return bulk
         if not bulk.rows.filter(valid=True).exists():
             raise Refusal(_("The file has no valid rows to sell."))
-        _queue(bulk, user=user, action="bulk_sale.started", summary=f"{bulk} started")
+        repeats = len(bulk_repeats(bulk))
+        if repeats > max(0, repeats_confirmed):
+            raise Refusal(
+                ngettext(
+                    "%(count)d row of this file was sold from an earlier file in the last %(days)d days. "
+                    "Look at the flagged rows and confirm that they are to be sold again.",
+                    "%(count)d rows of this file were sold from an earlier file in the last %(days)d days. "
+                    "Look at the flagged rows and confirm that they are to be sold again.",
+                    repeats,
+                )
+                % {"count": repeats, "days": bulk_repeat_window_days()},
+                code="RepeatsNotConfirmed",
+            )
+        bulk.repeats_confirmed = repeats
+        bulk.save(update_fields=["repeats_confirmed"])
+        _queue(
+            bulk,
+            user=user,
+            action="bulk_sale.started",
+            summary=f"{bulk} started" + (f", {repeats} repeated rows confirmed" if repeats else ""),
+            data={"repeats_confirmed": repeats},
+        )
     return bulk
 
 
@@ -181,7 +228,7 @@ def _bulk_transition(bulk: BulkSale, *, to: str, only_owner: str | None = None, 
     return True
 
 
-def _queue(bulk: BulkSale, *, user, action: str, summary: str) -> None:
+def _queue(bulk: BulkSale, *, user, action: str, summary: str, data: dict | None = None) -> None:
     """Draft, stopped or stalled → queued (inside the caller's transaction, row locked), audited;
     the run is sent once it commits."""
     _lease_for_the_queue(bulk)
@@ -193,7 +240,7 @@ def _queue(bulk: BulkSale, *, user, action: str, summary: str) -> None:
         lease_owner=bulk.lease_owner,
         lease_until=bulk.lease_until,
     )
-    audit_record(actor=user, action=action, campaign=bulk.campaign, obj=bulk, summary=summary)
+    audit_record(actor=user, action=action, campaign=bulk.campaign, obj=bulk, summary=summary, data=data)
     transaction.on_commit(lambda: _send_run(bulk, actor=user))
 
 

@@ -25,9 +25,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
-from ..models import ProviderOperation, ReconcileTicket
+from ..models import ProviderOperation, ReconcileTicket, Sale
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import Rejected
 from ..security import crypto
@@ -250,6 +250,9 @@ def operations_reconcile_due() -> list[int]:
 
 
 RESOLVABLE_STATES = (OperationState.UNKNOWN, OperationState.NEEDS_REVIEW)
+SALE_NEEDS_EVIDENCE = gettext_lazy(
+    "A sale that went through is settled on the sale's page, with the code found at the provider."
+)
 RESOLUTIONS = (OperationState.SUCCEEDED, OperationState.FAILED)
 
 
@@ -271,6 +274,9 @@ def operation_resolve(*, operation_id: int, actor, state: str, reason: str) -> P
             raise Refusal(
                 _("This operation is already settled: %(state)s.") % {"state": operation.get_state_display()}
             )
+        if state == OperationState.SUCCEEDED and Sale.objects.filter(operation_id=operation.pk).exists():
+            # "Sold" without the code would show a sale with nothing to hand out.
+            raise Refusal(SALE_NEEDS_EVIDENCE, field="state")
         previous = operation.state
         now = timezone.now()
         operation_transition(

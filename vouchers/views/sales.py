@@ -6,9 +6,12 @@ through the scoping helpers (vouchers.access.scoping), so other campaigns' sales
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.http import urlencode
@@ -19,7 +22,7 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
 from .. import staff_text
-from ..access.scoping import campaigns_for
+from ..access.scoping import campaign_or_404, campaigns_for
 from ..forms.sales import (
     BulkUploadForm,
     GiftTokenSellForm,
@@ -36,10 +39,16 @@ from ..output.tables import BoundedPaginator, SaleTable
 from ..security.crypto import CredentialDecryptionError
 from ..selectors.filters import SaleFilter
 from ..selectors.sales import (
+    AMOUNT_KEYS,
     availability_latest,
+    bulk_example_amount,
+    bulk_repeat_window_days,
+    bulk_repeats,
     bulk_rows,
+    bulk_rows_from,
     bulk_sale_progress,
     bulk_sales_for,
+    bulk_template_examples,
     sale_email_blocker,
     sale_for,
     sale_with_code,
@@ -49,7 +58,9 @@ from ..services import bulk_sales as bulk_service
 from ..services import sale_mail
 from ..services import sales as sales_service
 from ..services.refusals import Refusal
+from ..services.sale_resolution import sale_resolvable
 from ..values.codes import format_code
+from ..values.formatting import format_money
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
 SELL = "vouchers.sell_vouchers"
@@ -205,6 +216,11 @@ class SaleDetailView(SaleScopedMixin, DetailView):
         context["explanation"] = sale.operation.staff_text
         context["print_mode"] = self.kwargs.get("print_mode", False)
         context["review_url"] = _operation_review_url(self.request.user)
+        context["resolve_url"] = (
+            reverse("vouchers:sale-resolve", args=[sale.pk])
+            if context["review_url"] and sale_resolvable(sale)
+            else None
+        )
         return context
 
 
@@ -221,6 +237,12 @@ class SalePrintView(SaleDetailView):
     """The printable voucher: code, value, QR, names; opens the print dialog via [data-print]."""
 
     template_name = "vouchers/sale_print.html"
+
+    def get(self, request, *args, **kwargs):
+        if not self.sale.sold:  # a failed, open or code-less sale has nothing to print
+            messages.error(request, _("Nothing to print: this sale has no code to hand out."))
+            return redirect("vouchers:sale-detail", pk=self.sale.pk)
+        return super().get(request, *args, **kwargs)
 
 
 class SaleEmailView(SaleScopedMixin, FormView):
@@ -369,11 +391,27 @@ class BulkUploadView(CampaignScopedMixin, FormView):
 
 
 class BulkTemplateCsvView(PortalPermissionMixin, View):
+    """The example file for ``?campaign=<slug>`` (or the person's one LINA campaign), built from
+    that campaign's own templates; the generic example only when no campaign is known."""
+
     permission_required = SELL
 
     def get(self, request, *args, **kwargs):
-        response = HttpResponse(sales_csv.bulk_template_csv(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="bulk-sale-template.csv"'
+        slug = request.GET.get("campaign", "")
+        if slug:
+            campaign = campaign_or_404(request.user, slug=slug, provider=Provider.LINA)
+        else:
+            mine = list(campaigns_for(request.user, provider=Provider.LINA)[:2])
+            campaign = mine[0] if len(mine) == 1 else None
+        if campaign is None:
+            data, name = sales_csv.bulk_template_csv(), "bulk-sale-template.csv"
+        else:
+            data = sales_csv.bulk_template_csv(
+                bulk_template_examples(campaign), amount=f"{bulk_example_amount(campaign):.2f}"
+            )
+            name = f"bulk-sale-template-{campaign.slug}.csv"
+        response = HttpResponse(data, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
 
@@ -398,10 +436,22 @@ class BulkSaleDetailView(BulkScopedMixin, TemplateView):
         bulk = self.bulk_sale
         context["bulk"] = bulk
         context["campaign"] = bulk.campaign
-        context["rows"] = bulk_rows(bulk)
+        repeats = bulk_repeats(bulk) if bulk.state == BulkSale.State.DRAFT else {}
+        context["rows"] = [_with_repeat(row, repeats) for row in bulk_rows(bulk)]
+        context["repeats"] = len(repeats)
+        context["repeat_days"] = bulk_repeat_window_days()
         context["progress"] = bulk_sale_progress(bulk_sale=bulk)
         context["show_full_code"] = _can_see_full_codes(self.request.user)
         return context
+
+
+def _with_repeat(row, repeats):
+    row.repeat = repeats.get(row.line_number)
+    return row
+
+
+#: A count or a line number from a form or a query string (ASCII digits; str.isdigit takes "²").
+_SMALL_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class BulkActionView(BulkScopedMixin, View):
@@ -414,8 +464,12 @@ class BulkActionView(BulkScopedMixin, View):
             "cancel": bulk_service.bulk_sale_cancel,
             "resume": bulk_service.bulk_sale_resume,
         }[self.action]
+        extra = {}
+        if self.action == "start":  # how many repeated rows the person saw and confirmed
+            confirmed = request.POST.get("repeats_confirmed", "")
+            extra["repeats_confirmed"] = int(confirmed) if _SMALL_NUMBER.fullmatch(confirmed) else 0
         try:
-            bulk = service(bulk_sale=self.bulk_sale, user=request.user)
+            bulk = service(bulk_sale=self.bulk_sale, user=request.user, **extra)
         except Refusal as exc:
             messages.error(request, exc.message)
         else:
@@ -428,7 +482,25 @@ class BulkProgressView(BulkScopedMixin, View):
     """The small JSON the progress bar polls."""
 
     def get(self, request, *args, **kwargs):
-        progress = bulk_sale_progress(bulk_sale=self.bulk_sale)
+        bulk = self.bulk_sale
+        progress = bulk_sale_progress(bulk_sale=bulk)
+        for key in AMOUNT_KEYS:  # the totals as the page shows them, with the currency
+            progress[f"{key}_text"] = format_money(progress[key])
+        # Rows the job reached from line ``from`` on (the first line the page still waits for),
+        # each with its result cell rendered by the same template as the page.
+        first = request.GET.get("from", "")
+        first_line = int(first) if _SMALL_NUMBER.fullmatch(first) else 1
+        full = _can_see_full_codes(request.user)
+        progress["rows"] = [
+            {
+                "line": row.line_number,
+                "final": not (row.sale and row.sale.operation.state == "pending"),
+                "html": render_to_string(
+                    "vouchers/_bulk_row_result.html", {"row": row, "show_full_code": full}, request=request
+                ),
+            }
+            for row in bulk_rows_from(bulk, first_line)
+        ]
         response = JsonResponse(progress)
         response["Cache-Control"] = "no-store"
         return response
@@ -449,7 +521,7 @@ class BulkResultCsvView(BulkScopedMixin, View):
             elif sale is None:
                 result, code, link, message = _("not sold"), "", "", row.message
             else:
-                result = sale.operation.get_state_display()
+                result = sale.shown_state_label
                 plain, _fields = _readable_secrets(sale)
                 code = (format_code(plain) if full else sale.code_masked) if plain else ""
                 link = sale.layout_url if full else ""
