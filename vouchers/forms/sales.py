@@ -17,7 +17,7 @@ from ..models import Campaign, SaleTemplate
 from ..output import bulk_csv as sales_csv
 from ..services.sales import AvailabilitySnapshot, new_request_token
 from ..values import sale_rules as sales_rules
-from ..values.formatting import format_amount, format_money
+from ..values.formatting import CURRENCY_ZAR, format_money
 from ..values.parsing import parse_amount
 
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -159,7 +159,7 @@ class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
                 _("%(vendor)s — %(value)s (%(remaining)d left)")
                 % {
                     "vendor": i.vendor,
-                    "value": format_amount(whole_if_integral(i.value), decimals=None),
+                    "value": format_money(whole_if_integral(i.value), CURRENCY_ZAR, decimals=None),
                     "remaining": i.remaining,
                 },
             )

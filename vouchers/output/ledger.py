@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import ProviderOperation
 from ..security.redaction import redact
-from ..values.formatting import format_amount, format_money, translate_stored
+from ..values.formatting import format_money, translate_stored
 from .tables import STATE_BADGES
 
 #: Characters of a request or answer shown in a table cell (the CSV has them whole).
@@ -72,9 +72,7 @@ def answer_summary(operation: ProviderOperation, limit: int | None = SUMMARY_CHA
 def operation_amount(operation: ProviderOperation) -> str:
     if operation.amount is None:
         return ""
-    if operation.campaign.is_lina:
-        return format_money(operation.amount)
-    return format_amount(operation.amount, decimals=None)
+    return format_money(operation.amount, operation.campaign.currency)
 
 
 class LedgerTable(tables.Table):
@@ -154,6 +152,7 @@ LEDGER_CSV_HEADER = (
     _("operation"),
     _("code"),
     _("amount"),
+    _("currency"),
     _("state"),
     _("duration (ms)"),
     _("error"),
@@ -173,6 +172,7 @@ def ledger_csv_rows(operations):
             op.get_kind_display(),
             op.code_masked,
             "" if op.amount is None else f"{op.amount:.2f}",
+            "" if op.amount is None else op.campaign.currency,
             op.get_state_display(),
             "" if op.duration_ms is None else op.duration_ms,
             op.error_code,

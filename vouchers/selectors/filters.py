@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from ..access.scoping import campaigns_for
 from ..forms.fields import AmountRangeField
 from ..models import AuditEvent, Sale
+from ..models.campaigns import CURRENCY_CHOICES, providers_in
 from ..models.ledger import OperationState
 from ..models.sales import SaleKind
 
@@ -46,11 +47,18 @@ class SaleFilter(django_filters.FilterSet):
         label=_("State"), field_name="operation__state", choices=OperationState.choices
     )
     kind = django_filters.ChoiceFilter(label=_("Kind"), choices=SaleKind.choices)
+    # Rand and euro amounts are different money: the currency narrows the list before the range.
+    currency = django_filters.ChoiceFilter(
+        label=_("Currency"), choices=CURRENCY_CHOICES, method="in_currency"
+    )
     amount = AmountRangeFilter(label=_("Amount from/to"))
 
     class Meta:
         model = Sale
-        fields = ["campaign", "sold", "seller", "state", "kind", "amount"]
+        fields = ["campaign", "sold", "seller", "state", "kind", "currency", "amount"]
+
+    def in_currency(self, queryset, name, value):
+        return queryset.filter(campaign__provider__in=providers_in(value)) if value else queryset
 
 
 def _user_campaigns(request):

@@ -36,10 +36,18 @@ from django.utils.translation import gettext_lazy
 from ..models import Campaign, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
-from ..models.stock import AlertKind, AlertState, stock_item_key, stock_item_message
+from ..models.stock import (
+    ITEM_ALERT_KINDS,
+    AlertKind,
+    AlertState,
+    stock_item_key,
+    stock_item_message,
+    wanted_item_alert,
+)
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
 from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
 from ..staff_text import what_to_check
+from ..values.formatting import format_money
 from .audit import audit_record
 from .pipeline import CallCrashed, operation_log, provider_call
 
@@ -106,7 +114,8 @@ def stock_thresholds_save(
     """Replace the campaign's default threshold and its overrides, with one audit event.
 
     The new thresholds apply from the next poll on; alerts are re-evaluated there, not here, so
-    the e-mail path stays in one place (the poll).
+    the e-mail path stays in one place (the poll). Open low-stock alerts take the new threshold
+    at once, so their text never quotes one that no longer applies.
     """
     overrides = list(overrides)
     with transaction.atomic():
@@ -128,6 +137,13 @@ def stock_thresholds_save(
             StockThreshold(campaign=campaign, vendor=o.vendor, value=o.value, threshold=o.threshold)
             for o in overrides
         )
+        rules = ThresholdRules.for_campaign(campaign)
+        for alert in StockAlert.objects.filter(
+            campaign=campaign, kind=AlertKind.LOW_STOCK, state=AlertState.OPEN
+        ).exclude(value=None):
+            current = rules.threshold_for(alert.vendor, alert.value)
+            if alert.threshold != current:
+                StockAlert.objects.filter(pk=alert.pk).update(threshold=current)
         audit_record(
             actor=actor,
             action="stock.thresholds_changed",
@@ -426,44 +442,58 @@ def _sync_item_alerts(
 ) -> None:
     """Open or resolve low-stock and out-of-stock alerts so they match the levels just seen.
 
-    Low stock: remaining below the item's threshold (resolved at or above it). Out of stock:
-    nothing left (resolved as soon as any is back). An item missing from this answer keeps its
-    alerts unchanged: absence is not proof of zero. ``open_keys``: (kind, item key) of the
-    campaign's open alerts, read under the monitor's lock; the partial unique constraint still
-    decides every race.
+    One open alert per item: out of stock (nothing left) supersedes low stock (fewer than the
+    threshold, at least one), so an item at 0 has only its out-of-stock alert open. Resolutions
+    come before openings, so the moment an item goes from low to empty the low alert is resolved
+    as superseded and the out-of-stock one opened. An alert that stays open is brought up to date
+    (remaining, threshold), because its text is rendered from those figures. An item missing from
+    this answer keeps its alerts unchanged: absence is not proof of zero. ``open_keys``: (kind,
+    item key) of the campaign's open alerts, read under the monitor's lock; the partial unique
+    constraint still decides every race.
     """
     rules = ThresholdRules.for_campaign(campaign)
     for (vendor, value), remaining in sorted(levels.items()):
         key = stock_item_key(vendor, value)
         threshold = rules.threshold_for(vendor, value)
-        wanted = {AlertKind.LOW_STOCK: remaining < threshold, AlertKind.OUT_OF_STOCK: remaining == 0}
-        for kind, want in wanted.items():
-            is_open = (kind, key) in open_keys
-            if want and not is_open:
-                message = stock_item_message(
-                    kind=kind, vendor=vendor, value=value, remaining=remaining, threshold=threshold
-                )
-                alert = _open_alert(
-                    campaign,
-                    kind=kind,
-                    now=now,
-                    vendor=vendor,
-                    value=value,
-                    remaining=remaining,
-                    threshold=threshold,
-                    message=message,
-                )
-                if alert:
-                    opened.append(alert.pk)
-            elif not want and is_open:
-                resolved += _resolve_alerts(
-                    campaign,
-                    kind=kind,
-                    item_key=key,
-                    now=now,
-                    why=_("%(remaining)d left (threshold %(threshold)d).")
-                    % {"remaining": remaining, "threshold": threshold},
-                )
+        wanted = wanted_item_alert(remaining, threshold)
+        for kind in ITEM_ALERT_KINDS:
+            if kind != wanted and (kind, key) in open_keys:
+                if kind == AlertKind.LOW_STOCK and wanted == AlertKind.OUT_OF_STOCK:
+                    why = _("Superseded: none are left (out of stock).")
+                else:
+                    why = _("%(remaining)d left (threshold %(threshold)d).") % {
+                        "remaining": remaining,
+                        "threshold": threshold,
+                    }
+                resolved += _resolve_alerts(campaign, kind=kind, item_key=key, now=now, why=why)
+        if wanted is None:
+            continue
+        if (wanted, key) in open_keys:
+            StockAlert.objects.filter(
+                campaign=campaign, kind=wanted, item_key=key, state=AlertState.OPEN
+            ).exclude(remaining=remaining, threshold=threshold).update(
+                remaining=remaining, threshold=threshold
+            )
+            continue
+        message = stock_item_message(
+            kind=wanted,
+            vendor=vendor,
+            value=format_money(value, campaign.currency),
+            remaining=remaining,
+            threshold=threshold,
+        )
+        alert = _open_alert(
+            campaign,
+            kind=wanted,
+            now=now,
+            vendor=vendor,
+            value=value,
+            remaining=remaining,
+            threshold=threshold,
+            message=message,
+        )
+        if alert:
+            opened.append(alert.pk)
 
 
 def _open_alert(

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django import template
 
-from ..values.formatting import format_amount, format_money, translate_stored
+from ..values.formatting import CURRENCY_EUR, format_money, translate_stored
 
 register = template.Library()
 
@@ -26,15 +26,10 @@ def minutes_ceil(value) -> int:
 
 
 @register.filter
-def money(value) -> str:
-    """A euro amount in the current language: ``1.234,50 €`` / ``1,234.50 €``; "—" for none."""
-    return format_money(value) or "—"
-
-
-@register.filter
-def amount(value) -> str:
-    """A non-euro amount (Allsafe values) in the current language, with its own decimals; "—" for none."""
-    return format_amount(value, decimals=None) or "—"
+def money(value, currency=CURRENCY_EUR) -> str:
+    """An amount with its currency (``{{ x|money:campaign.currency }}``, euro when not given) in the
+    current language: ``1.234,50 €`` / ``R 1,234.50``; "—" for none."""
+    return format_money(value, currency or CURRENCY_EUR) or "—"
 
 
 @register.filter
