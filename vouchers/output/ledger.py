@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import ProviderOperation
 from ..security.redaction import redact
+from ..staff_text import operation_error_text
 from ..values.formatting import format_money, translate_stored
 from .tables import STATE_BADGES
 
@@ -61,7 +62,9 @@ def answer_summary(operation: ProviderOperation, limit: int | None = SUMMARY_CHA
     """What came back: the error (in the reader's language where it can be) and the answer."""
     parts = []
     if operation.error_code:
-        message = translate_stored(operation.error_message) if operation.error_message else ""
+        # What staff were told, in the reader's language (the provider's own words labelled).
+        message = operation_error_text(operation) if operation.staff_text else ""
+        message = message or (translate_stored(operation.error_message) if operation.error_message else "")
         parts.append(redact(f"{operation.error_code}: {message}" if message else operation.error_code))
     answer = data_summary(operation.response_data, limit=None)
     if answer:

@@ -132,3 +132,9 @@ class AuditEventTable(tables.Table):
 
     def value_created_at(self, value):
         return value.isoformat()  # the file is for machines too: exact and time-zone aware
+
+    def render_summary(self, record):
+        return record.display_summary
+
+    def value_summary(self, record):
+        return record.display_summary

@@ -31,7 +31,7 @@ from ..models import ProviderOperation, ReconcileTicket
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import Rejected
 from ..security import crypto
-from ..staff_text import told
+from ..staff_text import english, stored, told
 from .audit import audit_record
 from .pipeline import operation_log, operation_transition, provider_call
 from .refusals import Refusal
@@ -287,6 +287,13 @@ def operation_resolve(*, operation_id: int, actor, state: str, reason: str) -> P
             campaign=operation.campaign,
             obj=operation,
             summary=f"{operation.get_kind_display()} #{operation.pk} resolved by hand: {previous} → {state}",
+            message=stored(
+                "operation.resolved",
+                kind=english(operation.get_kind_display),
+                pk=operation.pk,
+                previous=english(lambda: OperationState(previous).label),
+                state=english(lambda: OperationState(state).label),
+            ),
             data={"from": previous, "to": state, "reason": reason[:2000]},
         )
     return operation

@@ -46,7 +46,7 @@ from ..models.stock import (
 )
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
 from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
-from ..staff_text import what_to_check
+from ..staff_text import stored, what_to_check
 from ..values.formatting import format_money
 from .audit import audit_record
 from .pipeline import CallCrashed, operation_log, provider_call
@@ -533,6 +533,9 @@ def _open_alert(
                 campaign=campaign,
                 obj=alert,
                 summary=f"{alert.get_kind_display()} alert opened for {campaign.name}: {message}",
+                message=stored(
+                    "stock.alert_opened", kind=english_label(alert), campaign=campaign.name, message=message
+                ),
                 data={"kind": kind, "vendor": vendor, "value": str(value or ""), "remaining": remaining},
             )
     except IntegrityError:
@@ -559,10 +562,19 @@ def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: dateti
                 campaign=campaign,
                 obj=alert,
                 summary=f"{alert.get_kind_display()} alert resolved for {campaign.name}: {why}",
+                message=stored(
+                    "stock.alert_resolved", kind=english_label(alert), campaign=campaign.name, message=why
+                ),
                 data={"kind": kind, "vendor": alert.vendor, "value": str(alert.value or "")},
             )
             done.append(pk)
     return done
+
+
+def english_label(alert: StockAlert) -> str:
+    """The alert kind's source text: stored as such, it is shown in the reader's language."""
+    with translation.override("en"):
+        return str(alert.get_kind_display())
 
 
 def _open_stale_alert_if_due(

@@ -38,6 +38,7 @@ from ..selectors.sales import (
 from ..services import bulk_sales as bulk_service
 from ..services import sales as sales_service
 from ..services.refusals import Refusal
+from ..staff_text import told_text
 from ..values.codes import format_code
 from .base import CampaignScopedMixin, PortalPermissionMixin
 
@@ -191,7 +192,7 @@ class SaleDetailView(SaleScopedMixin, DetailView):
                 k: (sale.code_masked if str(k).lower() in ("pin", "code") else v) for k, v in fields.items()
             }
         context["voucher_fields"] = sorted(fields.items())
-        context["explanation"] = sale.operation.staff_text
+        context["explanation"] = told_text(sale.operation.staff_text)
         context["print_mode"] = self.kwargs.get("print_mode", False)
         context["review_url"] = _operation_review_url(self.request.user)
         return context
