@@ -12,9 +12,10 @@ from datetime import datetime
 
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from .providers import errors
+from .values.formatting import CURRENCY_EUR, format_money
 
 # --- Input at the desk ----------------------------------------------------------------------
 CODE_REQUIRED = gettext_lazy("Scan or type the code of the token.")
@@ -213,6 +214,11 @@ STORED_MESSAGES = {
     "stock.alert_opened": gettext_lazy("%(kind)s alert opened for %(campaign)s: %(message)s"),
     "stock.alert_resolved": gettext_lazy("%(kind)s alert resolved for %(campaign)s: %(message)s"),
     "operation.resolved": gettext_lazy("%(kind)s #%(pk)s resolved by hand: %(previous)s → %(state)s"),
+    "reconcile.no_answer": ngettext_lazy(
+        "The balance could not be re-checked in %(attempts)d attempt.",
+        "The balance could not be re-checked in %(attempts)d attempts.",
+        "attempts",
+    ),
 }
 #: How the provider's own words appear inside one of our sentences.
 _PROVIDER_TEXT = gettext_lazy("“%(text)s” (the provider's own words)")
@@ -223,6 +229,41 @@ def stored(code: str, **params) -> dict:
     return {"code": code, "params": params}
 
 
+def stored_note(code: str, **params) -> dict:
+    """A catalogue entry (``STORED_MESSAGES``) to store, with its English text like stored_sentence."""
+    kept = stored(code, **params)
+    with translation.override("en"):
+        kept["text"] = render_stored(kept)
+    return kept
+
+
+def stored_sentence(sentence, **params) -> dict:
+    """A catalogue sentence (a ``gettext_lazy`` value) to store: its English source text is the
+    code, so it is rendered in the reader's language; ``text`` is the English rendering, kept for
+    readers of the raw data (CSV, admin) and in case the catalogue ever loses the sentence."""
+    kept = {"code": "msgid", "msgid": english(sentence), "params": params}
+    with translation.override("en"):
+        kept["text"] = render_stored(kept)
+    return kept
+
+
+def stored_money(value, currency: str = CURRENCY_EUR) -> dict:
+    """An amount as a stored parameter: written with the reader's separators and its currency."""
+    return {"money": f"{value:.2f}", "currency": currency}
+
+
+def stored_errors(error) -> list[dict]:
+    """Each message of a Django ``ValidationError`` as a stored sentence, with its parameters."""
+    return [stored_sentence(e.message, **(e.params or {})) for e in error.error_list]
+
+
+def _interpolate(template: str, params: dict) -> str:
+    try:
+        return template % params if params else template
+    except (KeyError, TypeError, ValueError):
+        return template
+
+
 def english(text) -> str:
     """``text`` (a lazy string, or a callable giving one) in its English source form, for storing."""
     with translation.override("en"):
@@ -231,13 +272,19 @@ def english(text) -> str:
 
 def render_stored(message: dict | None, fallback: str = "") -> str:
     """A stored message in the active language; a row without a (known) code shows its text."""
-    template = STORED_MESSAGES.get((message or {}).get("code", ""))
+    message = message or {}
+    if message.get("code") == "msgid" and message.get("msgid"):
+        template = _translated_text(message["msgid"])
+    else:
+        template = STORED_MESSAGES.get(message.get("code", ""))
     if template is None:
         return _translated_text(fallback)
     params = {}
     for name, value in (message.get("params") or {}).items():
         if isinstance(value, dict) and "code" in value:
             params[name] = render_stored(value, value.get("text", ""))
+        elif isinstance(value, dict) and "money" in value:
+            params[name] = format_money(value["money"], value.get("currency", CURRENCY_EUR))
         elif name == "provider_text":
             params[name] = _PROVIDER_TEXT % {"text": value}
         elif isinstance(value, str):
@@ -245,9 +292,20 @@ def render_stored(message: dict | None, fallback: str = "") -> str:
         else:
             params[name] = value
     try:
-        return str(template) % params
+        # A catalogue entry is a lazy sentence: ``%`` picks the plural form from the count too.
+        return str(template % params) if params else str(template)
     except (KeyError, TypeError, ValueError):
         return _translated_text(fallback)
+
+
+def stored_display(value) -> str:
+    """Any stored message for a reader: a stored code (dict) rendered, plain old text translated
+    when it is a catalogue sentence and shown as stored otherwise."""
+    if isinstance(value, dict) and "money" in value:
+        return format_money(value["money"], value.get("currency", CURRENCY_EUR))
+    if isinstance(value, dict):
+        return render_stored(value, value.get("text", ""))
+    return _translated_text(value)
 
 
 def _translated_text(text) -> str:

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from django import template
 
-from ..values.formatting import CURRENCY_EUR, format_money, translate_stored
+from ..staff_text import stored_display
+from ..values.formatting import CURRENCY_EUR, format_money
 
 register = template.Library()
 
@@ -34,5 +35,7 @@ def money(value, currency=CURRENCY_EUR) -> str:
 
 @register.filter
 def stored_text(value) -> str:
-    """A stored message (alert, error, what to check) in the reader's language when it can be."""
-    return translate_stored(value)
+    """A stored message (alert, error, what to check) in the reader's language when it can be:
+    a code with parameters (``staff_text.stored``) is rendered; plain old text is translated
+    when it is a catalogue sentence, shown as stored otherwise."""
+    return stored_display(value)

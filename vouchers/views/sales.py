@@ -365,7 +365,7 @@ class BulkResultCsvView(BulkScopedMixin, View):
         for row in bulk_rows(bulk):
             sale = row.sale
             if not row.valid:
-                result, code, link, message = _("invalid"), "", "", " ".join(row.errors)
+                result, code, link, message = _("invalid"), "", "", " ".join(row.display_errors)
             elif sale is None:
                 result, code, link, message = _("not sold"), "", "", row.message
             else:
