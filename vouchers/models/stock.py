@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..staff_text import stored_money, stored_sentence
 from ..values.formatting import format_money, translate_stored
 from .campaigns import Campaign
 from .ledger import ProviderOperation
@@ -152,16 +152,35 @@ def wanted_item_alert(remaining: int, threshold: int) -> str | None:
     return None
 
 
+OUT_OF_STOCK_TEXT = _("No %(vendor)s %(value)s vouchers are left.")
+LOW_STOCK_TEXT = _("Only %(remaining)d %(vendor)s %(value)s vouchers are left (threshold %(threshold)d).")
+
+
+def _item_sentence(kind: str, remaining: int | None, threshold: int | None):
+    if kind == AlertKind.OUT_OF_STOCK or remaining is None or threshold is None:
+        return OUT_OF_STOCK_TEXT
+    return LOW_STOCK_TEXT
+
+
 def stock_item_message(*, kind: str, vendor: str, value, remaining: int | None, threshold: int | None) -> str:
     """The sentence of a low-stock or out-of-stock alert, in the active language."""
-    if kind == AlertKind.OUT_OF_STOCK or remaining is None or threshold is None:
-        return gettext("No %(vendor)s %(value)s vouchers are left.") % {"vendor": vendor, "value": value}
-    return gettext("Only %(remaining)d %(vendor)s %(value)s vouchers are left (threshold %(threshold)d).") % {
+    return str(_item_sentence(kind, remaining, threshold)) % {
         "remaining": remaining,
         "vendor": vendor,
         "value": value,
         "threshold": threshold,
     }
+
+
+def stock_item_stored(
+    *, kind: str, vendor: str, value, currency: str, remaining: int | None, threshold: int | None
+) -> dict:
+    """The same sentence as a stored message (audit trail): rendered in the reader's language."""
+    sentence = _item_sentence(kind, remaining, threshold)
+    params = {"vendor": vendor, "value": stored_money(value, currency)}
+    if sentence is LOW_STOCK_TEXT:
+        params.update(remaining=remaining, threshold=threshold)
+    return stored_sentence(sentence, **params)
 
 
 class AlertState(models.TextChoices):

@@ -42,11 +42,12 @@ from ..models.stock import (
     AlertState,
     stock_item_key,
     stock_item_message,
+    stock_item_stored,
     wanted_item_alert,
 )
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
 from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
-from ..staff_text import stored, what_to_check
+from ..staff_text import stored, stored_sentence, what_to_check
 from ..values.formatting import format_money
 from .audit import audit_record
 from .pipeline import CallCrashed, operation_log, provider_call
@@ -459,12 +460,13 @@ def _sync_item_alerts(
         for kind in ITEM_ALERT_KINDS:
             if kind != wanted and (kind, key) in open_keys:
                 if kind == AlertKind.LOW_STOCK and wanted == AlertKind.OUT_OF_STOCK:
-                    why = _("Superseded: none are left (out of stock).")
+                    why = stored_sentence(gettext_lazy("Superseded: none are left (out of stock)."))
                 else:
-                    why = _("%(remaining)d left (threshold %(threshold)d).") % {
-                        "remaining": remaining,
-                        "threshold": threshold,
-                    }
+                    why = stored_sentence(
+                        gettext_lazy("%(remaining)d left (threshold %(threshold)d)."),
+                        remaining=remaining,
+                        threshold=threshold,
+                    )
                 resolved += _resolve_alerts(campaign, kind=kind, item_key=key, now=now, why=why)
         if wanted is None:
             continue
@@ -491,6 +493,14 @@ def _sync_item_alerts(
             remaining=remaining,
             threshold=threshold,
             message=message,
+            stored_message=stock_item_stored(
+                kind=wanted,
+                vendor=vendor,
+                value=value,
+                currency=campaign.currency,
+                remaining=remaining,
+                threshold=threshold,
+            ),
         )
         if alert:
             opened.append(alert.pk)
@@ -507,6 +517,7 @@ def _open_alert(
     remaining: int | None = None,
     threshold: int | None = None,
     what_to_check: list[str] | None = None,
+    stored_message: dict | None = None,
 ) -> StockAlert | None:
     """Insert an open alert unless one of this kind is already open for the item; None if it was.
 
@@ -534,7 +545,10 @@ def _open_alert(
                 obj=alert,
                 summary=f"{alert.get_kind_display()} alert opened for {campaign.name}: {message}",
                 message=stored(
-                    "stock.alert_opened", kind=english_label(alert), campaign=campaign.name, message=message
+                    "stock.alert_opened",
+                    kind=english_label(alert),
+                    campaign=campaign.name,
+                    message=stored_message or message,
                 ),
                 data={"kind": kind, "vendor": vendor, "value": str(value or ""), "remaining": remaining},
             )
@@ -543,8 +557,14 @@ def _open_alert(
     return alert
 
 
-def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: datetime, why: str) -> list[int]:
-    """Resolve the open alert of ``kind`` for the item (if any), with a conditional UPDATE."""
+def _resolve_alerts(
+    campaign: Campaign, *, kind: str, item_key: str, now: datetime, why: str | dict
+) -> list[int]:
+    """Resolve the open alert of ``kind`` for the item (if any), with a conditional UPDATE.
+
+    ``why``: text, or a stored sentence (its English text goes into the alert's resolution).
+    """
+    why_text = why["text"] if isinstance(why, dict) else why
     ids = list(
         StockAlert.objects.filter(
             campaign=campaign, kind=kind, item_key=item_key, state=AlertState.OPEN
@@ -553,7 +573,7 @@ def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: dateti
     done = []
     for pk in ids:
         if StockAlert.objects.filter(pk=pk, state=AlertState.OPEN).update(
-            state=AlertState.RESOLVED, resolved_at=now, resolution=why
+            state=AlertState.RESOLVED, resolved_at=now, resolution=why_text
         ):
             alert = StockAlert.objects.get(pk=pk)
             audit_record(
@@ -561,7 +581,7 @@ def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: dateti
                 action="stock.alert_resolved",
                 campaign=campaign,
                 obj=alert,
-                summary=f"{alert.get_kind_display()} alert resolved for {campaign.name}: {why}",
+                summary=f"{alert.get_kind_display()} alert resolved for {campaign.name}: {why_text}",
                 message=stored(
                     "stock.alert_resolved", kind=english_label(alert), campaign=campaign.name, message=why
                 ),
