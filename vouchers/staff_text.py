@@ -287,9 +287,7 @@ def render_stored(message: dict | None, fallback: str = "") -> str:
             params[name] = format_money(value["money"], value.get("currency", CURRENCY_EUR))
         elif name == "provider_text":
             params[name] = _PROVIDER_TEXT % {"text": value}
-        elif isinstance(value, str):
-            params[name] = _translated_text(value)
-        else:
+        else:  # names, figures: as stored (a label to translate is passed as a stored sentence)
             params[name] = value
     try:
         # A catalogue entry is a lazy sentence: ``%`` picks the plural form from the count too.

@@ -155,12 +155,13 @@ LEDGER_CSV_HEADER = (
     _("operation"),
     _("code"),
     _("amount"),
-    _("currency"),
     _("state"),
     _("duration (ms)"),
     _("error"),
     _("asked"),
     _("answer"),
+    # Last, so the columns before keep their places in files people already read.
+    _("currency"),
 )
 
 
@@ -175,10 +176,10 @@ def ledger_csv_rows(operations):
             op.get_kind_display(),
             op.code_masked,
             "" if op.amount is None else f"{op.amount:.2f}",
-            "" if op.amount is None else op.campaign.currency,
             op.get_state_display(),
             "" if op.duration_ms is None else op.duration_ms,
             op.error_code,
             data_summary(op.request_data, limit=None),
             answer_summary(op, limit=None),
+            "" if op.amount is None else op.campaign.currency,
         )

@@ -31,7 +31,7 @@ from ..models import ProviderOperation, ReconcileTicket
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import Rejected
 from ..security import crypto
-from ..staff_text import english, stored, stored_money, stored_note, stored_sentence, told
+from ..staff_text import stored, stored_money, stored_note, stored_sentence, told
 from .audit import audit_record
 from .pipeline import operation_log, operation_transition, provider_call
 from .refusals import Refusal
@@ -314,10 +314,10 @@ def operation_resolve(*, operation_id: int, actor, state: str, reason: str) -> P
             summary=f"{operation.get_kind_display()} #{operation.pk} resolved by hand: {previous} → {state}",
             message=stored(
                 "operation.resolved",
-                kind=english(operation.get_kind_display),
+                kind=stored_sentence(OperationKind(operation.kind).label),
                 pk=operation.pk,
-                previous=english(lambda: OperationState(previous).label),
-                state=english(lambda: OperationState(state).label),
+                previous=stored_sentence(OperationState(previous).label),
+                state=stored_sentence(OperationState(state).label),
             ),
             data={"from": previous, "to": state, "reason": reason[:2000]},
         )

@@ -546,9 +546,10 @@ def _open_alert(
                 summary=f"{alert.get_kind_display()} alert opened for {campaign.name}: {message}",
                 message=stored(
                     "stock.alert_opened",
-                    kind=english_label(alert),
+                    kind=kind_label(alert),
                     campaign=campaign.name,
-                    message=stored_message or message,
+                    # Plain text: translated when read if it is a catalogue sentence.
+                    message=stored_message or stored_sentence(message),
                 ),
                 data={"kind": kind, "vendor": vendor, "value": str(value or ""), "remaining": remaining},
             )
@@ -583,7 +584,10 @@ def _resolve_alerts(
                 obj=alert,
                 summary=f"{alert.get_kind_display()} alert resolved for {campaign.name}: {why_text}",
                 message=stored(
-                    "stock.alert_resolved", kind=english_label(alert), campaign=campaign.name, message=why
+                    "stock.alert_resolved",
+                    kind=kind_label(alert),
+                    campaign=campaign.name,
+                    message=why if isinstance(why, dict) else stored_sentence(why),
                 ),
                 data={"kind": kind, "vendor": alert.vendor, "value": str(alert.value or "")},
             )
@@ -591,10 +595,9 @@ def _resolve_alerts(
     return done
 
 
-def english_label(alert: StockAlert) -> str:
-    """The alert kind's source text: stored as such, it is shown in the reader's language."""
-    with translation.override("en"):
-        return str(alert.get_kind_display())
+def kind_label(alert: StockAlert) -> dict:
+    """The alert kind's label as a stored sentence: shown in the reader's language."""
+    return stored_sentence(AlertKind(alert.kind).label)
 
 
 def _open_stale_alert_if_due(
