@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from .providers import errors
+from .values.formatting import CURRENCY_EUR, format_money
 
 # --- Input at the desk ----------------------------------------------------------------------
 CODE_REQUIRED = gettext_lazy("Scan or type the code of the token.")
@@ -231,14 +232,135 @@ def lookup_throttled_text(retry_after_seconds: int) -> str:
     }
 
 
+# --- Stored messages: kept as a code and parameters, rendered when read ------------------------
+# What the ledger and the audit trail keep for people to read later is written in whatever
+# language the writer ran in (a job: English; a cashier: German). Kept as a code and its
+# parameters, it is rendered in the *reader's* language. A parameter named ``provider_text`` is
+# the provider's own words (LINA answers in German): never translated, always labelled as such.
+STORED_MESSAGES = {
+    "provider.redeem_refused": gettext_lazy("The provider refused to redeem this token: %(provider_text)s"),
+    "provider.token_invalid": gettext_lazy(
+        "The provider says this code is not a valid token: %(provider_text)s"
+    ),
+    "provider.rejected": gettext_lazy("The provider refused the request: %(provider_text)s"),
+    "stock.alert_opened": gettext_lazy("%(kind)s alert opened for %(campaign)s: %(message)s"),
+    "stock.alert_resolved": gettext_lazy("%(kind)s alert resolved for %(campaign)s: %(message)s"),
+    "operation.resolved": gettext_lazy("%(kind)s #%(pk)s resolved by hand: %(previous)s → %(state)s"),
+    "reconcile.no_answer": ngettext_lazy(
+        "The balance could not be re-checked in %(attempts)d attempt.",
+        "The balance could not be re-checked in %(attempts)d attempts.",
+        "attempts",
+    ),
+}
+#: How the provider's own words appear inside one of our sentences.
+_PROVIDER_TEXT = gettext_lazy("“%(text)s” (the provider's own words)")
+
+
+def stored(code: str, **params) -> dict:
+    """A message to store: its code and JSON-safe parameters (nested stored messages allowed)."""
+    return {"code": code, "params": params}
+
+
+def stored_note(code: str, **params) -> dict:
+    """A catalogue entry (``STORED_MESSAGES``) to store, with its English text like stored_sentence."""
+    kept = stored(code, **params)
+    with translation.override("en"):
+        kept["text"] = render_stored(kept)
+    return kept
+
+
+def stored_sentence(sentence, **params) -> dict:
+    """A catalogue sentence (a ``gettext_lazy`` value) to store: its English source text is the
+    code, so it is rendered in the reader's language; ``text`` is the English rendering, kept for
+    readers of the raw data (CSV, admin) and in case the catalogue ever loses the sentence."""
+    kept = {"code": "msgid", "msgid": english(sentence), "params": params}
+    with translation.override("en"):
+        kept["text"] = render_stored(kept)
+    return kept
+
+
+def stored_money(value, currency: str = CURRENCY_EUR) -> dict:
+    """An amount as a stored parameter: written with the reader's separators and its currency."""
+    return {"money": f"{value:.2f}", "currency": currency}
+
+
+def stored_errors(error) -> list[dict]:
+    """Each message of a Django ``ValidationError`` as a stored sentence, with its parameters."""
+    return [stored_sentence(e.message, **(e.params or {})) for e in error.error_list]
+
+
+def _interpolate(template: str, params: dict) -> str:
+    try:
+        return template % params if params else template
+    except (KeyError, TypeError, ValueError):
+        return template
+
+
+def english(text) -> str:
+    """``text`` (a lazy string, or a callable giving one) in its English source form, for storing."""
+    with translation.override("en"):
+        return str(text() if callable(text) else text)
+
+
+def render_stored(message: dict | None, fallback: str = "") -> str:
+    """A stored message in the active language; a row without a (known) code shows its text."""
+    message = message or {}
+    if message.get("code") == "msgid" and message.get("msgid"):
+        template = _translated_text(message["msgid"])
+    else:
+        template = STORED_MESSAGES.get(message.get("code", ""))
+    if template is None:
+        return _translated_text(fallback)
+    params = {}
+    for name, value in (message.get("params") or {}).items():
+        if isinstance(value, dict) and "code" in value:
+            params[name] = render_stored(value, value.get("text", ""))
+        elif isinstance(value, dict) and "money" in value:
+            params[name] = format_money(value["money"], value.get("currency", CURRENCY_EUR))
+        elif name == "provider_text":
+            params[name] = _PROVIDER_TEXT % {"text": value}
+        else:  # names, figures: as stored (a label to translate is passed as a stored sentence)
+            params[name] = value
+    try:
+        # A catalogue entry is a lazy sentence: ``%`` picks the plural form from the count too.
+        return str(template % params) if params else str(template)
+    except (KeyError, TypeError, ValueError):
+        return _translated_text(fallback)
+
+
+def stored_display(value) -> str:
+    """Any stored message for a reader: a stored code (dict) rendered, plain old text translated
+    when it is a catalogue sentence and shown as stored otherwise."""
+    if isinstance(value, dict) and "money" in value:
+        return format_money(value["money"], value.get("currency", CURRENCY_EUR))
+    if isinstance(value, dict):
+        return render_stored(value, value.get("text", ""))
+    return _translated_text(value)
+
+
+def _translated_text(text) -> str:
+    # gettext("") would return the catalogue's header.
+    text = "" if text is None else str(text)
+    return _(text) if text.strip() else text
+
+
+def provider_error_message(error: errors.ProviderError) -> dict | None:
+    """The stored form of a rejection carrying the provider's own reason; None for the others."""
+    for kind, code in (
+        (errors.RedeemRefused, "provider.redeem_refused"),
+        (errors.TokenInvalid, "provider.token_invalid"),
+        (errors.Rejected, "provider.rejected"),
+    ):
+        if isinstance(error, kind):
+            return stored(code, provider_text=error.message)
+    return None
+
+
 def provider_error_text(error: errors.ProviderError, *, money_moving: bool = False) -> str:
     """One sentence (or two) for staff about ``error``; says whether anything changed."""
-    if isinstance(error, errors.RedeemRefused):
-        return _("The provider refused to redeem this token: %(reason)s") % {"reason": error.message}
-    if isinstance(error, errors.TokenInvalid):
-        return _("The provider says this code is not a valid token: %(reason)s") % {"reason": error.message}
-    if isinstance(error, errors.Rejected):
-        return _("The provider refused the request: %(reason)s") % {"reason": error.message}
+    rejection = provider_error_message(error)
+    if rejection is not None:
+        return render_stored(rejection)
     if isinstance(error, errors.CallBudgetSpent):
         when = retry_time(error.retry_at)
         if when:
@@ -305,15 +427,34 @@ def check_error_text(error: errors.ProviderError) -> str:
     return provider_error_text(error)
 
 
-def told(message, checks=(), status="") -> dict:
-    """What the ledger keeps of what staff were told (``ProviderOperation.staff_text``)."""
-    return {"message": str(message), "checks": [str(c) for c in checks], "status": str(status or "")}
+def told(message, checks=(), status="", *, stored_as: dict | None = None) -> dict:
+    """What the ledger keeps of what staff were told (``ProviderOperation.staff_text``).
+
+    Catalogue sentences are kept in their English source text, whoever's language the call ran
+    in, so ``told_text`` finds them in the catalogue and shows them in the reader's language;
+    ``stored_as`` (code and parameters) does the same for sentences with figures or provider text.
+    """
+    with translation.override("en"):
+        kept = {"message": str(message), "checks": [str(c) for c in checks], "status": str(status or "")}
+    if stored_as:
+        kept.update(stored_as)
+    return kept
 
 
 def told_staff(error: errors.ProviderError, *, money_moving: bool = False) -> dict:
     """What staff are told about ``error``, as the ledger keeps it."""
     message = provider_error_text(error, money_moving=money_moving)
-    return told(message, what_to_check(error), allsafe_status(error))
+    return told(message, what_to_check(error), allsafe_status(error), stored_as=provider_error_message(error))
+
+
+def told_text(kept: dict | None) -> dict:
+    """``ProviderOperation.staff_text`` for a page: message and checks in the reader's language."""
+    kept = kept or {}
+    return {
+        "message": render_stored(kept, kept.get("message", "")),
+        "checks": [_translated_text(c) for c in kept.get("checks", [])],
+        "status": kept.get("status", ""),
+    }
 
 
 def operation_error_text(operation) -> str:
@@ -322,5 +463,9 @@ def operation_error_text(operation) -> str:
         # The outcome was unknown once, then settled as "not redeemed" (balance unchanged): the
         # page says that, never the "outcome unknown" warning the call was first recorded with.
         return str(NOT_REDEEMED_SETTLED) if operation.kind == "redeem" else _("It did not go through.")
-    told = operation.staff_text or {}
-    return told.get("message") or operation.error_message or _("The operation did not go through.")
+    kept = operation.staff_text or {}
+    return (
+        render_stored(kept, kept.get("message", ""))
+        or _translated_text(operation.error_message)
+        or _("The operation did not go through.")
+    )

@@ -50,11 +50,11 @@ def test_poll_of_the_demo_campaign_stores_the_snapshot_and_opens_matching_alerts
     open_alerts = StockAlert.objects.filter(campaign=demo_vault, state=AlertState.OPEN)
     low = {(a.vendor, a.value) for a in open_alerts.filter(kind=AlertKind.LOW_STOCK)}
     empty = {(a.vendor, a.value) for a in open_alerts.filter(kind=AlertKind.OUT_OF_STOCK)}
-    assert low == {key for key, count in expected.items() if count < THRESHOLD}
+    # Out of stock supersedes low stock (issue 19): an empty item has only its out-of-stock alert.
+    assert low == {key for key, count in expected.items() if 0 < count < THRESHOLD}
     assert empty == {key for key, count in expected.items() if count == 0}
     assert low == {
         ("Takealot", Decimal("250.00")),
-        ("Checkers", Decimal("100.00")),
         ("Netflorist", Decimal("200.00")),
     }
     assert empty == {("Checkers", Decimal("100.00"))}
@@ -72,8 +72,5 @@ def test_a_second_poll_opens_nothing_new_and_restocking_resolves(sandbox, demo_v
     stock_poll(campaign_id=demo_vault.pk)
 
     checkers = StockAlert.objects.filter(campaign=demo_vault, vendor="Checkers", value=Decimal("100.00"))
-    assert set(checkers.values_list("kind", "state")) == {
-        (AlertKind.LOW_STOCK, AlertState.RESOLVED),
-        (AlertKind.OUT_OF_STOCK, AlertState.RESOLVED),
-    }
+    assert set(checkers.values_list("kind", "state")) == {(AlertKind.OUT_OF_STOCK, AlertState.RESOLVED)}
     assert StockSnapshot.objects.filter(campaign=demo_vault).count() == 3

@@ -158,9 +158,10 @@ def test_out_of_stock_opens_its_own_alert_and_resolves_when_any_is_back(
 ):
     fake_provider.set_stock("Uber", 50, 0)
     poll(allsafe_campaign)
-    assert {a.kind for a in open_alerts(allsafe_campaign)} == {AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK}
-    assert len(mailoutbox) == 2  # one message per admin listing both alerts
-    assert "2 stock alerts" in mailoutbox[0].subject
+    # Out of stock supersedes low stock: one open alert per item (issue 19).
+    assert [a.kind for a in open_alerts(allsafe_campaign)] == [AlertKind.OUT_OF_STOCK]
+    assert len(mailoutbox) == 2  # one message per admin
+    assert "out of stock" in mailoutbox[0].subject
 
     fake_provider.set_stock("Uber", 50, 4)
     poll(allsafe_campaign)

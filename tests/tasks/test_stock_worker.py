@@ -184,11 +184,9 @@ def test_the_same_poll_dispatched_twice_at_once_alerts_once(
     wait_for(lambda: len(finished_polls(worker)) == 2, worker, what="both polls to finish")
 
     assert sorted(finished_polls(worker)) in (["busy", "succeeded"], ["succeeded", "succeeded"])
-    assert sorted(StockAlert.objects.values_list("kind", flat=True)) == [
-        AlertKind.LOW_STOCK,
-        AlertKind.OUT_OF_STOCK,
-    ]
-    assert len(mails(tmp_path)) == 1  # one message listing both alerts, to the one admin
+    # Out of stock supersedes low stock: one alert for the item (issue 19).
+    assert sorted(StockAlert.objects.values_list("kind", flat=True)) == [AlertKind.OUT_OF_STOCK]
+    assert len(mails(tmp_path)) == 1  # one message, to the one admin
 
 
 def test_provider_down_for_n_intervals_raises_a_stale_alert(

@@ -177,7 +177,7 @@ def test_refresh_then_allocate_shows_every_field(client, marketing, fake_provide
     assert "No availability fetched yet" in client.get(ALLOCATE_URL).content.decode()
     client.post(REFRESH_URL)
     response = client.get(ALLOCATE_URL)
-    assert "Takealot — 100 (3 left)" in response.content.decode()
+    assert "Takealot — R 100 (3 left)" in response.content.decode()  # rand, marked (issue 19)
     response = client.post(
         ALLOCATE_URL, {"request_token": token_from(response), "voucher_type": "Takealot|100"}
     )

@@ -81,7 +81,7 @@ def test_dashboard_lists_open_alerts_of_own_campaigns_only(
     assert StockAlert.objects.filter(campaign=other).exists()
     client.force_login(marketing)
     body = client.get(reverse("vouchers:stock-dashboard")).content.decode()
-    assert "Only 1 Takealot 100.00 vouchers are left" in body
+    assert "Only 1 Takealot R 100.00 vouchers are left" in body  # with its currency (issue 19)
     assert "Hidden vault" not in body
     assert "healthy" in body
 

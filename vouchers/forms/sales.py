@@ -20,7 +20,7 @@ from ..output import bulk_csv as sales_csv
 from ..services.sales import AvailabilitySnapshot, new_request_token
 from ..values import sale_rules as sales_rules
 from ..values.codes import is_plausible_code, normalize_code
-from ..values.formatting import format_amount, format_money
+from ..values.formatting import CURRENCY_ZAR, format_money
 from ..values.parsing import parse_amount
 
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -162,7 +162,7 @@ class VoucherAllocateForm(OneTimeTokenFormMixin, forms.Form):
                 _("%(vendor)s — %(value)s (%(remaining)d left)")
                 % {
                     "vendor": i.vendor,
-                    "value": format_amount(whole_if_integral(i.value), decimals=None),
+                    "value": format_money(whole_if_integral(i.value), CURRENCY_ZAR, decimals=None),
                     "remaining": i.remaining,
                 },
             )

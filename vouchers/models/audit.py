@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ..staff_text import render_stored
+
 
 class AppendOnlyError(Exception):
     """Audit events are never changed or deleted."""
@@ -47,7 +49,10 @@ class AuditEvent(models.Model):
     )
     object_type = models.CharField(_("object type"), max_length=64, blank=True)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    #: English text, for search and for rows written before ``message`` existed.
     summary = models.TextField(_("summary"))
+    #: The summary as a code and parameters (``staff_text.stored``), rendered when read.
+    message = models.JSONField(_("message"), default=dict, blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
@@ -68,3 +73,8 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events cannot be deleted.")
+
+    @property
+    def display_summary(self) -> str:
+        """The summary in the reader's language (old rows without a code: as stored)."""
+        return render_stored(self.message, self.summary)

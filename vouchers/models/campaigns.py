@@ -12,11 +12,22 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..security.fields import EncryptedTextField
+from ..values.formatting import CURRENCY_EUR, CURRENCY_ZAR
 
 
 class Provider(models.TextChoices):
     LINA = "lina", "LINA Voucher"
     ALLSAFE = "allsafe", "Allsafe"
+
+
+#: The currency every amount of a provider is in: LINA sells euro tokens, Allsafe rand vouchers.
+PROVIDER_CURRENCY = {Provider.LINA: CURRENCY_EUR, Provider.ALLSAFE: CURRENCY_ZAR}
+CURRENCY_CHOICES = [(CURRENCY_EUR, _("euro (€)")), (CURRENCY_ZAR, _("rand (R)"))]
+
+
+def providers_in(currency: str) -> list[str]:
+    """The providers whose amounts are in ``currency`` (for filters that must not mix currencies)."""
+    return [provider for provider, code in PROVIDER_CURRENCY.items() if code == currency]
 
 
 class LinaHashRecipe(models.TextChoices):
@@ -204,6 +215,11 @@ class Campaign(models.Model):
     @property
     def is_allsafe(self) -> bool:
         return self.provider == Provider.ALLSAFE
+
+    @property
+    def currency(self) -> str:
+        """ISO code of the campaign's amounts (``values.formatting.format_money`` takes it)."""
+        return PROVIDER_CURRENCY.get(self.provider, CURRENCY_EUR)
 
     def is_active_on(self, day=None) -> bool:
         """Live and inside its dates (if it has any)."""

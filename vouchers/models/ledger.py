@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ..staff_text import stored_display
 from .campaigns import Campaign
 
 
@@ -93,7 +94,10 @@ class ProviderOperation(models.Model):
         related_name="+",
         verbose_name=_("resolved by"),
     )
-    resolution_note = models.TextField(_("resolution note"), blank=True)
+    resolution_note = models.TextField(_("resolution note"), blank=True)  # English, or as a person typed it
+    #: The note of a settlement the portal made itself (reconcile), as a code and parameters
+    #: (``staff_text.stored_sentence``): shown, and printed on the slip, in the reader's language.
+    resolution_message = models.JSONField(_("resolution message"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -128,3 +132,8 @@ class ProviderOperation(models.Model):
     @property
     def was_unknown(self) -> bool:
         return self.resolved_at is not None
+
+    @property
+    def display_resolution_note(self) -> str:
+        """The settlement note in the reader's language; a note a person typed, as typed."""
+        return stored_display(self.resolution_message or self.resolution_note)

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ..security.fields import EncryptedJSONField, EncryptedTextField
+from ..staff_text import stored_display
 from .campaigns import Campaign
 from .ledger import OperationState, ProviderOperation
 
@@ -249,7 +250,10 @@ class BulkSaleRow(models.Model):
     line_number = models.PositiveIntegerField(_("line"))
     raw = models.JSONField(default=dict, blank=True)  # the cells as uploaded, for the result file
     valid = models.BooleanField(default=False)  # False: never sold; ``errors`` says why
-    errors = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)  # in English, for the raw data and old rows
+    #: The same messages as codes and parameters (``staff_text.stored_sentence``), shown in the
+    #: reader's language; empty on rows uploaded before it existed (``errors`` is shown then).
+    error_messages = models.JSONField(default=list, blank=True)
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     template = models.ForeignKey(
         SaleTemplate, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("template")
@@ -275,3 +279,8 @@ class BulkSaleRow(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line_number}"
+
+    @property
+    def display_errors(self) -> list[str]:
+        """Why the row is invalid, in the reader's language."""
+        return [stored_display(e) for e in (self.error_messages or self.errors or [])]

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..values.formatting import format_amount, translate_stored
+from ..staff_text import stored_money, stored_sentence
+from ..values.formatting import format_money, translate_stored
 from .campaigns import Campaign
 from .ledger import ProviderOperation
 
@@ -138,16 +138,49 @@ class AlertKind(models.TextChoices):
     STALE = "stale", _("stale data")
 
 
+#: The alerts about one item's stock, in the order they supersede each other: an item has at most
+#: one of them open (out of stock at 0, low stock from 1 to below its threshold).
+ITEM_ALERT_KINDS = (AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK)
+
+
+def wanted_item_alert(remaining: int, threshold: int) -> str | None:
+    """The one item alert that should be open at ``remaining`` vouchers, or None."""
+    if remaining == 0:
+        return AlertKind.OUT_OF_STOCK
+    if remaining < threshold:
+        return AlertKind.LOW_STOCK
+    return None
+
+
+OUT_OF_STOCK_TEXT = _("No %(vendor)s %(value)s vouchers are left.")
+LOW_STOCK_TEXT = _("Only %(remaining)d %(vendor)s %(value)s vouchers are left (threshold %(threshold)d).")
+
+
+def _item_sentence(kind: str, remaining: int | None, threshold: int | None):
+    if kind == AlertKind.OUT_OF_STOCK or remaining is None or threshold is None:
+        return OUT_OF_STOCK_TEXT
+    return LOW_STOCK_TEXT
+
+
 def stock_item_message(*, kind: str, vendor: str, value, remaining: int | None, threshold: int | None) -> str:
     """The sentence of a low-stock or out-of-stock alert, in the active language."""
-    if kind == AlertKind.OUT_OF_STOCK or remaining is None or threshold is None:
-        return gettext("No %(vendor)s %(value)s vouchers are left.") % {"vendor": vendor, "value": value}
-    return gettext("Only %(remaining)d %(vendor)s %(value)s vouchers are left (threshold %(threshold)d).") % {
+    return str(_item_sentence(kind, remaining, threshold)) % {
         "remaining": remaining,
         "vendor": vendor,
         "value": value,
         "threshold": threshold,
     }
+
+
+def stock_item_stored(
+    *, kind: str, vendor: str, value, currency: str, remaining: int | None, threshold: int | None
+) -> dict:
+    """The same sentence as a stored message (audit trail): rendered in the reader's language."""
+    sentence = _item_sentence(kind, remaining, threshold)
+    params = {"vendor": vendor, "value": stored_money(value, currency)}
+    if sentence is LOW_STOCK_TEXT:
+        params.update(remaining=remaining, threshold=threshold)
+    return stored_sentence(sentence, **params)
 
 
 class AlertState(models.TextChoices):
@@ -172,7 +205,9 @@ class StockAlert(models.Model):
     item_key = models.CharField(max_length=160, blank=True, editable=False)
     vendor = models.CharField(_("vendor"), max_length=120, blank=True)
     value = models.DecimalField(_("value"), max_digits=12, decimal_places=2, null=True, blank=True)
-    remaining = models.IntegerField(_("remaining when opened"), null=True, blank=True)
+    #: Both kept current while the alert is open (the poll, a threshold change): the text is
+    #: rendered from them. A resolved alert keeps the figures it last had.
+    remaining = models.IntegerField(_("remaining"), null=True, blank=True)
     threshold = models.PositiveIntegerField(_("threshold"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
     what_to_check = models.JSONField(_("what to check"), default=list, blank=True)
@@ -209,8 +244,9 @@ class StockAlert(models.Model):
         """The alert's text in the reader's language.
 
         Stock alerts are written by the polling job in the default language; the low/out-of-stock
-        sentence is rebuilt from the alert's own figures, other kinds show the stored text
-        translated when it is a catalogue sentence.
+        sentence is rebuilt from the alert's own figures, which every poll (remaining, threshold)
+        and every threshold change keep current while the alert is open; other kinds show the
+        stored text translated when it is a catalogue sentence.
         """
         if (
             self.kind in (AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK)
@@ -220,7 +256,7 @@ class StockAlert(models.Model):
             return stock_item_message(
                 kind=self.kind,
                 vendor=self.vendor,
-                value=format_amount(self.value),
+                value=format_money(self.value, self.campaign.currency),
                 remaining=self.remaining,
                 threshold=self.threshold,
             )

@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import ProviderOperation
 from ..security.redaction import redact
-from ..values.formatting import format_amount, format_money, translate_stored
+from ..staff_text import operation_error_text
+from ..values.formatting import format_money, translate_stored
 from .tables import STATE_BADGES
 
 #: Characters of a request or answer shown in a table cell (the CSV has them whole).
@@ -61,7 +62,9 @@ def answer_summary(operation: ProviderOperation, limit: int | None = SUMMARY_CHA
     """What came back: the error (in the reader's language where it can be) and the answer."""
     parts = []
     if operation.error_code:
-        message = translate_stored(operation.error_message) if operation.error_message else ""
+        # What staff were told, in the reader's language (the provider's own words labelled).
+        message = operation_error_text(operation) if operation.staff_text else ""
+        message = message or (translate_stored(operation.error_message) if operation.error_message else "")
         parts.append(redact(f"{operation.error_code}: {message}" if message else operation.error_code))
     answer = data_summary(operation.response_data, limit=None)
     if answer:
@@ -72,9 +75,7 @@ def answer_summary(operation: ProviderOperation, limit: int | None = SUMMARY_CHA
 def operation_amount(operation: ProviderOperation) -> str:
     if operation.amount is None:
         return ""
-    if operation.campaign.is_lina:
-        return format_money(operation.amount)
-    return format_amount(operation.amount, decimals=None)
+    return format_money(operation.amount, operation.campaign.currency)
 
 
 class LedgerTable(tables.Table):
@@ -159,6 +160,8 @@ LEDGER_CSV_HEADER = (
     _("error"),
     _("asked"),
     _("answer"),
+    # Last, so the columns before keep their places in files people already read.
+    _("currency"),
 )
 
 
@@ -178,4 +181,5 @@ def ledger_csv_rows(operations):
             op.error_code,
             data_summary(op.request_data, limit=None),
             answer_summary(op, limit=None),
+            "" if op.amount is None else op.campaign.currency,
         )

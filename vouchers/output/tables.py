@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..models import AuditEvent, Sale
-from ..values.formatting import format_amount, format_money
+from ..values.formatting import format_money
 
 MAX_PER_PAGE = 200
 
@@ -89,6 +89,8 @@ class SaleTable(tables.Table):
     state = tables.Column(
         verbose_name=_("State"), accessor="operation__state", order_by=then_newest("operation__state")
     )
+    # In the file only (the page's amount carries its sign): rand and euro rows in one file.
+    currency = tables.Column(verbose_name=_("Currency"), accessor="campaign__provider", visible=False)
 
     class Meta:
         model = Sale
@@ -116,15 +118,15 @@ class SaleTable(tables.Table):
             "code_masked",
             "email",
             "state",
+            # Last, so the columns before keep their places in files people already read.
+            "currency",
         )
         order_by = ("-created_at",)
         attrs = {"class": "table"}
         empty_text = _("No sales match.")
 
     def render_amount(self, record):
-        if record.is_gift_token:
-            return format_money(record.amount)
-        return format_amount(record.amount, decimals=None)
+        return format_money(record.amount, record.campaign.currency)
 
     def render_product(self, record):
         return record.template_name or record.vendor or "—"
@@ -142,6 +144,9 @@ class SaleTable(tables.Table):
 
     def value_amount(self, record):
         return record.amount
+
+    def value_currency(self, record):
+        return record.campaign.currency
 
     def value_product(self, record):
         return record.template_name or record.vendor
@@ -173,3 +178,9 @@ class AuditEventTable(tables.Table):
 
     def value_created_at(self, value):
         return value.isoformat()  # the file is for machines too: exact and time-zone aware
+
+    def render_summary(self, record):
+        return record.display_summary
+
+    def value_summary(self, record):
+        return record.display_summary

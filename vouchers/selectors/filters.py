@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from ..access.scoping import campaigns_for
 from ..forms.fields import AmountRangeField
 from ..models import AuditEvent, Sale
+from ..models.campaigns import CURRENCY_CHOICES, providers_in
 from ..models.ledger import OperationState
 from ..models.sales import SaleKind
 from .sales import sale_code_digest
@@ -53,6 +54,10 @@ class SaleFilter(django_filters.FilterSet):
         label=_("State"), field_name="operation__state", choices=OperationState.choices
     )
     kind = django_filters.ChoiceFilter(label=_("Kind"), choices=SaleKind.choices)
+    # Rand and euro amounts are different money: the currency narrows the list before the range.
+    currency = django_filters.ChoiceFilter(
+        label=_("Currency"), choices=CURRENCY_CHOICES, method="in_currency"
+    )
     amount = AmountRangeFilter(label=_("Amount from/to"))
     recipient = django_filters.CharFilter(
         label=_("Recipient (name or e-mail)"), method="filter_recipient", max_length=254
@@ -63,7 +68,7 @@ class SaleFilter(django_filters.FilterSet):
 
     class Meta:
         model = Sale
-        fields = ["campaign", "sold", "seller", "state", "kind", "amount", "recipient", "code_of"]
+        fields = ["campaign", "sold", "seller", "state", "kind", "currency", "amount", "recipient", "code_of"]
 
     def filter_recipient(self, queryset, name, value):
         if not value:
@@ -77,6 +82,9 @@ class SaleFilter(django_filters.FilterSet):
         if not digest:  # not a sale of the viewer's campaigns, or it has no code: only itself
             return queryset.filter(pk=value)
         return queryset.filter(operation__code_digest=digest)
+
+    def in_currency(self, queryset, name, value):
+        return queryset.filter(campaign__provider__in=providers_in(value)) if value else queryset
 
 
 def _user_campaigns(request):

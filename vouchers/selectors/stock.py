@@ -29,6 +29,7 @@ from ..models import (
 from ..models.ledger import OperationKind
 from ..models.stock import AlertState, stock_item_key
 from ..output.stock_chart import Chart, build_chart
+from ..values.formatting import format_money
 
 #: Consumption over this window gives the days-to-empty estimate.
 ESTIMATE_WINDOW = timedelta(days=7)
@@ -164,14 +165,15 @@ def _history(campaign: Campaign, since: datetime) -> dict[tuple[str, Decimal], l
 def days_to_empty(points: list[tuple[datetime, int]]) -> float | None:
     """Days until nothing is left at the recent rate of consumption; None without consumption.
 
-    Only decreases count as consumption: a restock between two polls is not negative use.
-    Needs at least an hour of history, so two early polls do not extrapolate wildly.
+    Only decreases count as consumption: a restock between two polls is not negative use. The
+    rate is what was used between the first and the last poll over the time between them, so two
+    polls with a drop are enough (a minute-interval demo shows an estimate after two minutes).
     """
     if len(points) < 2:
         return None
     used = sum(max(0, before - after) for (_t1, before), (_t2, after) in itertools.pairwise(points))
     elapsed_days = (points[-1][0] - points[0][0]).total_seconds() / 86400
-    if used == 0 or elapsed_days < 1 / 24:
+    if used == 0 or elapsed_days <= 0:
         return None
     return points[-1][1] / (used / elapsed_days)
 
@@ -183,7 +185,9 @@ def stock_detail(campaign: Campaign, *, chart_days: int = DEFAULT_CHART_DAYS) ->
     latest = {(lv.vendor, lv.value): lv.remaining for lv in snapshot.levels.all()} if snapshot else {}
     history = _history(campaign, min(now - timedelta(days=chart_days), now - ESTIMATE_WINDOW))
     open_alerts = list(
-        StockAlert.objects.filter(campaign=campaign, state=AlertState.OPEN).order_by("-opened_at", "-id")
+        StockAlert.objects.filter(campaign=campaign, state=AlertState.OPEN)
+        .select_related("campaign")
+        .order_by("-opened_at", "-id")
     )
     kinds_by_item: dict[str, list[str]] = {}
     for alert in open_alerts:
@@ -207,7 +211,7 @@ def stock_detail(campaign: Campaign, *, chart_days: int = DEFAULT_CHART_DAYS) ->
     chart_since = now - timedelta(days=chart_days)
     chart = build_chart(
         {
-            f"{vendor} {value}": [p for p in points if p[0] >= chart_since]
+            f"{vendor} {format_money(value, campaign.currency)}": [p for p in points if p[0] >= chart_since]
             for (vendor, value), points in history.items()
         },
         start=chart_since,
@@ -223,9 +227,9 @@ def stock_detail(campaign: Campaign, *, chart_days: int = DEFAULT_CHART_DAYS) ->
         chart_days=chart_days,
         open_alerts=open_alerts,
         recent_alerts=list(
-            StockAlert.objects.filter(campaign=campaign, state=AlertState.RESOLVED).order_by("-resolved_at")[
-                :10
-            ]
+            StockAlert.objects.filter(campaign=campaign, state=AlertState.RESOLVED)
+            .select_related("campaign")
+            .order_by("-resolved_at")[:10]
         ),
         last_poll=ProviderOperation.objects.filter(campaign=campaign, kind=OperationKind.POLL)
         .order_by("-created_at", "-id")

@@ -15,8 +15,13 @@ def audit_record(
     campaign: Campaign | None = None,
     obj: Any = None,
     data: dict | None = None,
+    message: dict | None = None,
 ) -> AuditEvent:
-    """Append one audit event. ``data`` must never hold secret values, only what changed."""
+    """Append one audit event. ``data`` must never hold secret values, only what changed.
+
+    ``message`` (``staff_text.stored``) lets pages show the summary in the reader's language;
+    ``summary`` stays the English text the list searches and old rows show.
+    """
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
     return AuditEvent.objects.create(
         actor=actor if is_user else None,
@@ -27,4 +32,5 @@ def audit_record(
         object_id=str(obj.pk) if obj is not None else "",
         summary=summary,
         data=data or {},
+        message=message or {},
     )

@@ -33,7 +33,7 @@ from ..selectors.sales import (
     bulk_sale_is_stalled,
     bulk_sale_lease_seconds,
 )
-from ..staff_text import told
+from ..staff_text import stored_errors, stored_sentence, told
 from ..values import sale_rules as sales_rules
 from ..values.parsing import parse_amount
 from .audit import audit_record
@@ -55,28 +55,31 @@ QUEUE_FAILED_NOTE = gettext_lazy(
 
 def bulk_row_validate(
     *, campaign: Campaign, templates: dict[str, SaleTemplate], line: sales_csv.CsvLine
-) -> tuple[dict[str, Any], list[str]]:
-    """Check one uploaded line against the sale rules: (clean values, messages)."""
+) -> tuple[dict[str, Any], list[dict]]:
+    """Check one uploaded line against the sale rules: (clean values, stored messages)."""
     cells = line.cells
-    errors: list[str] = []
+    errors: list[dict] = []  # stored sentences: shown in the reader's language
     clean: dict[str, Any] = {}
     if line.extra_cells:
-        errors.append(_("This line has more values than the header has columns."))
+        errors.append(stored_sentence(gettext_lazy("This line has more values than the header has columns.")))
     try:
         clean["amount"] = sales_rules.check_amount(campaign, parse_amount(cells.get("amount", "")))
     except ValidationError as exc:
-        errors.extend(exc.messages)
+        errors.extend(stored_errors(exc))
     template = None
     name = cells.get("template", "")
     if not name:
-        errors.append(_("Name the template."))
+        errors.append(stored_sentence(gettext_lazy("Name the template.")))
     else:
         template = templates.get(name.casefold())
         if template is None:
             known = ", ".join(sorted(t.name for t in templates.values())) or "—"
             errors.append(
-                _("There is no active template “%(name)s” (templates: %(known)s).")
-                % {"name": name, "known": known}
+                stored_sentence(
+                    gettext_lazy("There is no active template “%(name)s” (templates: %(known)s)."),
+                    name=name,
+                    known=known,
+                )
             )
     clean["template"] = template
     layout = None
@@ -85,20 +88,20 @@ def bulk_row_validate(
         if template is not None:
             layout = sales_rules.check_layout(template, layout)
     except ValidationError as exc:
-        errors.extend(exc.messages)
+        errors.extend(stored_errors(exc))
     clean["layout"] = layout
     try:
         clean["from_name"], clean["for_name"] = sales_rules.check_names(
             layout, cells.get("from", ""), cells.get("for", "")
         )
     except ValidationError as exc:
-        errors.extend(exc.messages)
+        errors.extend(stored_errors(exc))
     try:
         clean["email"] = sales_rules.check_email(cells.get("email", ""))
     except ValidationError as exc:
-        errors.extend(exc.messages)
+        errors.extend(stored_errors(exc))
     if len(clean.get("email", "")) > 254:
-        errors.append(_("The e-mail address is too long."))
+        errors.append(stored_sentence(gettext_lazy("The e-mail address is too long.")))
     return clean, errors
 
 
@@ -135,7 +138,8 @@ def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) ->
                 line_number=line.line_number,
                 raw={k: v[:300] for k, v in line.cells.items()},
                 valid=not errors,
-                errors=errors,
+                errors=[e["text"] for e in errors],
+                error_messages=errors,
                 amount=clean.get("amount") if not errors else None,
                 template=clean.get("template") if not errors else None,
                 layout=clean.get("layout") if not errors else None,

@@ -25,13 +25,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 
 from ..models import ProviderOperation, ReconcileTicket, Sale
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import Rejected
 from ..security import crypto
-from ..staff_text import told
+from ..staff_text import stored, stored_money, stored_note, stored_sentence, told
 from .audit import audit_record
 from .pipeline import operation_log, operation_transition, provider_call
 from .refusals import Refusal
@@ -50,20 +50,32 @@ def max_attempts() -> int:
 @dataclass(frozen=True)
 class Verdict:
     state: str
-    note: str
+    #: The note as a stored sentence (code and parameters), rendered when read; ``note`` is its
+    #: English text.
+    message: dict
     balance_after: object = None
+
+    @property
+    def note(self) -> str:
+        return self.message["text"]
 
 
 def reconcile_verdict(*, operation: ProviderOperation, remaining, settled: bool) -> Verdict | None:
     """Compare a fresh remaining value with the balance before the redeem. None: not yet decidable."""
     before, amount = operation.balance_before, operation.amount
     if remaining is None or before is None or amount is None:
-        return Verdict(OperationState.NEEDS_REVIEW, _("The balance before or after is not known."))
+        return Verdict(
+            OperationState.NEEDS_REVIEW,
+            stored_sentence(gettext_lazy("The balance before or after is not known.")),
+        )
     if remaining == before - amount:
         return Verdict(
             OperationState.SUCCEEDED,
-            _("Balance dropped from %(before)s to %(after)s by the amount: redeemed.")
-            % {"before": before, "after": remaining},
+            stored_sentence(
+                gettext_lazy("Balance dropped from %(before)s to %(after)s by the amount: redeemed."),
+                before=stored_money(before),
+                after=stored_money(remaining),
+            ),
             remaining,
         )
     if remaining == before:
@@ -71,13 +83,21 @@ def reconcile_verdict(*, operation: ProviderOperation, remaining, settled: bool)
             return None
         return Verdict(
             OperationState.FAILED,
-            _("Balance unchanged at %(after)s: not redeemed.") % {"after": remaining},
+            stored_sentence(
+                gettext_lazy("Balance unchanged at %(after)s: not redeemed."), after=stored_money(remaining)
+            ),
             remaining,
         )
     return Verdict(
         OperationState.NEEDS_REVIEW,
-        _("Balance went from %(before)s to %(after)s, which does not match a redeem of %(amount)s.")
-        % {"before": before, "after": remaining, "amount": amount},
+        stored_sentence(
+            gettext_lazy(
+                "Balance went from %(before)s to %(after)s, which does not match a redeem of %(amount)s."
+            ),
+            before=stored_money(before),
+            after=stored_money(remaining),
+            amount=stored_money(amount),
+        ),
         remaining,
     )
 
@@ -88,7 +108,11 @@ def _settle(*, operation_id: int, verdict: Verdict, actor=None) -> ProviderOpera
         operation = ProviderOperation.objects.select_for_update().get(pk=operation_id)
         if operation.state != OperationState.UNKNOWN:
             return operation
-        fields = {"resolved_at": timezone.now(), "resolution_note": verdict.note}
+        fields = {
+            "resolved_at": timezone.now(),
+            "resolution_note": verdict.note,
+            "resolution_message": verdict.message,
+        }
         if verdict.balance_after is not None and verdict.state == OperationState.SUCCEEDED:
             fields["balance_after"] = verdict.balance_after
         # Only the verdict: finished_at and duration stay those of the original call.
@@ -119,7 +143,8 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
         return _settle(
             operation_id=operation.pk,
             verdict=Verdict(
-                OperationState.NEEDS_REVIEW, _("Only a person can settle this kind of operation.")
+                OperationState.NEEDS_REVIEW,
+                stored_sentence(gettext_lazy("Only a person can settle this kind of operation.")),
             ),
         )
     ticket = ReconcileTicket.objects.filter(operation=operation).first()
@@ -130,7 +155,10 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
     if not code:
         return _settle(
             operation_id=operation.pk,
-            verdict=Verdict(OperationState.NEEDS_REVIEW, _("The code to re-check is no longer available.")),
+            verdict=Verdict(
+                OperationState.NEEDS_REVIEW,
+                stored_sentence(gettext_lazy("The code to re-check is no longer available.")),
+            ),
         )
 
     outcome = provider_call(
@@ -176,7 +204,9 @@ def _check_failed(
             operation_id=operation.pk,
             verdict=Verdict(
                 OperationState.NEEDS_REVIEW,
-                _("The re-check was refused: %(reason)s") % {"reason": error.message},
+                stored_sentence(
+                    gettext_lazy("The re-check was refused: %(provider_text)s"), provider_text=error.message
+                ),
             ),
         )
     ReconcileTicket.objects.filter(pk=ticket.pk).update(
@@ -194,12 +224,7 @@ def _check_failed(
             operation_id=operation.pk,
             verdict=Verdict(
                 OperationState.NEEDS_REVIEW,
-                ngettext(
-                    "The balance could not be re-checked in %(attempts)d attempt.",
-                    "The balance could not be re-checked in %(attempts)d attempts.",
-                    attempts,
-                )
-                % {"attempts": attempts},
+                stored_note("reconcile.no_answer", attempts=attempts),
             ),
         )
     return operation
@@ -293,6 +318,13 @@ def operation_resolve(*, operation_id: int, actor, state: str, reason: str) -> P
             campaign=operation.campaign,
             obj=operation,
             summary=f"{operation.get_kind_display()} #{operation.pk} resolved by hand: {previous} → {state}",
+            message=stored(
+                "operation.resolved",
+                kind=stored_sentence(OperationKind(operation.kind).label),
+                pk=operation.pk,
+                previous=stored_sentence(OperationState(previous).label),
+                state=stored_sentence(OperationState(state).label),
+            ),
             data={"from": previous, "to": state, "reason": reason[:2000]},
         )
     return operation

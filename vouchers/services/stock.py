@@ -36,10 +36,19 @@ from django.utils.translation import gettext_lazy
 from ..models import Campaign, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
-from ..models.stock import AlertKind, AlertState, stock_item_key, stock_item_message
+from ..models.stock import (
+    ITEM_ALERT_KINDS,
+    AlertKind,
+    AlertState,
+    stock_item_key,
+    stock_item_message,
+    stock_item_stored,
+    wanted_item_alert,
+)
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
 from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
-from ..staff_text import what_to_check
+from ..staff_text import stored, stored_sentence, what_to_check
+from ..values.formatting import format_money
 from .audit import audit_record
 from .pipeline import CallCrashed, operation_log, provider_call
 
@@ -106,7 +115,8 @@ def stock_thresholds_save(
     """Replace the campaign's default threshold and its overrides, with one audit event.
 
     The new thresholds apply from the next poll on; alerts are re-evaluated there, not here, so
-    the e-mail path stays in one place (the poll).
+    the e-mail path stays in one place (the poll). Open low-stock alerts take the new threshold
+    at once, so their text never quotes one that no longer applies.
     """
     overrides = list(overrides)
     with transaction.atomic():
@@ -128,6 +138,13 @@ def stock_thresholds_save(
             StockThreshold(campaign=campaign, vendor=o.vendor, value=o.value, threshold=o.threshold)
             for o in overrides
         )
+        rules = ThresholdRules.for_campaign(campaign)
+        for alert in StockAlert.objects.filter(
+            campaign=campaign, kind=AlertKind.LOW_STOCK, state=AlertState.OPEN
+        ).exclude(value=None):
+            current = rules.threshold_for(alert.vendor, alert.value)
+            if alert.threshold != current:
+                StockAlert.objects.filter(pk=alert.pk).update(threshold=current)
         audit_record(
             actor=actor,
             action="stock.thresholds_changed",
@@ -426,44 +443,67 @@ def _sync_item_alerts(
 ) -> None:
     """Open or resolve low-stock and out-of-stock alerts so they match the levels just seen.
 
-    Low stock: remaining below the item's threshold (resolved at or above it). Out of stock:
-    nothing left (resolved as soon as any is back). An item missing from this answer keeps its
-    alerts unchanged: absence is not proof of zero. ``open_keys``: (kind, item key) of the
-    campaign's open alerts, read under the monitor's lock; the partial unique constraint still
-    decides every race.
+    One open alert per item: out of stock (nothing left) supersedes low stock (fewer than the
+    threshold, at least one), so an item at 0 has only its out-of-stock alert open. Resolutions
+    come before openings, so the moment an item goes from low to empty the low alert is resolved
+    as superseded and the out-of-stock one opened. An alert that stays open is brought up to date
+    (remaining, threshold), because its text is rendered from those figures. An item missing from
+    this answer keeps its alerts unchanged: absence is not proof of zero. ``open_keys``: (kind,
+    item key) of the campaign's open alerts, read under the monitor's lock; the partial unique
+    constraint still decides every race.
     """
     rules = ThresholdRules.for_campaign(campaign)
     for (vendor, value), remaining in sorted(levels.items()):
         key = stock_item_key(vendor, value)
         threshold = rules.threshold_for(vendor, value)
-        wanted = {AlertKind.LOW_STOCK: remaining < threshold, AlertKind.OUT_OF_STOCK: remaining == 0}
-        for kind, want in wanted.items():
-            is_open = (kind, key) in open_keys
-            if want and not is_open:
-                message = stock_item_message(
-                    kind=kind, vendor=vendor, value=value, remaining=remaining, threshold=threshold
-                )
-                alert = _open_alert(
-                    campaign,
-                    kind=kind,
-                    now=now,
-                    vendor=vendor,
-                    value=value,
-                    remaining=remaining,
-                    threshold=threshold,
-                    message=message,
-                )
-                if alert:
-                    opened.append(alert.pk)
-            elif not want and is_open:
-                resolved += _resolve_alerts(
-                    campaign,
-                    kind=kind,
-                    item_key=key,
-                    now=now,
-                    why=_("%(remaining)d left (threshold %(threshold)d).")
-                    % {"remaining": remaining, "threshold": threshold},
-                )
+        wanted = wanted_item_alert(remaining, threshold)
+        for kind in ITEM_ALERT_KINDS:
+            if kind != wanted and (kind, key) in open_keys:
+                if kind == AlertKind.LOW_STOCK and wanted == AlertKind.OUT_OF_STOCK:
+                    why = stored_sentence(gettext_lazy("Superseded: none are left (out of stock)."))
+                else:
+                    why = stored_sentence(
+                        gettext_lazy("%(remaining)d left (threshold %(threshold)d)."),
+                        remaining=remaining,
+                        threshold=threshold,
+                    )
+                resolved += _resolve_alerts(campaign, kind=kind, item_key=key, now=now, why=why)
+        if wanted is None:
+            continue
+        if (wanted, key) in open_keys:
+            StockAlert.objects.filter(
+                campaign=campaign, kind=wanted, item_key=key, state=AlertState.OPEN
+            ).exclude(remaining=remaining, threshold=threshold).update(
+                remaining=remaining, threshold=threshold
+            )
+            continue
+        message = stock_item_message(
+            kind=wanted,
+            vendor=vendor,
+            value=format_money(value, campaign.currency),
+            remaining=remaining,
+            threshold=threshold,
+        )
+        alert = _open_alert(
+            campaign,
+            kind=wanted,
+            now=now,
+            vendor=vendor,
+            value=value,
+            remaining=remaining,
+            threshold=threshold,
+            message=message,
+            stored_message=stock_item_stored(
+                kind=wanted,
+                vendor=vendor,
+                value=value,
+                currency=campaign.currency,
+                remaining=remaining,
+                threshold=threshold,
+            ),
+        )
+        if alert:
+            opened.append(alert.pk)
 
 
 def _open_alert(
@@ -477,6 +517,7 @@ def _open_alert(
     remaining: int | None = None,
     threshold: int | None = None,
     what_to_check: list[str] | None = None,
+    stored_message: dict | None = None,
 ) -> StockAlert | None:
     """Insert an open alert unless one of this kind is already open for the item; None if it was.
 
@@ -503,6 +544,13 @@ def _open_alert(
                 campaign=campaign,
                 obj=alert,
                 summary=f"{alert.get_kind_display()} alert opened for {campaign.name}: {message}",
+                message=stored(
+                    "stock.alert_opened",
+                    kind=kind_label(alert),
+                    campaign=campaign.name,
+                    # Plain text: translated when read if it is a catalogue sentence.
+                    message=stored_message or stored_sentence(message),
+                ),
                 data={"kind": kind, "vendor": vendor, "value": str(value or ""), "remaining": remaining},
             )
     except IntegrityError:
@@ -510,8 +558,14 @@ def _open_alert(
     return alert
 
 
-def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: datetime, why: str) -> list[int]:
-    """Resolve the open alert of ``kind`` for the item (if any), with a conditional UPDATE."""
+def _resolve_alerts(
+    campaign: Campaign, *, kind: str, item_key: str, now: datetime, why: str | dict
+) -> list[int]:
+    """Resolve the open alert of ``kind`` for the item (if any), with a conditional UPDATE.
+
+    ``why``: text, or a stored sentence (its English text goes into the alert's resolution).
+    """
+    why_text = why["text"] if isinstance(why, dict) else why
     ids = list(
         StockAlert.objects.filter(
             campaign=campaign, kind=kind, item_key=item_key, state=AlertState.OPEN
@@ -520,7 +574,7 @@ def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: dateti
     done = []
     for pk in ids:
         if StockAlert.objects.filter(pk=pk, state=AlertState.OPEN).update(
-            state=AlertState.RESOLVED, resolved_at=now, resolution=why
+            state=AlertState.RESOLVED, resolved_at=now, resolution=why_text
         ):
             alert = StockAlert.objects.get(pk=pk)
             audit_record(
@@ -528,11 +582,22 @@ def _resolve_alerts(campaign: Campaign, *, kind: str, item_key: str, now: dateti
                 action="stock.alert_resolved",
                 campaign=campaign,
                 obj=alert,
-                summary=f"{alert.get_kind_display()} alert resolved for {campaign.name}: {why}",
+                summary=f"{alert.get_kind_display()} alert resolved for {campaign.name}: {why_text}",
+                message=stored(
+                    "stock.alert_resolved",
+                    kind=kind_label(alert),
+                    campaign=campaign.name,
+                    message=why if isinstance(why, dict) else stored_sentence(why),
+                ),
                 data={"kind": kind, "vendor": alert.vendor, "value": str(alert.value or "")},
             )
             done.append(pk)
     return done
+
+
+def kind_label(alert: StockAlert) -> dict:
+    """The alert kind's label as a stored sentence: shown in the reader's language."""
+    return stored_sentence(AlertKind(alert.kind).label)
 
 
 def _open_stale_alert_if_due(

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from django import template
 
-from ..values.formatting import format_amount, format_money, translate_stored
+from ..staff_text import stored_display
+from ..values.formatting import CURRENCY_EUR, format_money
 
 register = template.Library()
 
@@ -26,18 +27,15 @@ def minutes_ceil(value) -> int:
 
 
 @register.filter
-def money(value) -> str:
-    """A euro amount in the current language: ``1.234,50 €`` / ``1,234.50 €``; "—" for none."""
-    return format_money(value) or "—"
-
-
-@register.filter
-def amount(value) -> str:
-    """A non-euro amount (Allsafe values) in the current language, with its own decimals; "—" for none."""
-    return format_amount(value, decimals=None) or "—"
+def money(value, currency=CURRENCY_EUR) -> str:
+    """An amount with its currency (``{{ x|money:campaign.currency }}``, euro when not given) in the
+    current language: ``1.234,50 €`` / ``R 1,234.50``; "—" for none."""
+    return format_money(value, currency or CURRENCY_EUR) or "—"
 
 
 @register.filter
 def stored_text(value) -> str:
-    """A stored message (alert, error, what to check) in the reader's language when it can be."""
-    return translate_stored(value)
+    """A stored message (alert, error, what to check) in the reader's language when it can be:
+    a code with parameters (``staff_text.stored``) is rendered; plain old text is translated
+    when it is a catalogue sentence, shown as stored otherwise."""
+    return stored_display(value)

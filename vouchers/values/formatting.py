@@ -1,6 +1,6 @@
 """Money, amounts and stored messages as the current language writes them.
 
-One place decides how a euro amount looks: ``1.234,50 €`` in German, ``1,234.50 €`` in English
+One place decides how an amount with its currency looks: ``1.234,50 €`` in German, ``1,234.50 €`` in English
 (the amount first in both, as on the tills' receipts). Django's localisation supplies the decimal
 and thousands separators; the number of decimal places is always 2.
 """
@@ -54,13 +54,29 @@ def format_amount(value, *, grouping: bool = True, decimals: int | None = 2) -> 
     )
 
 
-def format_money(value) -> str:
-    """A euro amount: ``1.234,50 €`` (de) or ``1,234.50 €`` (en); "" for no value."""
-    amount = format_amount(value)
+CURRENCY_EUR = "EUR"
+CURRENCY_ZAR = "ZAR"
+
+
+def format_money(value, currency: str = CURRENCY_EUR, *, decimals: int | None = 2) -> str:
+    """An amount with its currency in the current language; "" for no value.
+
+    Euro: ``1.234,50 €`` (de) or ``1,234.50 €`` (en), as on the tills' receipts. Rand (Allsafe):
+    ``R 1.234,50`` / ``R 1,234.50``, the sign first as South African shops write it. Any other
+    ISO code is written after the amount. Every amount a page, filter or CSV shows goes through
+    here with the campaign's currency (``Campaign.currency``), so rand and euro never share a
+    column unmarked.
+    """
+    amount = format_amount(value, decimals=decimals)
     if not amount:
         return ""
-    # Translators: where the currency sign goes around an amount; keep %(amount)s.
-    return pgettext("money", "%(amount)s €") % {"amount": amount}
+    if currency == CURRENCY_EUR:
+        # Translators: where the euro sign goes around an amount; keep %(amount)s.
+        return pgettext("money", "%(amount)s €") % {"amount": amount}
+    if currency == CURRENCY_ZAR:
+        # Translators: where the rand sign goes around an amount; keep %(amount)s.
+        return pgettext("money", "R %(amount)s") % {"amount": amount}
+    return f"{amount} {currency}"
 
 
 def translate_stored(text) -> str:

@@ -10,7 +10,10 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils.translation import gettext as _
+
+# Lazy, with the figures as params: a form shows the sentence at once, a bulk upload stores it
+# (staff_text.stored_errors) and shows it later in the reader's language.
+from django.utils.translation import gettext_lazy as _
 
 from ..models import Campaign, SaleTemplate
 from .formatting import format_money
@@ -22,8 +25,11 @@ def check_amount(campaign: Campaign, amount: Decimal) -> Decimal:
     # The range first: quantizing an absurdly large number would itself fail.
     if amount < campaign.sale_min_amount or amount > campaign.sale_max_amount:
         raise ValidationError(
-            _("The amount must be between %(min)s and %(max)s for this campaign.")
-            % {"min": format_money(campaign.sale_min_amount), "max": format_money(campaign.sale_max_amount)}
+            _("The amount must be between %(min)s and %(max)s for this campaign."),
+            params={
+                "min": format_money(campaign.sale_min_amount),
+                "max": format_money(campaign.sale_max_amount),
+            },
         )
     if amount != amount.quantize(Decimal("0.01")):
         raise ValidationError(_("Use at most 2 decimal places."))
@@ -38,10 +44,12 @@ def parse_layout(raw) -> int | None:
         layout = int(text)
     except ValueError:
         raise ValidationError(
-            _("The layout must be a layout number, not “%(value)s”.") % {"value": raw}
+            _("The layout must be a layout number, not “%(value)s”."), params={"value": raw}
         ) from None
     if layout < 0:
-        raise ValidationError(_("The layout must be a layout number, not “%(value)s”.") % {"value": raw})
+        raise ValidationError(
+            _("The layout must be a layout number, not “%(value)s”."), params={"value": raw}
+        )
     return layout or None
 
 
@@ -52,11 +60,12 @@ def check_layout(template: SaleTemplate, layout: int | None) -> int | None:
         if template.layouts:
             allowed = ", ".join(str(n) for n in template.layouts)
             raise ValidationError(
-                _("Layout %(layout)s is not allowed for template “%(template)s” (allowed: %(allowed)s).")
-                % {"layout": layout, "template": template.name, "allowed": allowed}
+                _("Layout %(layout)s is not allowed for template “%(template)s” (allowed: %(allowed)s)."),
+                params={"layout": layout, "template": template.name, "allowed": allowed},
             )
         raise ValidationError(
-            _("Template “%(template)s” has no layouts; leave the layout empty.") % {"template": template.name}
+            _("Template “%(template)s” has no layouts; leave the layout empty."),
+            params={"template": template.name},
         )
     return layout
 
@@ -71,7 +80,7 @@ def check_names(layout: int | None, from_name: str, for_name: str) -> tuple[str,
     for name in (from_name, for_name):
         if len(name) > NAME_MAX_LENGTH:
             raise ValidationError(
-                _("Names can be at most %(max)d characters long.") % {"max": NAME_MAX_LENGTH}
+                _("Names can be at most %(max)d characters long."), params={"max": NAME_MAX_LENGTH}
             )
         if any(ord(ch) < 32 for ch in name):
             raise ValidationError(_("Names cannot contain control characters."))
@@ -84,5 +93,7 @@ def check_email(raw: str) -> str:
         try:
             validate_email(email)
         except ValidationError:
-            raise ValidationError(_("“%(value)s” is not a valid e-mail address.") % {"value": raw}) from None
+            raise ValidationError(
+                _("“%(value)s” is not a valid e-mail address."), params={"value": raw}
+            ) from None
     return email

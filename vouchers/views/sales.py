@@ -59,6 +59,7 @@ from ..services import sale_mail
 from ..services import sales as sales_service
 from ..services.refusals import Refusal
 from ..services.sale_resolution import sale_resolvable
+from ..staff_text import told_text
 from ..values.codes import format_code
 from ..values.formatting import format_money
 from .base import CampaignScopedMixin, PortalPermissionMixin
@@ -213,7 +214,7 @@ class SaleDetailView(SaleScopedMixin, DetailView):
                 k: (sale.code_masked if str(k).lower() in ("pin", "code") else v) for k, v in fields.items()
             }
         context["voucher_fields"] = sorted(fields.items())
-        context["explanation"] = sale.operation.staff_text
+        context["explanation"] = told_text(sale.operation.staff_text)
         context["print_mode"] = self.kwargs.get("print_mode", False)
         context["review_url"] = _operation_review_url(self.request.user)
         context["resolve_url"] = (
@@ -517,7 +518,7 @@ class BulkResultCsvView(BulkScopedMixin, View):
         for row in bulk_rows(bulk):
             sale = row.sale
             if not row.valid:
-                result, code, link, message = _("invalid"), "", "", " ".join(row.errors)
+                result, code, link, message = _("invalid"), "", "", " ".join(row.display_errors)
             elif sale is None:
                 result, code, link, message = _("not sold"), "", "", row.message
             else:

@@ -5,6 +5,8 @@ Safe to run again: existing rows are updated, nothing is duplicated. Refuses in 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -13,6 +15,7 @@ from django.db import transaction
 
 from vouchers.access import roles
 from vouchers.models import Campaign, Membership, SaleTemplate
+from vouchers.services.stock_demo import stock_demo_history
 
 DEMO_USERS = [
     # username, password, role (None: superuser), campaigns (slugs)
@@ -65,6 +68,17 @@ DEMO_TEMPLATES = {
     "second-lina": [("Standard", "9c2e5b1a7d3f4e60", [1])],
 }
 
+# The demo vaults' stock per voucher type, both vaults added up (sandbox/seed.py ALLSAFE_STOCK):
+# the seeded history ends here so the first real poll continues it.
+DEMO_STOCK = {
+    ("Takealot", Decimal("100.00")): 30,
+    ("Takealot", Decimal("250.00")): 6,
+    ("Checkers", Decimal("50.00")): 40,
+    ("Checkers", Decimal("100.00")): 0,
+    ("Netflorist", Decimal("200.00")): 3,
+    ("Uber Eats", Decimal("150.00")): 12,
+}
+
 
 class Command(BaseCommand):
     help = "Create or refresh the demo users and campaigns (development only)."
@@ -91,6 +105,7 @@ class Command(BaseCommand):
                         },
                     )
             rows = [self._user(*spec, campaigns=campaigns) for spec in DEMO_USERS]
+            stock_demo_history(campaign=campaigns["demo-allsafe"], levels=DEMO_STOCK)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with:"))
         for username, password, role in rows:
             shown = "(hidden)" if options["quiet_passwords"] else password

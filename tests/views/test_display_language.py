@@ -1,0 +1,120 @@
+"""Stored messages are shown in the reader's language (issue 19, item 7): audit summaries, settle
+notes on the printed slip, bulk row errors and what staff were told, each kept as a code with
+parameters; the provider's own words are labelled; old rows without a code show their text."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from vouchers.models import AuditEvent, ProviderOperation
+from vouchers.providers import errors
+from vouchers.services import bulk_sales as bulk_svc
+from vouchers.services.audit import audit_record
+from vouchers.services.operations import reconcile_verdict
+from vouchers.services.stock import stock_poll
+from vouchers.staff_text import told_staff
+
+pytestmark = pytest.mark.django_db
+
+
+def browser(language: str, user) -> Client:
+    """A browser that chose ``language`` with the language switcher, signed in as ``user``."""
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    client.force_login(user)
+    return client
+
+
+def test_audit_summaries_follow_the_readers_language(campaign_admin, allsafe_campaign, fake_provider):
+    fake_provider.set_stock("Takealot", 100, 3)
+    stock_poll(campaign_id=allsafe_campaign.pk)  # a background job: writes in English
+    audit_record(actor=None, action="legacy.note", campaign=allsafe_campaign, summary="Written before codes")
+    url = reverse("vouchers:audit-list")
+
+    english = browser("en", campaign_admin).get(url).content.decode()
+    german = browser("de", campaign_admin).get(url).content.decode()
+
+    assert "low stock alert opened for Allsafe vault: Only 3 Takealot R 100.00 vouchers are left" in english
+    assert (
+        "Warnung „niedriger Bestand“ für Allsafe vault geöffnet: Nur noch 3 Gutscheine Takealot R 100,00 übrig"
+        in german
+    )
+    assert "alert opened" not in german
+    assert "Written before codes" in english and "Written before codes" in german  # old rows: as stored
+    event = AuditEvent.objects.get(action="stock.alert_opened")
+    assert event.message["code"] == "stock.alert_opened" and event.summary.startswith("low stock alert")
+
+
+def test_the_settle_note_on_the_slip_is_in_the_readers_language(cashier, lina_campaign):
+    operation = ProviderOperation(balance_before=Decimal("50.00"), amount=Decimal("12.50"))
+    verdict = reconcile_verdict(operation=operation, remaining=Decimal("37.50"), settled=True)
+    settled = ProviderOperation.objects.create(
+        campaign=lina_campaign,
+        user=cashier,
+        kind="redeem",
+        state="succeeded",
+        amount=Decimal("12.50"),
+        balance_before=Decimal("50.00"),
+        balance_after=Decimal("37.50"),
+        resolved_at=timezone.now(),
+        resolution_note=verdict.note,
+        resolution_message=verdict.message,
+        request_token="settled-1",
+    )
+    url = reverse("vouchers:desk-operation", args=[settled.pk])
+
+    english = browser("en", cashier).get(url).content.decode()
+    german = browser("de", cashier).get(url).content.decode()
+
+    assert "Balance dropped from 50.00 € to 37.50 € by the amount: redeemed." in english
+    assert "Guthaben von 50,00 € um den Betrag auf 37,50 € gesunken: eingelöst." in german
+    assert "Balance dropped" not in german
+
+
+def test_bulk_row_errors_follow_the_readers_language(marketing, lina_campaign, lina_template):
+    data = b"amount,template,layout,from,for,email\r\n25,Nope,,,,\r\n25,,,,,\r\n3.00,Standard,,,,\r\n"
+    bulk = bulk_svc.bulk_sale_create(campaign=lina_campaign, user=marketing, filename="b.csv", data=data)
+    url = reverse("vouchers:bulksale-detail", args=[bulk.pk])
+
+    english = browser("en", marketing).get(url).content.decode()
+    german = browser("de", marketing).get(url).content.decode()
+
+    assert "There is no active template “Nope”" in english and "Name the template." in english
+    assert "Geben Sie die Vorlage an." in german and "Name the template." not in german
+    assert "5,00 €" in german  # the amount range, with the reader's separators
+    assert bulk.rows.get(line_number=2).errors == [
+        "There is no active template “Nope” (templates: Standard)."
+    ]
+
+
+def test_what_staff_were_told_is_rendered_again_and_the_providers_words_are_labelled(
+    campaign_admin, lina_campaign
+):
+    refused = errors.RedeemRefused("Gutschein ist gesperrt")
+    ProviderOperation.objects.create(
+        campaign=lina_campaign,
+        kind="redeem",
+        state="failed",
+        amount=Decimal("5.00"),
+        error_code=refused.code,
+        error_message=refused.message,
+        staff_text=told_staff(refused, money_moving=True),
+        request_token="refused-1",
+    )
+    url = reverse("vouchers:ledger-list")
+
+    english = browser("en", campaign_admin).get(url).content.decode()
+    german = browser("de", campaign_admin).get(url).content.decode()
+
+    assert (
+        "The provider refused to redeem this token: “Gutschein ist gesperrt” (the provider&#x27;s own words)"
+        in (english)
+    )
+    assert "abgelehnt: „Gutschein ist gesperrt“ (Wortlaut des Anbieters)" in german
+    assert 'class="alert alert-ok"' not in english and 'class="alert alert-ok"' not in german
