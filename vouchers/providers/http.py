@@ -218,6 +218,19 @@ class Transport:
         self.read_retries = max(0, int(getattr(settings, "PROVIDER_READ_RETRIES", 2)))
         self.backoff = max(0.0, float(getattr(settings, "PROVIDER_RETRY_BACKOFF_SECONDS", 0.3)))
 
+    @classmethod
+    def for_client(cls, provider: str, config, *, auth=None, secrets: tuple[str, ...] = ()) -> Transport:
+        """The transport of one provider client, from its campaign's ProviderConfig."""
+        return cls(
+            provider=provider,
+            campaign_id=config.campaign_id,
+            base_url=config.base_url,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            auth=auth,
+            secrets=secrets,
+        )
+
     def url(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")
 
