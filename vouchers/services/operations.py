@@ -105,6 +105,11 @@ def _settle(*, operation_id: int, verdict: Verdict, actor=None) -> ProviderOpera
     return operation
 
 
+def _to_review(operation: ProviderOperation, note: str) -> ProviderOperation:
+    """Reconciling cannot decide: a person settles it (``note`` says why)."""
+    return _settle(operation_id=operation.pk, verdict=Verdict(OperationState.NEEDS_REVIEW, note))
+
+
 def operation_reconcile(*, operation_id: int, at_once: bool = False) -> ProviderOperation:
     """Try to settle one ``unknown`` operation; safe to run any number of times, from anywhere.
 
@@ -116,22 +121,14 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
     if operation.state != OperationState.UNKNOWN:
         return operation
     if operation.kind != OperationKind.REDEEM:
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(
-                OperationState.NEEDS_REVIEW, _("Only a person can settle this kind of operation.")
-            ),
-        )
+        return _to_review(operation, _("Only a person can settle this kind of operation."))
     ticket = ReconcileTicket.objects.filter(operation=operation).first()
     try:
         code = ticket.code if ticket else ""
     except crypto.CredentialDecryptionError:
         code = ""
     if not code:
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(OperationState.NEEDS_REVIEW, _("The code to re-check is no longer available.")),
-        )
+        return _to_review(operation, _("The code to re-check is no longer available."))
 
     outcome = provider_call(
         kind=OperationKind.CHECK, campaign=operation.campaign, call=lambda c: c.check(code)
@@ -172,13 +169,7 @@ def _check_failed(
 ) -> ProviderOperation:
     """A re-check without a usable answer: a definite refusal asks a person, anything else waits."""
     if isinstance(error, Rejected):
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(
-                OperationState.NEEDS_REVIEW,
-                _("The re-check was refused: %(reason)s") % {"reason": error.message},
-            ),
-        )
+        return _to_review(operation, _("The re-check was refused: %(reason)s") % {"reason": error.message})
     ReconcileTicket.objects.filter(pk=ticket.pk).update(
         attempts=F("attempts") + 1, last_attempt_at=timezone.now()
     )
@@ -190,18 +181,12 @@ def _check_failed(
         attempts,
     )
     if attempts >= max_attempts():
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(
-                OperationState.NEEDS_REVIEW,
-                ngettext(
-                    "The balance could not be re-checked in %(attempts)d attempt.",
-                    "The balance could not be re-checked in %(attempts)d attempts.",
-                    attempts,
-                )
-                % {"attempts": attempts},
-            ),
+        note = ngettext(
+            "The balance could not be re-checked in %(attempts)d attempt.",
+            "The balance could not be re-checked in %(attempts)d attempts.",
+            attempts,
         )
+        return _to_review(operation, note % {"attempts": attempts})
     return operation
 
 
