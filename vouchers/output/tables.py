@@ -40,6 +40,16 @@ STATE_BADGES = {
 }
 
 
+def state_badge(state: str, label) -> str:
+    return format_html('<span class="badge {}">{}</span>', STATE_BADGES.get(state, "badge-muted"), label)
+
+
+def to_the_second(value) -> str:
+    """A date and time with seconds, the date part in the reader's language."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
+
+
 class SaleTable(tables.Table):
     created_at = tables.DateTimeColumn(
         verbose_name=_("Sold at"), short=True, linkify=("vouchers:sale-detail", [tables.A("pk")])
@@ -87,11 +97,7 @@ class SaleTable(tables.Table):
         return record.template_name or record.vendor or "—"
 
     def render_state(self, record):
-        return format_html(
-            '<span class="badge {}">{}</span>',
-            STATE_BADGES.get(record.operation.state, "badge-muted"),
-            record.operation.get_state_display(),
-        )
+        return state_badge(record.operation.state, record.operation.get_state_display())
 
     # --- the CSV file's values (sortable text a spreadsheet reads) ---------------------------
     def value_created_at(self, value):
@@ -121,9 +127,7 @@ class AuditEventTable(tables.Table):
         order_by = "-created_at"
 
     def render_created_at(self, value):
-        # The audit trail keeps the seconds; the date part follows the reader's language.
-        local = timezone.localtime(value)
-        return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
+        return to_the_second(value)  # the audit trail keeps the seconds
 
     def value_created_at(self, value):
         return value.isoformat()  # the file is for machines too: exact and time-zone aware
