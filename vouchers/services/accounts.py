@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from .audit import audit_record
 from .queueing import TaskHook
+from .throttle import count_one, window_of
 
 logger = logging.getLogger(__name__)
 
@@ -263,9 +264,7 @@ def password_reset_throttle(*, email: str, ip: str | None) -> None:
     who exists. Fails closed when the cache is unreachable (like the desk's look-up throttle).
     """
     window_seconds = settings.PASSWORD_RESET_WINDOW_SECONDS
-    now = time.time()
-    start = int(now // window_seconds) * window_seconds
-    retry_after = start + window_seconds - int(now)
+    start, retry_after = window_of(time.time(), window_seconds)
     counters = [
         (_reset_key("email", email.strip().casefold(), start), settings.PASSWORD_RESET_LIMIT_PER_EMAIL),
         (_reset_key("ip", ip or "unknown", start), settings.PASSWORD_RESET_LIMIT_PER_IP),
@@ -274,11 +273,7 @@ def password_reset_throttle(*, email: str, ip: str | None) -> None:
         if any((cache.get(key) or 0) >= limit for key, limit in counters):
             raise ResetThrottled(retry_after)
         for key, _limit in counters:
-            cache.add(key, 0, timeout=window_seconds + 5)
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=window_seconds + 5)
+            count_one(key, window_seconds)
     except ResetThrottled:
         logger.warning("Password reset throttled")
         raise
