@@ -105,18 +105,18 @@ def campaign_test_connection(
     steps: list[ConnectionStep] = []
     working_recipe = ""
     error: ProviderError | None = None
-    subject = campaign
-    if typed is not None:
+    subject, from_form = campaign, typed is not None
+    if from_form:
         subject, error = _typed_subject(campaign, typed, new_password, new_shared_key)
         if error is not None:
             steps.append(ConnectionStep("credentials", False, error.message))
     if error is None:
-        error, working_recipe = _run(subject, steps, detect_recipe=detect_recipe, typed=typed is not None)
+        error, working_recipe = _run(subject, steps, detect_recipe=detect_recipe, typed=from_form)
 
     calls = sum(1 for step in steps if step.name in CALLING_STEPS)
     if error is None:
         message = _("The connection works.")
-        if typed is not None:
+        if from_form:
             message += " " + _("These are the values in the form; they are not saved until you press Save.")
     else:
         message = error.message
@@ -146,9 +146,9 @@ def campaign_test_connection(
         working_recipe=working_recipe,
         error_code=error.code if error else "",
         calls=calls,
-        typed=typed is not None,
+        typed=from_form,
     )
-    values = "form" if typed is not None else "saved"
+    values = "form" if from_form else "saved"
     with transaction.atomic():
         operation_log(
             campaign=campaign,
