@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.utils.functional import cached_property
+from django.views.generic import TemplateView
 from django_filters.views import FilterView
 from django_tables2.views import SingleTableMixin
 
@@ -29,6 +30,18 @@ class PortalPermissionMixin(PermissionRequiredMixin):
         if isinstance(self.permission_required, str):
             return (self.permission_required,)
         return tuple(self.permission_required)
+
+
+class ReadPageView(PortalPermissionMixin, TemplateView):
+    """A page showing one selector's read for the viewer: ``context[context_name] = read(user=...)``."""
+
+    context_name = ""
+    read = None
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context[self.context_name] = type(self).read(user=self.request.user)
+        return context
 
 
 class CampaignScopedMixin(PortalPermissionMixin):

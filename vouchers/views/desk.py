@@ -38,7 +38,7 @@ from ..services.desk_preferences import desk_auto_print_set
 from ..services.operations import operation_resolve
 from ..services.refusals import Refusal
 from ..services.tokens import token_check, token_redeem
-from .base import CampaignScopedMixin, PortalPermissionMixin
+from .base import CampaignScopedMixin, PortalPermissionMixin, ReadPageView
 
 logger = logging.getLogger(__name__)
 
@@ -252,26 +252,18 @@ class DeskPreferenceView(PortalPermissionMixin, View):
         return redirect(target)
 
 
-class DeskTodayView(PortalPermissionMixin, TemplateView):
+class DeskTodayView(ReadPageView):
     permission_required = USE_DESK
     template_name = "vouchers/desk_today.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["today"] = redemptions_today(user=self.request.user)
-        return context
+    context_name, read = "today", redemptions_today
 
 
-class OperationReviewView(PortalPermissionMixin, TemplateView):
+class OperationReviewView(ReadPageView):
     """Admins: every unknown / needs-review operation in their campaigns, oldest first."""
 
     permission_required = RESOLVE
     template_name = "vouchers/desk_review.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["operations"] = operations_unresolved(user=self.request.user)
-        return context
+    context_name, read = "operations", operations_unresolved
 
 
 class OperationResolveView(PortalPermissionMixin, FormView):
