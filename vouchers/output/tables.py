@@ -20,6 +20,16 @@ from ..values.formatting import format_amount, format_money
 MAX_PER_PAGE = 200
 
 
+def state_badge(state: str, label) -> str:
+    return format_html('<span class="badge {}">{}</span>', STATE_BADGES.get(state, "badge-muted"), label)
+
+
+def to_the_second(value) -> str:
+    """A date and time with seconds, the date part in the reader's language."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
+
+
 class BoundedPaginator(Paginator):
     """Pages of 1 to MAX_PER_PAGE rows, whatever ``?per_page=`` asks.
 
@@ -38,16 +48,6 @@ STATE_BADGES = {
     "unknown": "badge-warn",
     "pending": "badge-muted",
 }
-
-
-def state_badge(state: str, label) -> str:
-    return format_html('<span class="badge {}">{}</span>', STATE_BADGES.get(state, "badge-muted"), label)
-
-
-def to_the_second(value) -> str:
-    """A date and time with seconds, the date part in the reader's language."""
-    local = timezone.localtime(value)
-    return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
 
 
 class SaleTable(tables.Table):
