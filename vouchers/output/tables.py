@@ -97,7 +97,11 @@ class SaleTable(tables.Table):
         return record.template_name or record.vendor or "—"
 
     def render_state(self, record):
-        return state_badge(record.operation.state, record.operation.get_state_display())
+        return format_html(
+            '<span class="badge {}">{}</span>',
+            STATE_BADGES.get(record.operation.state, "badge-muted"),
+            record.operation.get_state_display(),
+        )
 
     # --- the CSV file's values (sortable text a spreadsheet reads) ---------------------------
     def value_created_at(self, value):
