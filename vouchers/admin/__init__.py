@@ -22,7 +22,7 @@ from ..forms.campaigns import CampaignAdminForm
 from ..models import AuditEvent, Campaign, Membership, ProviderOperation, SaleTemplate
 from ..services.campaigns import campaign_delete, campaign_save, membership_add, membership_remove
 from ..services.sales import sale_template_delete, sale_template_save
-from .accounts import CampaignListFilter, ProtectedHistoryDeleteMixin
+from .accounts import CampaignListFilter, DeleteEachMixin, ProtectedHistoryDeleteMixin
 from .connection import MAX_CONNECTION_TESTS, ConnectionTestAdminMixin
 
 __all__ = ["MAX_CONNECTION_TESTS"]  # tests and callers import it from here
@@ -58,6 +58,22 @@ class SafeAutocompleteMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ScopedAdminMixin:
+    """Only the rows of the viewer's campaigns (``scope_field`` names the campaign relation);
+    a ``campaign`` field offers only those campaigns (of ``campaign_provider`` if set)."""
+
+    scope_field = "campaign"
+    campaign_provider: str | None = None
+
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request.user, field=self.scope_field)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = campaigns_for(request.user, provider=self.campaign_provider)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 class MembershipInline(SafeAutocompleteMixin, admin.TabularInline):
     model = Membership
     extra = 0
@@ -67,7 +83,9 @@ class MembershipInline(SafeAutocompleteMixin, admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ConnectionTestAdminMixin, ProtectedHistoryDeleteMixin, admin.ModelAdmin):
+class CampaignAdmin(
+    ScopedAdminMixin, ConnectionTestAdminMixin, DeleteEachMixin, ProtectedHistoryDeleteMixin, admin.ModelAdmin
+):
     form = CampaignAdminForm
     protected_message = _(
         "%(name)s has a history (audit trail, ledger, sales) and cannot be deleted. "
@@ -117,8 +135,7 @@ class CampaignAdmin(ConnectionTestAdminMixin, ProtectedHistoryDeleteMixin, admin
         (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
 
-    def get_queryset(self, request):
-        return scope(super().get_queryset(request), request.user, field="pk")
+    scope_field = "pk"
 
     @method_decorator(sensitive_post_parameters("new_password", "new_shared_key"))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -181,17 +198,13 @@ class CampaignAdmin(ConnectionTestAdminMixin, ProtectedHistoryDeleteMixin, admin
     def delete_model(self, request, obj):
         campaign_delete(campaign=obj, actor=request.user)
 
-    def delete_queryset(self, request, queryset):
-        for campaign in queryset:
-            campaign_delete(campaign=campaign, actor=request.user)
-
     def has_delete_permission(self, request, obj=None):
         # Campaigns with a ledger cannot be deleted (the ledger protects them); switch them off instead.
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
 @admin.register(Membership)
-class MembershipAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
+class MembershipAdmin(ScopedAdminMixin, DeleteEachMixin, SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = ("user", "campaign", "created_at", "created_by")
     list_filter = (("campaign", CampaignListFilter),)
     search_fields = ("user__username", "campaign__name")
@@ -199,14 +212,7 @@ class MembershipAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
     readonly_fields = ("created_at", "created_by")
 
     def get_queryset(self, request):
-        return scope(super().get_queryset(request), request.user).select_related(
-            "user", "campaign", "created_by"
-        )
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "campaign":
-            kwargs["queryset"] = campaigns_for(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return super().get_queryset(request).select_related("user", "campaign", "created_by")
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -219,10 +225,6 @@ class MembershipAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         membership_remove(membership=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for membership in queryset:
-            membership_remove(membership=membership, actor=request.user)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -239,7 +241,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderOperation)
-class ProviderOperationAdmin(ReadOnlyAdmin):
+class ProviderOperationAdmin(ScopedAdminMixin, ReadOnlyAdmin):
     list_display = ("created_at", "campaign", "kind", "state", "code_masked", "amount", "user", "duration_ms")
     list_filter = ("kind", "state", ("campaign", CampaignListFilter))
     list_select_related = ("campaign", "user")
@@ -247,20 +249,14 @@ class ProviderOperationAdmin(ReadOnlyAdmin):
     # count dominate the page (bench/bench_lists.py); filters and paging are enough here.
     show_full_result_count = False
 
-    def get_queryset(self, request):
-        return scope(super().get_queryset(request), request.user)
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(ScopedAdminMixin, ReadOnlyAdmin):
     list_display = ("created_at", "actor_name", "action", "campaign", "summary")
     list_filter = ("action",)
     list_select_related = ("campaign",)
     search_fields = ("summary", "actor_name", "action")
     date_hierarchy = "created_at"
-
-    def get_queryset(self, request):
-        return scope(super().get_queryset(request), request.user)
 
 
 # --- Sales: named LINA templates ----------------------------------------------------------------
@@ -315,21 +311,14 @@ class SaleTemplateAdminForm(forms.ModelForm):
 
 
 @admin.register(SaleTemplate)
-class SaleTemplateAdmin(admin.ModelAdmin):
+class SaleTemplateAdmin(ScopedAdminMixin, DeleteEachMixin, admin.ModelAdmin):
     form = SaleTemplateAdminForm
     list_display = ("name", "campaign", "layouts_display", "is_active", "updated_at")
     list_filter = ("is_active", ("campaign", CampaignListFilter))
     list_select_related = ("campaign",)
     search_fields = ("name",)
     fields = ("campaign", "name", "template_hash", "layouts_text", "is_active")
-
-    def get_queryset(self, request):
-        return scope(super().get_queryset(request), request.user)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "campaign":
-            kwargs["queryset"] = campaigns_for(request.user, provider="lina")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    campaign_provider = "lina"
 
     @admin.display(description=_("layouts"))
     def layouts_display(self, obj):
@@ -341,7 +330,3 @@ class SaleTemplateAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         sale_template_delete(template=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for template in queryset:
-            sale_template_delete(template=template, actor=request.user)

@@ -79,30 +79,40 @@ class ProtectedHistoryDeleteMixin:
         return actions
 
 
-class CampaignListFilter(RelatedFieldListFilter):
-    """ "By campaign" with only the campaigns of the person looking (all for superusers).
+class _ScopedListFilter(RelatedFieldListFilter):
+    """A "by ..." filter listing only what the person looking may see (``allowed``).
 
-    Django's own filter lists every campaign in the database; its "related only" variant scans
-    the whole list (a DISTINCT over a million ledger rows) to find them.
+    Django's own filter lists every row in the database; its "related only" variant scans the
+    whole list (a DISTINCT over a million ledger rows) to find them.
     """
 
     def field_choices(self, field, request, model_admin):
         return field.get_choices(
             include_blank=False,
             ordering=self.field_admin_ordering(field, request, model_admin),
-            limit_choices_to={"pk__in": campaigns_for(request.user).values("pk")},
+            limit_choices_to={"pk__in": self.allowed(request.user).values("pk")},
         )
 
 
-class UserListFilter(RelatedFieldListFilter):
+class CampaignListFilter(_ScopedListFilter):
+    """ "By campaign" with only the campaigns of the person looking (all for superusers)."""
+
+    allowed = staticmethod(campaigns_for)
+
+
+class UserListFilter(_ScopedListFilter):
     """ "By user" (actor, seller, member) with only the people the person looking may see."""
 
-    def field_choices(self, field, request, model_admin):
-        return field.get_choices(
-            include_blank=False,
-            ordering=self.field_admin_ordering(field, request, model_admin),
-            limit_choices_to={"pk__in": users_for(request.user).values("pk")},
-        )
+    allowed = staticmethod(users_for)
+
+
+class DeleteEachMixin:
+    """A bulk delete deletes one by one through ``delete_model``, so each is its service's
+    audited deletion."""
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 #: User fields that grant rights; only superusers change them.
@@ -114,7 +124,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
+class PortalUserAdmin(DeleteEachMixin, ProtectedHistoryDeleteMixin, UserAdmin):
     protected_message = _(
         "%(name)s has a history (audit trail, ledger) and cannot be deleted. "
         "Deactivate the account instead: untick “Active” and save."
@@ -236,13 +246,9 @@ class PortalUserAdmin(ProtectedHistoryDeleteMixin, UserAdmin):
     def delete_model(self, request, obj):
         accounts.user_delete(actor=request.user, user=obj)
 
-    def delete_queryset(self, request, queryset):
-        for user in queryset:
-            accounts.user_delete(actor=request.user, user=user)
-
 
 @admin.register(Group)
-class PortalGroupAdmin(GroupAdmin):
+class PortalGroupAdmin(DeleteEachMixin, GroupAdmin):
     # A group's permissions are every member's rights: only superusers shape them.
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -266,7 +272,3 @@ class PortalGroupAdmin(GroupAdmin):
 
     def delete_model(self, request, obj):
         accounts.group_delete(actor=request.user, group=obj)
-
-    def delete_queryset(self, request, queryset):
-        for group in queryset:
-            accounts.group_delete(actor=request.user, group=group)

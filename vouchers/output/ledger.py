@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 
 import django_tables2 as tables
-from django.utils import formats, timezone
-from django.utils.html import format_html
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import ProviderOperation
 from ..security.redaction import redact
 from ..staff_text import operation_error_text
 from ..values.formatting import format_money, translate_stored
-from .tables import STATE_BADGES
+from .tables import state_badge, to_the_second
 
 #: Characters of a request or answer shown in a table cell (the CSV has them whole).
 SUMMARY_CHARS = 160
@@ -118,8 +117,7 @@ class LedgerTable(tables.Table):
         empty_text = _("No operations match.")
 
     def render_created_at(self, value):
-        local = timezone.localtime(value)
-        return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
+        return to_the_second(value)
 
     def render_pk(self, value):
         return f"#{value}"
@@ -131,11 +129,7 @@ class LedgerTable(tables.Table):
         return operation_amount(record) or "—"
 
     def render_state(self, record):
-        return format_html(
-            '<span class="badge {}">{}</span>',
-            STATE_BADGES.get(record.state, "badge-muted"),
-            record.get_state_display(),
-        )
+        return state_badge(record.state, record.get_state_display())
 
     def render_duration_ms(self, value):
         return f"{value} ms"

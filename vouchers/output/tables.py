@@ -20,6 +20,16 @@ from ..values.formatting import format_money
 MAX_PER_PAGE = 200
 
 
+def state_badge(state: str, label) -> str:
+    return format_html('<span class="badge {}">{}</span>', STATE_BADGES.get(state, "badge-muted"), label)
+
+
+def to_the_second(value) -> str:
+    """A date and time with seconds, the date part in the reader's language."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
+
+
 class BoundedPaginator(Paginator):
     """Pages of 1 to MAX_PER_PAGE rows, whatever ``?per_page=`` asks.
 
@@ -172,9 +182,7 @@ class AuditEventTable(tables.Table):
         order_by = "-created_at"
 
     def render_created_at(self, value):
-        # The audit trail keeps the seconds; the date part follows the reader's language.
-        local = timezone.localtime(value)
-        return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
+        return to_the_second(value)  # the audit trail keeps the seconds
 
     def value_created_at(self, value):
         return value.isoformat()  # the file is for machines too: exact and time-zone aware

@@ -53,14 +53,8 @@ class AllsafeClient:
 
     def __init__(self, config: ProviderConfig):
         self.config = config
-        self.transport = Transport(
-            provider="allsafe",
-            campaign_id=config.campaign_id,
-            base_url=config.base_url,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            auth=(config.username, config.password),
-            secrets=(config.password,),
+        self.transport = Transport.for_client(
+            "allsafe", config, auth=(config.username, config.password), secrets=(config.password,)
         )
 
     def _require_credentials(self) -> None:

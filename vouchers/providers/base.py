@@ -70,10 +70,6 @@ class TokenInfo:
     message: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
-    def is_expired(self, today: date) -> bool:
-        """A token is valid through the end of its valid-until day (Europe/Berlin)."""
-        return self.valid_until is not None and today > self.valid_until
-
 
 @dataclass(frozen=True)
 class RedeemResult:

@@ -123,6 +123,29 @@ def never_sent(exc: BaseException) -> bool:
     return False
 
 
+def transport_failure(exc: requests.exceptions.RequestException) -> tuple[type[ProviderError], str]:
+    """What a failed request means: (error class, outcome for the log), by the module docstring."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ProviderUnavailable, "connect timeout"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return OutcomeUnknown, "read timeout"
+    invalid_url = (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+    )
+    if isinstance(exc, invalid_url):
+        return Misconfigured, "invalid base URL"
+    if isinstance(exc, requests.exceptions.SSLError):  # during the handshake, before the request is written
+        return ProviderUnavailable, "TLS error"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if never_sent(exc):
+            return ProviderUnavailable, "could not connect"
+        return OutcomeUnknown, "connection lost after sending"
+    # A broken or undecodable body: the request was sent, the answer is lost.
+    return OutcomeUnknown, "answer unreadable"
+
+
 @dataclass(frozen=True)
 class HttpAnswer:
     """What came back. ``data`` is the decoded JSON (``None`` when the body was empty or not JSON)."""
@@ -218,6 +241,19 @@ class Transport:
         self.read_retries = max(0, int(getattr(settings, "PROVIDER_READ_RETRIES", 2)))
         self.backoff = max(0.0, float(getattr(settings, "PROVIDER_RETRY_BACKOFF_SECONDS", 0.3)))
 
+    @classmethod
+    def for_client(cls, provider: str, config, *, auth=None, secrets: tuple[str, ...] = ()) -> Transport:
+        """The transport of one provider client, from its campaign's ProviderConfig."""
+        return cls(
+            provider=provider,
+            campaign_id=config.campaign_id,
+            base_url=config.base_url,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            auth=auth,
+            secrets=secrets,
+        )
+
     def url(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")
 
@@ -295,34 +331,9 @@ class Transport:
                 # host changes, but a 307/308 resends the body (the LINA login) to any address.
                 allow_redirects=False,
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise self._failed(
-                operation, started, attempt, ProviderUnavailable, "connect timeout", exc
-            ) from None
-        except requests.exceptions.ReadTimeout as exc:
-            raise self._failed(operation, started, attempt, OutcomeUnknown, "read timeout", exc) from None
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-        ) as exc:
-            raise self._failed(operation, started, attempt, Misconfigured, "invalid base URL", exc) from None
-        except requests.exceptions.SSLError as exc:
-            # TLS fails during the handshake, before the request is written.
-            raise self._failed(operation, started, attempt, ProviderUnavailable, "TLS error", exc) from None
-        except requests.exceptions.ConnectionError as exc:
-            if never_sent(exc):
-                raise self._failed(
-                    operation, started, attempt, ProviderUnavailable, "could not connect", exc
-                ) from None
-            raise self._failed(
-                operation, started, attempt, OutcomeUnknown, "connection lost after sending", exc
-            ) from None
         except requests.exceptions.RequestException as exc:
-            # A broken or undecodable body: the request was sent, the answer is lost.
-            raise self._failed(
-                operation, started, attempt, OutcomeUnknown, "answer unreadable", exc
-            ) from None
+            error_class, outcome = transport_failure(exc)
+            raise self._failed(operation, started, attempt, error_class, outcome, exc) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         body = response.content or b""
         data, is_json, excerpt = None, False, ""

@@ -192,14 +192,7 @@ class LinaClient:
     def __init__(self, config: ProviderConfig, *, cache=None):
         self.config = config
         self.cache = _SharedCache(cache if cache is not None else default_cache)
-        self.transport = Transport(
-            provider="lina",
-            campaign_id=config.campaign_id,
-            base_url=config.base_url,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            secrets=(config.password, config.shared_key),
-        )
+        self.transport = Transport.for_client("lina", config, secrets=(config.password, config.shared_key))
         self.logins = 0  # how many logins this instance made (benchmark and tests)
 
     # --- Operations ----------------------------------------------------------------------
@@ -516,6 +509,12 @@ class LinaClient:
         OutcomeUnknown; an answer of the wrong shape becomes OutcomeUnknown here (via
         ``unusable_answer``), while DENIED, Maintenance, 401, 403 and ``status: error`` remain
         definite: LINA said it did not act."""
+
+        def unusable(reason: str):
+            return unusable_answer(
+                answer, provider="lina", operation=operation, money_moving=money_moving, reason=reason
+            )
+
         data = answer.data if answer.is_json else None
         status = ""
         if isinstance(data, dict):
@@ -552,13 +551,7 @@ class LinaClient:
                 detail=f"lina {operation}: HTTP 403",
             )
         if 200 < answer.status < 300:  # a success of a kind LINA does not send: what did it do?
-            raise unusable_answer(
-                answer,
-                provider="lina",
-                operation=operation,
-                money_moving=money_moving,
-                reason="unexpected success status",
-            )
+            raise unusable("unexpected success status")
         if answer.status not in (200, 400):  # reads only: 3xx/5xx on a money call never get here
             raise ProviderUnavailable(
                 status_code=answer.status, detail=f"lina {operation}: HTTP {answer.status}"
@@ -568,22 +561,14 @@ class LinaClient:
                 reason = "empty body" if answer.empty else "body is not JSON (a proxy's page?)"
             else:
                 reason = "JSON but not an object"
-            raise unusable_answer(
-                answer, provider="lina", operation=operation, money_moving=money_moving, reason=reason
-            )
+            raise unusable(reason)
         if answer.status == 400 or status == "error":
             if operation == "login":
                 raise self._login_refused(answer, login_ip, operation, data, secrets)
             self._spend_budget(f"{operation}: status error")
             raise self._validation_failed(operation, data, answer.status, secrets)
         if status != "ok":
-            raise unusable_answer(
-                answer,
-                provider="lina",
-                operation=operation,
-                money_moving=money_moving,
-                reason=f"unknown status value {str(status)[:20]!r}",
-            )
+            raise unusable(f"unknown status value {str(status)[:20]!r}")
         return data
 
     def _session_rejection(self, answer: HttpAnswer, data, status: str, secrets) -> _HashRejected | None:

@@ -60,20 +60,20 @@ def encrypt(plaintext: str) -> str:
     return _keys().encrypt(plaintext.encode("utf-8")).decode("ascii")
 
 
-def decrypt(ciphertext: str, *, what: str = "credentials") -> str:
+def _open(method: str, ciphertext: str, what: str, encoding: str) -> str:
+    """``decrypt`` or ``rotate`` with the keys; a value no key opens raises, never comes back."""
     if not ciphertext:
         return ""
     try:
-        return _keys().decrypt(ciphertext.encode("ascii")).decode("utf-8")
+        return getattr(_keys(), method)(ciphertext.encode("ascii")).decode(encoding)
     except (InvalidToken, UnicodeError) as exc:
         raise CredentialDecryptionError(what) from exc
+
+
+def decrypt(ciphertext: str, *, what: str = "credentials") -> str:
+    return _open("decrypt", ciphertext, what, "utf-8")
 
 
 def rotate(ciphertext: str, *, what: str = "credentials") -> str:
     """Re-encrypt with the newest key (raises when no key can decrypt)."""
-    if not ciphertext:
-        return ""
-    try:
-        return _keys().rotate(ciphertext.encode("ascii")).decode("ascii")
-    except (InvalidToken, UnicodeError) as exc:
-        raise CredentialDecryptionError(what) from exc
+    return _open("rotate", ciphertext, what, "ascii")

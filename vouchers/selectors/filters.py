@@ -28,22 +28,31 @@ class AmountRangeFilter(django_filters.RangeFilter):
     field_class = AmountRangeField
 
 
-def _campaigns(request):
-    return campaigns_for(request.user) if request else campaigns_for(None)
+def request_campaigns(request):
+    """The choices of a campaign filter: the viewer's campaigns."""
+    return campaigns_for(request.user if request else None)
 
 
 def _sellers(request):
-    campaigns = campaigns_for(request.user) if request else campaigns_for(None)
-    return (
-        get_user_model()
-        .objects.filter(sales__campaign__in=campaigns.values("pk"))
-        .distinct()
-        .order_by("username")
+    campaigns = request_campaigns(request).values("pk")
+    return get_user_model().objects.filter(sales__campaign__in=campaigns).distinct().order_by("username")
+
+
+def created_between() -> tuple[django_filters.DateFilter, django_filters.DateFilter]:
+    """The "From" / "Until" day filters on ``created_at`` of the audit and ledger lists."""
+    return tuple(
+        django_filters.DateFilter(
+            field_name="created_at",
+            lookup_expr=lookup,
+            label=label,
+            widget=forms.DateInput(attrs={"type": "date"}),
+        )
+        for lookup, label in (("date__gte", _("From")), ("date__lte", _("Until")))
     )
 
 
 class SaleFilter(django_filters.FilterSet):
-    campaign = django_filters.ModelChoiceFilter(label=_("Campaign"), queryset=_campaigns)
+    campaign = django_filters.ModelChoiceFilter(label=_("Campaign"), queryset=request_campaigns)
     sold = django_filters.DateFromToRangeFilter(
         label=_("Sold between"),
         field_name="created_at",
@@ -87,26 +96,11 @@ class SaleFilter(django_filters.FilterSet):
         return queryset.filter(campaign__provider__in=providers_in(value)) if value else queryset
 
 
-def _user_campaigns(request):
-    return campaigns_for(request.user) if request else AuditEvent.objects.none()
-
-
 class AuditEventFilter(django_filters.FilterSet):
-    campaign = django_filters.ModelChoiceFilter(queryset=_user_campaigns, label=_("Campaign"))
+    campaign = django_filters.ModelChoiceFilter(queryset=request_campaigns, label=_("Campaign"))
     action = django_filters.CharFilter(lookup_expr="istartswith", label=_("Action starts with"))
     actor_name = django_filters.CharFilter(lookup_expr="iexact", label=_("Who"))
-    since = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__gte",
-        label=_("From"),
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    until = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__lte",
-        label=_("Until"),
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    since, until = created_between()
 
     class Meta:
         model = AuditEvent

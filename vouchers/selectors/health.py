@@ -28,34 +28,23 @@ from ..models.ledger import OperationState
 from ..providers import errors
 from ..providers.lina import cooldown_key
 
-#: ledger ``error_code`` values that mean the provider (or our set-up of it) is not healthy.
-HEALTH_ERRORS = tuple(
-    cls.__name__
-    for cls in (
-        errors.ProviderUnavailable,
-        errors.ProviderMaintenance,
-        errors.UnexpectedAnswer,
-        errors.OutcomeUnknown,
-        errors.RateLimited,
-        errors.CallBudgetSpent,
-        errors.AuthFailed,
-        errors.Misconfigured,
-        errors.ValidationFailed,
-    )
-)
-
-#: Short names of those errors for the page (the ledger keeps the class name).
+#: The ledger ``error_code`` values (class names) that mean the provider (or our set-up of it)
+#: is not healthy, with their short names for the page.
 ERROR_LABELS = {
-    "ProviderUnavailable": _("unreachable"),
-    "UnexpectedAnswer": _("unreadable answer"),
-    "OutcomeUnknown": _("no answer in time"),
-    "RateLimited": _("rate-limited"),
-    "ProviderMaintenance": _("in maintenance"),
-    "CallBudgetSpent": _("paused after failed calls"),
-    "AuthFailed": _("credentials refused"),
-    "Misconfigured": _("set-up incomplete"),
-    "ValidationFailed": _("request refused as malformed"),
+    cls.__name__: label
+    for cls, label in (
+        (errors.ProviderUnavailable, _("unreachable")),
+        (errors.UnexpectedAnswer, _("unreadable answer")),
+        (errors.OutcomeUnknown, _("no answer in time")),
+        (errors.RateLimited, _("rate-limited")),
+        (errors.ProviderMaintenance, _("in maintenance")),
+        (errors.CallBudgetSpent, _("paused after failed calls")),
+        (errors.AuthFailed, _("credentials refused")),
+        (errors.Misconfigured, _("set-up incomplete")),
+        (errors.ValidationFailed, _("request refused as malformed")),
+    )
 }
+HEALTH_ERRORS = tuple(ERROR_LABELS)
 
 #: Latencies are taken from at most this many of the window's latest calls (one query, bounded
 #: memory even when a busy shop makes tens of thousands of calls an hour).

@@ -9,13 +9,13 @@ on a code without anyone passing the code itself.
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from ..access.scoping import campaigns_for, scope, users_for
+from ..access.scoping import scope, users_for
 from ..models import ProviderOperation
 from ..models.ledger import OperationKind, OperationState
+from .filters import created_between, request_campaigns
 
 
 def ledger_for(user) -> QuerySet[ProviderOperation]:
@@ -25,31 +25,16 @@ def ledger_for(user) -> QuerySet[ProviderOperation]:
     )
 
 
-def _campaigns(request):
-    return campaigns_for(request.user if request else None)
-
-
 def _people(request):
     return users_for(request.user if request else None).order_by("username")
 
 
 class LedgerFilter(django_filters.FilterSet):
-    campaign = django_filters.ModelChoiceFilter(label=_("Campaign"), queryset=_campaigns)
+    campaign = django_filters.ModelChoiceFilter(label=_("Campaign"), queryset=request_campaigns)
     kind = django_filters.ChoiceFilter(label=_("Operation"), choices=OperationKind.choices)
     state = django_filters.ChoiceFilter(label=_("State"), choices=OperationState.choices)
     user = django_filters.ModelChoiceFilter(label=_("Who"), queryset=_people)
-    since = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__gte",
-        label=_("From"),
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    until = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__lte",
-        label=_("Until"),
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    since, until = created_between()
     reference = django_filters.NumberFilter(label=_("Reference"), field_name="pk", min_value=1)
     same_code_as = django_filters.NumberFilter(
         label=_("Same code as reference"), method="filter_same_code", min_value=1

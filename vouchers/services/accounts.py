@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from .audit import audit_record
 from .queueing import TaskHook
+from .throttle import count_one, window_of
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +63,19 @@ def _added_removed(before: set, after: set) -> dict:
     return {"added": sorted(after - before), "removed": sorted(before - after)}
 
 
-def user_created_record(*, actor, user) -> None:
+def _user_event(actor, user, action: str, summary: str, **data) -> None:
+    """An audit event about ``user``; its data always names them."""
     audit_record(
-        actor=actor,
-        action="user.created",
-        obj=user,
-        summary=f"User {user.get_username()} created",
-        data={"user": user.get_username(), "active": user.is_active},
+        actor=actor, action=action, obj=user, summary=summary, data={"user": user.get_username(), **data}
     )
+
+
+def _group_event(actor, group: Group, action: str, summary: str, data: dict) -> None:
+    audit_record(actor=actor, action=action, obj=group, summary=summary, data=data)
+
+
+def user_created_record(*, actor, user) -> None:
+    _user_event(actor, user, "user.created", f"User {user.get_username()} created", active=user.is_active)
 
 
 def user_fields_record(*, actor, user, before: dict) -> None:
@@ -81,20 +87,19 @@ def user_fields_record(*, actor, user, before: dict) -> None:
         if before["fields"].get(name) != value and name != "is_active"
     }
     if changed:
-        audit_record(
-            actor=actor,
-            action="user.changed",
-            obj=user,
-            summary=f"User {user.get_username()} changed: {', '.join(sorted(changed))}",
-            data={"user": user.get_username(), "fields": changed},
+        _user_event(
+            actor,
+            user,
+            "user.changed",
+            f"User {user.get_username()} changed: {', '.join(sorted(changed))}",
+            fields=changed,
         )
     if "is_active" in before["fields"] and before["fields"]["is_active"] != user.is_active:
-        audit_record(
-            actor=actor,
-            action="user.activated" if user.is_active else "user.deactivated",
-            obj=user,
-            summary=f"User {user.get_username()} {'activated' if user.is_active else 'deactivated'}",
-            data={"user": user.get_username()},
+        _user_event(
+            actor,
+            user,
+            "user.activated" if user.is_active else "user.deactivated",
+            f"User {user.get_username()} {'activated' if user.is_active else 'deactivated'}",
         )
 
 
@@ -107,49 +112,42 @@ def user_roles_record(*, actor, user, before: dict) -> None:
     ):
         diff = _added_removed(before[key], after[key])
         if diff["added"] or diff["removed"]:
-            audit_record(
-                actor=actor,
-                action=action,
-                obj=user,
-                summary=f"{what.capitalize()} of {user.get_username()} changed: "
+            _user_event(
+                actor,
+                user,
+                action,
+                f"{what.capitalize()} of {user.get_username()} changed: "
                 + ", ".join([*(f"+{n}" for n in diff["added"]), *(f"-{n}" for n in diff["removed"])]),
-                data={"user": user.get_username(), **diff},
+                **diff,
             )
 
 
 def user_password_record(*, actor, user) -> None:
     """That an admin set (or disabled) a user's password; never the value or its hash."""
     usable = user.has_usable_password()
-    audit_record(
-        actor=actor,
-        action="user.password_changed" if usable else "user.password_disabled",
-        obj=user,
-        summary=f"Password of {user.get_username()} {'changed' if usable else 'disabled'} by an admin",
-        data={"user": user.get_username()},
+    _user_event(
+        actor,
+        user,
+        "user.password_changed" if usable else "user.password_disabled",
+        f"Password of {user.get_username()} {'changed' if usable else 'disabled'} by an admin",
     )
 
 
 def own_password_record(*, user) -> None:
     """That a person changed their own password (the admin's password page); never the value."""
-    audit_record(
-        actor=user,
-        action="user.password_changed",
-        obj=user,
-        summary=f"Password of {user.get_username()} changed by themselves",
-        data={"user": user.get_username(), "self": True},
+    _user_event(
+        user,
+        user,
+        "user.password_changed",
+        f"Password of {user.get_username()} changed by themselves",
+        self=True,
     )
 
 
 def user_delete(*, actor, user) -> None:
     """Delete a user without history (the admin refuses the others), recording who they were."""
     campaigns = sorted(user.memberships.values_list("campaign__slug", flat=True))
-    audit_record(
-        actor=actor,
-        action="user.deleted",
-        obj=user,
-        summary=f"User {user.get_username()} deleted",
-        data={"user": user.get_username(), "campaigns": campaigns},
-    )
+    _user_event(actor, user, "user.deleted", f"User {user.get_username()} deleted", campaigns=campaigns)
     user.delete()
 
 
@@ -163,41 +161,36 @@ def group_record(*, actor, group: Group, before: dict) -> None:
     """Record a group's creation, renaming and permission changes."""
     after = group_snapshot(group)
     if before["name"] is None:
-        audit_record(
-            actor=actor,
-            action="group.created",
-            obj=group,
-            summary=f"Group {group.name} created",
-            data={"group": group.name, "permissions": sorted(after["permissions"])},
-        )
+        data = {"group": group.name, "permissions": sorted(after["permissions"])}
+        _group_event(actor, group, "group.created", f"Group {group.name} created", data)
         return
     if before["name"] != after["name"]:
-        audit_record(
-            actor=actor,
-            action="group.renamed",
-            obj=group,
-            summary=f"Group {before['name']} renamed to {group.name}",
-            data={"from": before["name"], "to": group.name},
+        _group_event(
+            actor,
+            group,
+            "group.renamed",
+            f"Group {before['name']} renamed to {group.name}",
+            {"from": before["name"], "to": group.name},
         )
     diff = _added_removed(before["permissions"], after["permissions"])
     if diff["added"] or diff["removed"]:
-        audit_record(
-            actor=actor,
-            action="group.permissions_changed",
-            obj=group,
-            summary=f"Permissions of group {group.name} changed",
-            data={"group": group.name, **diff},
+        _group_event(
+            actor,
+            group,
+            "group.permissions_changed",
+            f"Permissions of group {group.name} changed",
+            {"group": group.name, **diff},
         )
 
 
 def group_delete(*, actor, group: Group) -> None:
     members = sorted(group.user_set.values_list("username", flat=True))
-    audit_record(
-        actor=actor,
-        action="group.deleted",
-        obj=group,
-        summary=f"Group {group.name} deleted",
-        data={"group": group.name, "members": members},
+    _group_event(
+        actor,
+        group,
+        "group.deleted",
+        f"Group {group.name} deleted",
+        {"group": group.name, "members": members},
     )
     group.delete()
 
@@ -227,13 +220,8 @@ def user_sessions_end(*, actor, user, reason: str, keep_session_key: str | None 
         store_class(session.session_key).delete()
         ended += 1
     if ended:
-        audit_record(
-            actor=actor,
-            action="user.sessions_ended",
-            obj=user,
-            summary=f"{ended} session(s) of {user.get_username()} ended: {reason}",
-            data={"user": user.get_username(), "sessions": ended, "reason": reason},
-        )
+        summary = f"{ended} session(s) of {user.get_username()} ended: {reason}"
+        _user_event(actor, user, "user.sessions_ended", summary, sessions=ended, reason=reason)
     return ended
 
 
@@ -276,9 +264,7 @@ def password_reset_throttle(*, email: str, ip: str | None) -> None:
     who exists. Fails closed when the cache is unreachable (like the desk's look-up throttle).
     """
     window_seconds = settings.PASSWORD_RESET_WINDOW_SECONDS
-    now = time.time()
-    start = int(now // window_seconds) * window_seconds
-    retry_after = start + window_seconds - int(now)
+    start, retry_after = window_of(time.time(), window_seconds)
     counters = [
         (_reset_key("email", email.strip().casefold(), start), settings.PASSWORD_RESET_LIMIT_PER_EMAIL),
         (_reset_key("ip", ip or "unknown", start), settings.PASSWORD_RESET_LIMIT_PER_IP),
@@ -287,11 +273,7 @@ def password_reset_throttle(*, email: str, ip: str | None) -> None:
         if any((cache.get(key) or 0) >= limit for key, limit in counters):
             raise ResetThrottled(retry_after)
         for key, _limit in counters:
-            cache.add(key, 0, timeout=window_seconds + 5)
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=window_seconds + 5)
+            count_one(key, window_seconds)
     except ResetThrottled:
         logger.warning("Password reset throttled")
         raise
@@ -333,12 +315,11 @@ def password_reset_send(*, email: str, domain: str, use_https: bool, language: s
             )
             body = loader.render_to_string("registration/password_reset_email.txt", context)
             EmailMultiAlternatives(subject, body, None, [getattr(user, user.get_email_field_name())]).send()
-            audit_record(
-                actor=None,
-                action="user.password_reset_requested",
-                obj=user,
-                summary=f"Password reset link mailed to {user.get_username()}",
-                data={"user": user.get_username()},
+            _user_event(
+                None,
+                user,
+                "user.password_reset_requested",
+                f"Password reset link mailed to {user.get_username()}",
             )
             sent += 1
     return sent
@@ -346,12 +327,12 @@ def password_reset_send(*, email: str, domain: str, use_https: bool, language: s
 
 def password_reset_record(*, user, ended_sessions: int) -> None:
     """That a person set a new password through a reset link; never the value."""
-    audit_record(
-        actor=user,
-        action="user.password_reset",
-        obj=user,
-        summary=f"Password of {user.get_username()} reset by e-mail link",
-        data={"user": user.get_username(), "sessions_ended": ended_sessions},
+    _user_event(
+        user,
+        user,
+        "user.password_reset",
+        f"Password of {user.get_username()} reset by e-mail link",
+        sessions_ended=ended_sessions,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -78,29 +80,18 @@ def campaign_save(
         changes = {
             name: str(getattr(campaign, name)) for name in (changed_fields or []) if name in _AUDITED_FIELDS
         }
-        audit_record(
-            actor=actor,
-            action="campaign.created" if creating else "campaign.changed",
-            campaign=campaign,
-            obj=campaign,
-            summary=f"Campaign {campaign.name} {'created' if creating else 'changed'}",
-            data={"fields": changes},
-        )
+        event = functools.partial(audit_record, actor=actor, campaign=campaign, obj=campaign)
+        done = "created" if creating else "changed"
+        event(action=f"campaign.{done}", summary=f"Campaign {campaign.name} {done}", data={"fields": changes})
         if credentials_changed:
-            audit_record(
-                actor=actor,
+            event(
                 action="campaign.credentials_changed",
-                campaign=campaign,
-                obj=campaign,
                 summary=f"Credentials of {campaign.name} changed: {', '.join(credentials_changed)}",
                 data={"changed": credentials_changed},
             )
         if moved:
-            audit_record(
-                actor=actor,
+            event(
                 action="campaign.endpoint_changed",
-                campaign=campaign,
-                obj=campaign,
                 summary=(
                     f"Base URL of {campaign.name} moved from {display_host(old_url)} to "
                     f"{display_host(campaign.base_url)}"

@@ -16,12 +16,12 @@ were entered for, so then the secrets must be typed again, and nothing is called
 from __future__ import annotations
 
 import copy
-import logging
 import time
 from dataclasses import asdict, dataclass
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..models import Campaign
 from ..models.ledger import OperationKind
@@ -37,11 +37,7 @@ from ..providers.errors import (
 from ..providers.lina import RECIPES
 from .audit import audit_record
 from .campaigns import endpoint_changed
-from .pipeline import operation_log
-from .providers import provider_client
-
-logger = logging.getLogger(__name__)
-
+from .pipeline import operation_log, provider_call
 
 #: Steps that call the provider (each counts in ``ConnectionReport.calls``).
 CALLING_STEPS = ("ping", "login", "availability")
@@ -109,18 +105,18 @@ def campaign_test_connection(
     steps: list[ConnectionStep] = []
     working_recipe = ""
     error: ProviderError | None = None
-    subject = campaign
-    if typed is not None:
+    subject, from_form = campaign, typed is not None
+    if from_form:
         subject, error = _typed_subject(campaign, typed, new_password, new_shared_key)
         if error is not None:
             steps.append(ConnectionStep("credentials", False, error.message))
     if error is None:
-        error, working_recipe = _run(subject, steps, detect_recipe=detect_recipe, typed=typed is not None)
+        error, working_recipe = _run(subject, steps, detect_recipe=detect_recipe, typed=from_form)
 
     calls = sum(1 for step in steps if step.name in CALLING_STEPS)
     if error is None:
         message = _("The connection works.")
-        if typed is not None:
+        if from_form:
             message += " " + _("These are the values in the form; they are not saved until you press Save.")
     else:
         message = error.message
@@ -150,9 +146,9 @@ def campaign_test_connection(
         working_recipe=working_recipe,
         error_code=error.code if error else "",
         calls=calls,
-        typed=typed is not None,
+        typed=from_form,
     )
-    values = "form" if typed is not None else "saved"
+    values = "form" if from_form else "saved"
     with transaction.atomic():
         operation_log(
             campaign=campaign,
@@ -235,27 +231,30 @@ def _typed_subject(
     )
 
 
+class ConnectionTestCrashed(ProviderError):
+    """Something other than a provider error broke the test (a bug): logged, never a server error."""
+
+    default_message = gettext_lazy("The connection test failed unexpectedly; the error was logged.")
+
+
 def _run(
     subject: Campaign, steps: list[ConnectionStep], *, detect_recipe: bool, typed: bool
 ) -> tuple[ProviderError | None, str]:
-    """Build the client and run the provider's steps; (error or None, working recipe)."""
-    try:
-        client = provider_client(subject)
-    except ProviderError as exc:
-        steps.append(ConnectionStep("credentials", False, exc.message))
-        return exc, ""
-    try:
+    """Run the provider's steps through the pipeline's call; (error or None, working recipe)."""
+
+    def call(client):
         if subject.is_lina:
-            error, working_recipe = _test_lina(
-                client, subject, steps, detect_recipe=detect_recipe, remember=not typed
-            )
-        else:
-            error, working_recipe = _test_allsafe(client, steps), ""
-    except Exception:  # a bug must not turn the admin page into a server error
-        logger.exception("connection test of campaign %s failed unexpectedly", subject.pk)
-        error = ProviderError(_("The connection test failed unexpectedly; the error was logged."))
-        steps.append(ConnectionStep("unexpected", False, error.message))
-        return error, ""
+            return _test_lina(client, subject, steps, detect_recipe=detect_recipe, remember=not typed)
+        return _test_allsafe(client, steps), ""
+
+    outcome = provider_call(
+        kind=OperationKind.TEST, campaign=subject, call=call, crashed=ConnectionTestCrashed
+    )
+    if outcome.error is not None:  # no client (credentials), or the test itself broke
+        name = "unexpected" if isinstance(outcome.error, ConnectionTestCrashed) else "credentials"
+        steps.append(ConnectionStep(name, False, outcome.error.message))
+        return outcome.error, ""
+    error, working_recipe = outcome.result
     if error is not None and steps and steps[-1].name in ("ping", "availability"):
         explained = _explain_unreachable(error, subject)
         if explained is not error:
@@ -327,6 +326,12 @@ def _test_allsafe(client, steps: list[ConnectionStep]) -> ProviderError | None:
     return None
 
 
+def _login_step(recipe: str, accepted: bool) -> ConnectionStep:
+    if accepted:
+        return ConnectionStep("login", True, _("Login with recipe %(recipe)s accepted.") % {"recipe": recipe})
+    return ConnectionStep("login", False, _("Login with recipe %(recipe)s refused.") % {"recipe": recipe})
+
+
 def _test_lina(
     client,
     campaign: Campaign,
@@ -335,6 +340,8 @@ def _test_lina(
     detect_recipe: bool = False,
     remember: bool = True,
 ) -> tuple[ProviderError | None, str]:
+    """Ping, then log in with the configured recipe; with ``detect_recipe``, after a refusal, the
+    other recipes once each (failed logins count towards LINA's DENIED limit)."""
     try:
         ping = client.ping()
     except ProviderError as exc:
@@ -347,49 +354,22 @@ def _test_lina(
     if login is None:  # a stand-in client without a login step (the fake provider)
         return None, ""
     configured = campaign.lina_hash_recipe
-    try:
-        # Typed values (remember=False) must not replace the session the tills use.
-        login(recipe=configured, ip=ping.ip, remember=remember)
-    except AuthFailed as refused:
-        steps.append(
-            ConnectionStep(
-                "login", False, _("Login with recipe %(recipe)s refused.") % {"recipe": configured}
-            )
-        )
-        if not detect_recipe:
-            return refused, ""
-        return _find_working_recipe(login, configured, ping.ip, refused, steps)
-    except ProviderError as exc:
-        steps.append(ConnectionStep("login", False, exc.message))
-        return exc, ""
-    steps.append(
-        ConnectionStep("login", True, _("Login with recipe %(recipe)s accepted.") % {"recipe": configured})
-    )
-    return None, ""
-
-
-def _find_working_recipe(
-    login, configured: str, ip: str, refused: AuthFailed, steps
-) -> tuple[ProviderError, str]:
-    """Try the other recipes once each (failed logins count towards LINA's DENIED limit)."""
-    for recipe in RECIPES:
-        if recipe == configured:
-            continue
+    others = [recipe for recipe in RECIPES if recipe != configured] if detect_recipe else []
+    refused: AuthFailed | None = None
+    for recipe in (configured, *others):
         try:
-            login(recipe=recipe, ip=ip, remember=False)
-        except AuthFailed:
-            steps.append(
-                ConnectionStep(
-                    "login", False, _("Login with recipe %(recipe)s refused.") % {"recipe": recipe}
-                )
-            )
+            # Typed values (remember=False) and other recipes must not replace the tills' session.
+            login(recipe=recipe, ip=ping.ip, remember=remember and recipe == configured)
+        except AuthFailed as exc:
+            steps.append(_login_step(recipe, accepted=False))
+            refused = refused or exc
             continue
         except ProviderError as exc:
             steps.append(ConnectionStep("login", False, exc.message))
             return exc, ""
-        steps.append(
-            ConnectionStep("login", True, _("Login with recipe %(recipe)s accepted.") % {"recipe": recipe})
-        )
+        steps.append(_login_step(recipe, accepted=True))
+        if refused is None:
+            return None, ""
         return (
             AuthFailed(
                 _(

@@ -129,6 +129,11 @@ def _settle(*, operation_id: int, verdict: Verdict, actor=None) -> ProviderOpera
     return operation
 
 
+def _to_review(operation: ProviderOperation, note) -> ProviderOperation:
+    """Reconciling cannot decide: a person settles it (``note`` says why)."""
+    return _settle(operation_id=operation.pk, verdict=Verdict(OperationState.NEEDS_REVIEW, note))
+
+
 def operation_reconcile(*, operation_id: int, at_once: bool = False) -> ProviderOperation:
     """Try to settle one ``unknown`` operation; safe to run any number of times, from anywhere.
 
@@ -140,12 +145,8 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
     if operation.state != OperationState.UNKNOWN:
         return operation
     if operation.kind != OperationKind.REDEEM:
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(
-                OperationState.NEEDS_REVIEW,
-                stored_sentence(gettext_lazy("Only a person can settle this kind of operation.")),
-            ),
+        return _to_review(
+            operation, stored_sentence(gettext_lazy("Only a person can settle this kind of operation."))
         )
     ticket = ReconcileTicket.objects.filter(operation=operation).first()
     try:
@@ -153,12 +154,8 @@ def operation_reconcile(*, operation_id: int, at_once: bool = False) -> Provider
     except crypto.CredentialDecryptionError:
         code = ""
     if not code:
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(
-                OperationState.NEEDS_REVIEW,
-                stored_sentence(gettext_lazy("The code to re-check is no longer available.")),
-            ),
+        return _to_review(
+            operation, stored_sentence(gettext_lazy("The code to re-check is no longer available."))
         )
 
     outcome = provider_call(
@@ -200,13 +197,10 @@ def _check_failed(
 ) -> ProviderOperation:
     """A re-check without a usable answer: a definite refusal asks a person, anything else waits."""
     if isinstance(error, Rejected):
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(
-                OperationState.NEEDS_REVIEW,
-                stored_sentence(
-                    gettext_lazy("The re-check was refused: %(provider_text)s"), provider_text=error.message
-                ),
+        return _to_review(
+            operation,
+            stored_sentence(
+                gettext_lazy("The re-check was refused: %(provider_text)s"), provider_text=error.message
             ),
         )
     ReconcileTicket.objects.filter(pk=ticket.pk).update(
@@ -220,13 +214,7 @@ def _check_failed(
         attempts,
     )
     if attempts >= max_attempts():
-        return _settle(
-            operation_id=operation.pk,
-            verdict=Verdict(
-                OperationState.NEEDS_REVIEW,
-                stored_note("reconcile.no_answer", attempts=attempts),
-            ),
-        )
+        return _to_review(operation, stored_note("reconcile.no_answer", attempts=attempts))
     return operation
 
 

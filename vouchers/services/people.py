@@ -40,13 +40,18 @@ def _managed(actor, person_id: int):
     return User._default_manager.select_for_update().get(pk=person_id)
 
 
-def _first_campaign(actor, person) -> Campaign | None:
-    """The campaign an event about ``person`` is filed under (its admins see it in the audit)."""
-    return campaigns_for(actor).filter(memberships__user=person).first()
-
-
-def _campaign_slugs(actor, person) -> list[str]:
-    return list(campaigns_for(actor).filter(memberships__user=person).values_list("slug", flat=True))
+def _person_event(actor, person, action: str, summary: str) -> None:
+    """An event about ``person``, filed under their first campaign of the actor's (whose admins
+    see it in the audit), naming all of those campaigns."""
+    shared = campaigns_for(actor).filter(memberships__user=person)
+    audit_record(
+        actor=actor,
+        action=action,
+        campaign=shared.first(),
+        obj=person,
+        summary=summary,
+        data={"user": person.get_username(), "campaigns": list(shared.values_list("slug", flat=True))},
+    )
 
 
 def person_create(
@@ -96,14 +101,8 @@ def person_password_set(*, actor, person_id: int, password: str):
         person = _managed(actor, person_id)
         person.set_password(password)
         person.save(update_fields=["password"])
-        audit_record(
-            actor=actor,
-            action="user.password_changed",
-            campaign=_first_campaign(actor, person),
-            obj=person,
-            summary=f"Password of {person.get_username()} reset by a campaign admin",
-            data={"user": person.get_username(), "campaigns": _campaign_slugs(actor, person)},
-        )
+        summary = f"Password of {person.get_username()} reset by a campaign admin"
+        _person_event(actor, person, "user.password_changed", summary)
         user_sessions_end(actor=actor, user=person, reason="password reset by a campaign admin")
     return person
 
@@ -116,14 +115,9 @@ def person_active_set(*, actor, person_id: int, active: bool):
             return person
         person.is_active = active
         person.save(update_fields=["is_active"])
-        action = "user.activated" if active else "user.deactivated"
-        audit_record(
-            actor=actor,
-            action=action,
-            campaign=_first_campaign(actor, person),
-            obj=person,
-            summary=f"User {person.get_username()} {'activated' if active else 'deactivated'} by a campaign admin",
-            data={"user": person.get_username(), "campaigns": _campaign_slugs(actor, person)},
+        done = "activated" if active else "deactivated"
+        _person_event(
+            actor, person, f"user.{done}", f"User {person.get_username()} {done} by a campaign admin"
         )
         if not active:
             user_sessions_end(actor=actor, user=person, reason="deactivated by a campaign admin")

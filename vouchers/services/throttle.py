@@ -54,9 +54,20 @@ def _key(limit: Limit, *, user_id: int, campaign_id: int, window: int) -> str:
     return f"lookup-throttle:{limit.scope}:{limit.kind}:{owner}:{window}"
 
 
-def _window(limit: Limit, now: float) -> tuple[int, int]:
-    start = int(now // limit.window_seconds) * limit.window_seconds
-    return start, start + limit.window_seconds - int(now)
+def window_of(now: float, seconds: int) -> tuple[int, int]:
+    """The fixed window ``now`` falls in: (its start, the whole seconds left in it)."""
+    start = int(now // seconds) * seconds
+    return start, start + seconds - int(now)
+
+
+def count_one(key: str, window_seconds: int) -> None:
+    """One more on the fixed-window counter ``key``. add() then incr() is atomic in Redis and
+    locmem, so concurrent requests are all counted."""
+    cache.add(key, 0, timeout=window_seconds + 5)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr: start the window again
+        cache.set(key, 1, timeout=window_seconds + 5)
 
 
 def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
@@ -64,7 +75,7 @@ def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
     now = time.time()
     try:
         for limit in _limits():
-            start, remaining = _window(limit, now)
+            start, remaining = window_of(now, limit.window_seconds)
             key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
             if (cache.get(key) or 0) >= limit.count:
                 wait = max(1, int(remaining))
@@ -103,11 +114,5 @@ def lookup_throttle_failed(*, user_id: int, campaign_id: int) -> None:
 
 
 def _incr(limit: Limit, *, user_id: int, campaign_id: int, now: float) -> None:
-    start, _remaining = _window(limit, now)
-    key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
-    # add() then incr() is atomic in Redis and locmem: concurrent look-ups are all counted.
-    cache.add(key, 0, timeout=limit.window_seconds + 5)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr: start the window again
-        cache.set(key, 1, timeout=limit.window_seconds + 5)
+    start, _remaining = window_of(now, limit.window_seconds)
+    count_one(_key(limit, user_id=user_id, campaign_id=campaign_id, window=start), limit.window_seconds)

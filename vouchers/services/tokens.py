@@ -90,16 +90,15 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
     outcome = provider_call(
         kind=OperationKind.CHECK, client=_lina_client(campaign), call=lambda c: c.check(code)
     )
-    started = outcome.started
+    logged = {
+        "campaign": campaign,
+        "user": user,
+        "kind": OperationKind.CHECK,
+        "started": outcome.started,
+        "code": code,
+    }
     if outcome.error is not None:
-        operation_log(
-            campaign=campaign,
-            user=user,
-            kind=OperationKind.CHECK,
-            started=started,
-            code=code,
-            error=outcome.error,
-        )
+        operation_log(**logged, error=outcome.error)
         # A check moves no money: a timeout is a plain "no answer, nothing changed".
         raise refusal_for(outcome.error, message=messages.check_error_text(outcome.error))
     info = outcome.result
@@ -107,11 +106,7 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
         lookup_throttle_failed(user_id=user.pk, campaign_id=campaign.pk)
     data = _card_data(info)
     operation = operation_log(
-        campaign=campaign,
-        user=user,
-        kind=OperationKind.CHECK,
-        started=started,
-        code=code,
+        **logged,
         response_data={"card": data, "answer": safe_answer(info.raw)},
         balance_after=info.remaining_value,
     )

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.utils.functional import cached_property
+from django.views.generic import TemplateView
+from django_filters.views import FilterView
+from django_tables2.views import SingleTableMixin
 
 from ..access.scoping import campaign_or_404
 from ..models import Campaign
+from ..output.csv_export import table_csv_response
+from ..output.tables import BoundedPaginator
 
 
 class PortalPermissionMixin(PermissionRequiredMixin):
@@ -25,6 +30,18 @@ class PortalPermissionMixin(PermissionRequiredMixin):
         if isinstance(self.permission_required, str):
             return (self.permission_required,)
         return tuple(self.permission_required)
+
+
+class ReadPageView(PortalPermissionMixin, TemplateView):
+    """A page showing one selector's read for the viewer: ``context[context_name] = read(user=...)``."""
+
+    context_name = ""
+    read = None
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context[self.context_name] = type(self).read(user=self.request.user)
+        return context
 
 
 class CampaignScopedMixin(PortalPermissionMixin):
@@ -44,3 +61,22 @@ class CampaignScopedMixin(PortalPermissionMixin):
         context = super().get_context_data(**kwargs)
         context["campaign"] = self.campaign
         return context
+
+
+class FilteredTableView(PortalPermissionMixin, SingleTableMixin, FilterView):
+    """A filterable, sortable, paginated list whose ``?export=csv`` is the same list as a file."""
+
+    paginator_class = BoundedPaginator
+    paginate_by = 50
+    csv_filename = "list.csv"
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("export") != "csv":
+            return super().get(request, *args, **kwargs)
+        # The page's filters apply to the file; refused filters give an empty file, not everything.
+        filterset = self.filterset_class(request.GET, queryset=self.get_queryset(), request=request)
+        return self.csv_response(filterset.qs if filterset.is_valid() else self.get_queryset().none())
+
+    def csv_response(self, queryset):
+        """The same table as the page, sorted as the page, as a streamed file."""
+        return table_csv_response(self.request, self.csv_filename, self.table_class(queryset))

@@ -48,20 +48,29 @@ def _range_close(request):
     return form, campaign_day_close(user=request.user, date_from=start, date_to=end, campaign=campaign)
 
 
-def _money(value) -> str:
-    return f"{value:.2f}"
+def _counts_header() -> list[str]:
+    return [_("redeemed"), _("total (EUR)"), _("not redeemed"), _("outcome open")]
 
 
-class DeskCloseView(PortalPermissionMixin, TemplateView):
+def _counts(row) -> list:
+    return [row.redeemed, f"{row.total:.2f}", row.not_redeemed, row.open]
+
+
+class _ClosePage(PortalPermissionMixin, TemplateView):
+    read = None  # (request) -> (form, close): the page and its CSV read the same
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["form"], context["close"] = type(self).read(self.request)
+        return context
+
+
+class DeskCloseView(_ClosePage):
     """The cashier's own day: count and total per campaign, open redeems listed, printable."""
 
     permission_required = USE_DESK
     template_name = "vouchers/desk_close.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["form"], context["close"] = _cashier_close(self.request)
-        return context
+    read = _cashier_close
 
 
 class DeskCloseCsvView(PortalPermissionMixin, View):
@@ -69,31 +78,17 @@ class DeskCloseCsvView(PortalPermissionMixin, View):
 
     def get(self, request, *args, **kwargs):
         _form, close = _cashier_close(request)
-        header = [
-            _("day"),
-            _("campaign"),
-            _("redeemed"),
-            _("total (EUR)"),
-            _("not redeemed"),
-            _("outcome open"),
-        ]
-        rows = [
-            [close.date_from.isoformat(), r.campaign, r.redeemed, _money(r.total), r.not_redeemed, r.open]
-            for r in close.rows
-        ]
+        header = [_("day"), _("campaign"), *_counts_header()]
+        rows = [[close.date_from.isoformat(), r.campaign, *_counts(r)] for r in close.rows]
         return csv_response(f"day-close-{close.date_from.isoformat()}.csv", header, rows)
 
 
-class DayCloseView(PortalPermissionMixin, TemplateView):
+class DayCloseView(_ClosePage):
     """Campaign admins: every cashier's redeems per day and campaign over a date range."""
 
     permission_required = VIEW_LEDGER
     template_name = "vouchers/day_close.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["form"], context["close"] = _range_close(self.request)
-        return context
+    read = _range_close
 
 
 class DayCloseCsvView(PortalPermissionMixin, View):
@@ -101,22 +96,10 @@ class DayCloseCsvView(PortalPermissionMixin, View):
 
     def get(self, request, *args, **kwargs):
         _form, close = _range_close(request)
-        header = [
-            _("day"),
-            _("cashier"),
-            _("campaign"),
-            _("redeemed"),
-            _("total (EUR)"),
-            _("not redeemed"),
-            _("outcome open"),
-        ]
+        header = [_("day"), _("cashier"), _("campaign"), *_counts_header()]
         rows = (
-            [r.day.isoformat(), r.cashier, r.campaign, r.redeemed, _money(r.total), r.not_redeemed, r.open]
-            for r in (close.rows if close else [])
+            [r.day.isoformat(), r.cashier, r.campaign, *_counts(r)] for r in (close.rows if close else [])
         )
-        name = (
-            f"day-close-{close.date_from.isoformat()}-{close.date_to.isoformat()}.csv"
-            if close
-            else "day-close.csv"
-        )
-        return csv_response(name, header, rows)
+        if close is None:  # refused dates: an empty file
+            return csv_response("day-close.csv", header, rows)
+        return csv_response(f"day-close-{close.date_from}-{close.date_to}.csv", header, rows)

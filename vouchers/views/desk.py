@@ -38,7 +38,7 @@ from ..services.desk_preferences import desk_auto_print_set
 from ..services.operations import operation_resolve
 from ..services.refusals import Refusal
 from ..services.tokens import token_check, token_redeem
-from .base import CampaignScopedMixin, PortalPermissionMixin
+from .base import CampaignScopedMixin, PortalPermissionMixin, ReadPageView
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,16 @@ class DeskMixin(CampaignScopedMixin):
         context.update(kwargs)
         return context
 
+    def card_response(self, card, redeem_form, **kwargs):
+        """The desk with a checked token's card open (and its Redeem step, if any)."""
+        context = self.desk_context(card=card, card_state=card_state(card), redeem_form=redeem_form, **kwargs)
+        return self.render_to_response(context)
+
+
+def add_refusal(form, refusal: Refusal) -> None:
+    """Show a refusal on its field, or on the whole form when it names none of the form's."""
+    form.add_error(refusal.field if refusal.field in form.fields else None, refusal.message)
+
 
 # Full codes never reach an error report (the same rule as for logs).
 @method_decorator(sensitive_post_parameters("code"), name="dispatch")
@@ -139,17 +149,11 @@ class DeskCheckView(DeskMixin, TemplateView):
             card = token_check(campaign=self.campaign, user=request.user, code=form.cleaned_data["code"])
         except Refusal as exc:
             if not exc.by_provider:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_refusal(form, exc)
                 return self.render_to_response(self.desk_context(check_form=form))
             logger.info("Check failed for campaign %s: %s (%s)", self.campaign.pk, exc.code, exc.detail)
             return self.render_to_response(self.desk_context(check_form=form, provider_error=exc.message))
-        return self.render_to_response(
-            self.desk_context(
-                card=card,
-                card_state=card_state(card),
-                redeem_form=RedeemForm.for_card(card) if card.redeemable else None,
-            )
-        )
+        return self.card_response(card, RedeemForm.for_card(card) if card.redeemable else None)
 
 
 @method_decorator(sensitive_post_parameters("code"), name="dispatch")
@@ -184,23 +188,14 @@ class DeskRedeemView(DeskMixin, TemplateView):
                 )
             except Refusal as exc:
                 if exc.code == "CodeBusy":
-                    return self.render_to_response(
-                        self.desk_context(
-                            card=card,
-                            card_state=card_state(card),
-                            redeem_form=RedeemForm.for_card(card),
-                            busy=True,
-                        )
-                    )
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                    return self.card_response(card, RedeemForm.for_card(card), busy=True)
+                add_refusal(form, exc)
             else:
                 if outcome.replayed:
                     flash.info(request, _("This redemption was already sent once; here is its result."))
                 return redirect("vouchers:desk-operation", pk=outcome.operation.pk)
         # Show the errors with a fresh one-time token only when nothing was claimed with the old one.
-        return self.render_to_response(
-            self.desk_context(card=card, card_state=card_state(card), redeem_form=form)
-        )
+        return self.card_response(card, form)
 
 
 class DeskOperationView(PortalPermissionMixin, TemplateView):
@@ -257,26 +252,18 @@ class DeskPreferenceView(PortalPermissionMixin, View):
         return redirect(target)
 
 
-class DeskTodayView(PortalPermissionMixin, TemplateView):
+class DeskTodayView(ReadPageView):
     permission_required = USE_DESK
     template_name = "vouchers/desk_today.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["today"] = redemptions_today(user=self.request.user)
-        return context
+    context_name, read = "today", redemptions_today
 
 
-class OperationReviewView(PortalPermissionMixin, TemplateView):
+class OperationReviewView(ReadPageView):
     """Admins: every unknown / needs-review operation in their campaigns, oldest first."""
 
     permission_required = RESOLVE
     template_name = "vouchers/desk_review.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["operations"] = operations_unresolved(user=self.request.user)
-        return context
+    context_name, read = "operations", operations_unresolved
 
 
 class OperationResolveView(PortalPermissionMixin, FormView):
@@ -306,7 +293,7 @@ class OperationResolveView(PortalPermissionMixin, FormView):
                 reason=form.cleaned_data["reason"],
             )
         except Refusal as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_refusal(form, exc)
             return self.form_invalid(form)
         flash.success(self.request, _("Operation #%(pk)s is settled.") % {"pk": self.operation.pk})
         return redirect(reverse("vouchers:operation-review"))

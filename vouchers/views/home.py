@@ -1,20 +1,16 @@
 """The start page: the campaigns a person works on, and what they can do there."""
 
-from django.views.generic import DetailView, TemplateView
+from django.views.generic import DetailView
 
 from ..access.roles import SIGNED_IN
 from ..access.scoping import campaigns_for
-from .base import CampaignScopedMixin, PortalPermissionMixin
+from .base import CampaignScopedMixin, ReadPageView
 
 
-class HomeView(PortalPermissionMixin, TemplateView):
+class HomeView(ReadPageView):
     permission_required = SIGNED_IN
     template_name = "vouchers/home.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["campaigns"] = campaigns_for(self.request.user)
-        return context
+    context_name, read = "campaigns", campaigns_for
 
 
 class CampaignDetailView(CampaignScopedMixin, DetailView):
