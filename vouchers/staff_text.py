@@ -289,13 +289,6 @@ def stored_errors(error) -> list[dict]:
     return [stored_sentence(e.message, **(e.params or {})) for e in error.error_list]
 
 
-def _interpolate(template: str, params: dict) -> str:
-    try:
-        return template % params if params else template
-    except (KeyError, TypeError, ValueError):
-        return template
-
-
 def english(text) -> str:
     """``text`` (a lazy string, or a callable giving one) in its English source form, for storing."""
     with translation.override("en"):
