@@ -20,6 +20,7 @@ urlpatterns = [
     path("campaigns/<slug:campaign>/", home.CampaignDetailView.as_view(), name="campaign-detail"),
     path("audit/", audit.AuditEventListView.as_view(), name="audit-list"),
     path("ledger/", ledger.LedgerListView.as_view(), name="ledger-list"),
+    path("ledger/search/", ledger.LedgerCodeSearchView.as_view(), name="ledger-search"),
     # People of the admin's campaigns (cashiers and marketing managers)
     path("people/", people.PeopleListView.as_view(), name="people-list"),
     path("people/new/", people.PersonCreateView.as_view(), name="person-create"),

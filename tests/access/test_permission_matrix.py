@@ -98,6 +98,10 @@ RULES: dict[str, Rule] = {
     "vouchers:provider-health": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
     # The ledger: those who answer "what happened to this voucher"; scoped inside.
     "vouchers:ledger-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
+    # Its code search is a POST (the code stays out of URLs); an empty one goes back to the ledger.
+    "vouchers:ledger-search": Rule(
+        signed_in(FORBIDDEN, campaign_admin=REDIRECT, superuser=REDIRECT, outsider=REDIRECT), method="post"
+    ),
     # People: campaign admins manage the cashiers and marketing managers of their campaigns.
     "vouchers:people-list": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),
     "vouchers:person-create": Rule(signed_in(FORBIDDEN, campaign_admin=OK, superuser=OK, outsider=OK)),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
@@ -116,6 +118,70 @@ def test_every_operation_on_the_same_code_without_the_code_in_the_address(client
     found = rows_of(client.get(URL, {"same_code_as": ledger["check"].pk}))
     assert sorted(found) == sorted([ledger["check"].pk, ledger["redeem"].pk])  # not the other shop's
     assert rows_of(client.get(URL, {"same_code_as": ledger["elsewhere"].pk})) == []
+
+
+SEARCH_URL = reverse("vouchers:ledger-search")
+
+
+def shown_messages(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, str(m)) for m in response.context["messages"]]
+
+
+def test_a_typed_code_opens_the_ledger_on_its_newest_operation_never_in_the_address(
+    client, campaign_admin, ledger, caplog
+):
+    client.force_login(campaign_admin)
+    assert 'action="' + SEARCH_URL + '"' in client.get(URL).content.decode()  # the form is on the page
+    typed = "abcd-2345 efgh-6789"  # separators and case do not matter
+    with caplog.at_level(logging.DEBUG):
+        response = client.post(SEARCH_URL, {"code": typed})
+        assert response.status_code == 302
+        location = response["Location"]
+        # The newest of the viewer's operations on the code, never the other shop's (newer) one.
+        assert location == f"{URL}?same_code_as={ledger['redeem'].pk}"
+        page = client.get(location)
+    assert CODE not in location and "ABCD" not in location
+    assert CODE not in caplog.text and typed not in caplog.text
+    assert sorted(rows_of(page)) == sorted([ledger["check"].pk, ledger["redeem"].pk])
+    assert CODE not in page.content.decode()
+
+
+def test_a_code_search_needs_a_post_with_csrf(campaign_admin, ledger):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(campaign_admin)
+    assert strict.post(SEARCH_URL, {"code": CODE}).status_code == 403
+    assert strict.get(SEARCH_URL, {"code": CODE}).status_code == 405
+
+
+def test_unknown_foreign_and_malformed_codes_say_so(client, campaign_admin, ledger, other_campaign):
+    only_elsewhere = "QQQQ2345EFGH2222"
+    op(other_campaign, code=only_elsewhere)
+    client.force_login(campaign_admin)
+    for code in ("ZZZZ-ZZZZ-ZZZZ-ZZZZ", only_elsewhere):
+        response = client.post(SEARCH_URL, {"code": code}, follow=True)
+        assert response.redirect_chain[-1][0] == URL
+        assert shown_messages(response) == [("warning", "No operation of your campaigns has this code.")]
+    for code in ("<script>", ""):
+        response = client.post(SEARCH_URL, {"code": code}, follow=True)
+        assert response.redirect_chain[-1][0] == URL
+        assert [level for level, _text in shown_messages(response)] == ["error"]
+        assert "message-error" in response.content.decode()  # shown in the error style
+
+
+def test_code_search_in_german(client, campaign_admin, ledger):
+    client.force_login(campaign_admin)
+    client.cookies["django_language"] = "de"
+    page = client.get(URL, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Vollständiger Code" in page and "Nach Code suchen" in page
+    unknown = client.post(SEARCH_URL, {"code": "ZZZZZZZZ"}, HTTP_ACCEPT_LANGUAGE="de", follow=True)
+    assert shown_messages(unknown) == [("warning", "Kein Vorgang Ihrer Kampagnen hat diesen Code.")]
+    bad = client.post(SEARCH_URL, {"code": "<b>"}, HTTP_ACCEPT_LANGUAGE="de", follow=True)
+    assert shown_messages(bad) == [
+        (
+            "error",
+            "Ein Code besteht nur aus Buchstaben und Ziffern (Leerzeichen und Bindestriche werden ignoriert).",
+        )
+    ]
 
 
 def test_sortable_by_duration(client, campaign_admin, ledger):

@@ -19,7 +19,6 @@ from ..models import Campaign, SaleTemplate
 from ..output import bulk_csv as sales_csv
 from ..services.sales import AvailabilitySnapshot, new_request_token
 from ..values import sale_rules as sales_rules
-from ..values.codes import is_plausible_code, normalize_code
 from ..values.formatting import CURRENCY_ZAR, format_money
 from ..values.parsing import parse_amount
 
@@ -197,31 +196,6 @@ class BulkUploadForm(forms.Form):
                 % {"limit": limit // 1024}
             )
         return upload
-
-
-class SaleCodeSearchForm(forms.Form):
-    """The sales list's search by full code: posted, never put in a URL (see selectors/filters.py)."""
-
-    code = forms.CharField(
-        label=_("Full code"),
-        max_length=80,
-        help_text=_("A gift token code or a voucher PIN; spaces, dashes and case do not matter."),
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "off",
-                "autocapitalize": "characters",
-                "spellcheck": "false",
-                "class": "code",
-                "size": 24,
-            }
-        ),
-    )
-
-    def clean_code(self) -> str:
-        code = normalize_code(self.cleaned_data["code"])
-        if not is_plausible_code(code):
-            raise ValidationError(_("A code has only letters and digits (spaces and dashes are ignored)."))
-        return code
 
 
 class SaleEmailForm(forms.Form):

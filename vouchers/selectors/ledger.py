@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from ..access.scoping import scope, users_for
 from ..models import ProviderOperation
 from ..models.ledger import OperationKind, OperationState
+from ..values.codes import code_digest, normalize_code
 from .filters import created_between, request_campaigns
 
 
@@ -23,6 +24,15 @@ def ledger_for(user) -> QuerySet[ProviderOperation]:
     return scope(ProviderOperation.objects.select_related("campaign", "user"), user).order_by(
         "-created_at", "-pk"
     )
+
+
+def operation_with_code(user, code: str) -> ProviderOperation | None:
+    """The newest operation of ``user``'s campaigns on ``code``, found by its keyed digest (the
+    code is stored only encrypted or masked, so it cannot be compared in a query)."""
+    code = normalize_code(code)
+    if not code:
+        return None
+    return ledger_for(user).filter(code_digest=code_digest(code)).first()
 
 
 def _people(request):

@@ -14,8 +14,8 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 from django_filters.views import FilterView
@@ -23,10 +23,10 @@ from django_tables2 import SingleTableMixin
 
 from .. import staff_text
 from ..access.scoping import campaign_or_404, campaigns_for
+from ..forms.code_search import CodeSearchForm
 from ..forms.sales import (
     BulkUploadForm,
     GiftTokenSellForm,
-    SaleCodeSearchForm,
     SaleEmailForm,
     VoucherAllocateForm,
 )
@@ -63,6 +63,7 @@ from ..staff_text import told_text
 from ..values.codes import format_code
 from ..values.formatting import format_money
 from .base import CampaignScopedMixin, PortalPermissionMixin
+from .code_search import CodeSearchView
 
 SELL = "vouchers.sell_vouchers"
 VIEW_SALES = "vouchers.view_sales"
@@ -307,7 +308,7 @@ class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["code_search"] = SaleCodeSearchForm()
+        context["code_search"] = CodeSearchForm()
         code_of = self.filterset.form.cleaned_data.get("code_of") if self.filterset.is_valid() else None
         if code_of:
             # What the code search found, named by the masked code (the full one is never echoed).
@@ -320,26 +321,17 @@ class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
         return context
 
 
-class SaleCodeSearchView(PortalPermissionMixin, View):
-    """POST a full code; back to the list showing the sales with that code.
-
-    The code is posted, so it is in no URL, access log or browser history; the list is opened
-    with ``code_of``, the reference of the newest sale with that code (selectors/filters.py).
-    """
+class SaleCodeSearchView(CodeSearchView):
+    """A typed full code → the sales list showing every sale with it (``code_of``, selectors/filters.py)."""
 
     permission_required = VIEW_SALES
-    http_method_names = ["post"]
+    list_url_name = "vouchers:sale-list"
+    reference_param = "code_of"
+    not_found_message = _lazy("No sale of your campaigns has this code.")
 
-    def post(self, request, *args, **kwargs):
-        form = SaleCodeSearchForm(request.POST)
-        if not form.is_valid():
-            messages.error(request, " ".join(form.errors.get("code", [])))
-            return redirect("vouchers:sale-list")
-        sale = sale_with_code(request.user, form.cleaned_data["code"])
-        if sale is None:
-            messages.warning(request, _("No sale of your campaigns has this code."))
-            return redirect("vouchers:sale-list")
-        return redirect(reverse("vouchers:sale-list") + "?" + urlencode({"code_of": sale.pk}))
+    def find(self, user, code):
+        sale = sale_with_code(user, code)
+        return sale.pk if sale else None
 
 
 class SaleExportView(PortalPermissionMixin, View):
