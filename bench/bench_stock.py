@@ -39,14 +39,13 @@ import signal
 import statistics
 import sys
 import time
-import uuid
 from datetime import timedelta
 
 import support
 from django.core.cache import cache
 from django.utils import timezone
 
-from portal.processes import ManagedProcess
+from portal.processes import ManagedProcess, celery_worker_command
 from sandbox.state import AllsafeCampaign
 from vouchers.models import Campaign, ProviderOperation, StockMonitor
 from vouchers.models.ledger import OperationKind, OperationState
@@ -82,25 +81,9 @@ class Worker:
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         }
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-l",
-            "INFO",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(self.concurrency),
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "-n",
-            f"bench-{uuid.uuid4().hex[:8]}@%h",
-        ]
+        command = celery_worker_command(
+            pool="threads", concurrency=self.concurrency, name="bench", extra=["--without-heartbeat"]
+        )
         log = os.path.join(support.VAR_DIR, "worker.log")
         self.process = ManagedProcess("Celery worker", command, cwd=support.ROOT, env=env, log=log).start()
         self.process.wait_for_log(b"ready.", timeout=60)

@@ -13,7 +13,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -227,3 +229,27 @@ def stop_all(processes: Sequence[ManagedProcess], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     for process in processes:
         process.stop(timeout=max(0.1, deadline - time.monotonic()))
+
+
+def celery_worker_command(*, pool: str, concurrency: int, name: str, extra: Sequence[str] = ()) -> list[str]:
+    """The Celery worker the tests and benches start: this interpreter, a unique node name (so
+    several can share one broker) and no mingle/gossip chatter between them."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "-l",
+        "INFO",
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--without-mingle",
+        "--without-gossip",
+        "-n",
+        f"{name}-{uuid.uuid4().hex[:8]}@%h",
+        *extra,
+    ]

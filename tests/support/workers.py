@@ -9,13 +9,12 @@ It can be killed hard (SIGKILL, as a crash would) and started again.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from portal.processes import ManagedProcess
+from portal.processes import ManagedProcess, celery_worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,25 +29,8 @@ class WorkerProcess:
         self.log_path = Path(env["PORTAL_VAR_DIR"]) / "worker.log"
 
     def start(self, concurrency: int = 2, pool: str = "threads") -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-l",
-            "INFO",
-            "--pool",
-            pool,
-            "--concurrency",
-            str(concurrency),
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"test-{uuid.uuid4().hex[:8]}@%h",
-            *(["-I", ",".join(self.include)] if self.include else []),
-        ]
+        extra = ["-I", ",".join(self.include)] if self.include else []
+        command = celery_worker_command(pool=pool, concurrency=concurrency, name="test", extra=extra)
         self.process = ManagedProcess("Celery worker", command, cwd=ROOT, env=self.env, log=self.log_path)
         self.process.start().wait_for_log(b"ready.", timeout=30)
 
