@@ -97,6 +97,24 @@ CREDENTIALS_UNREADABLE_CHECKS = (
 )
 
 
+# --- Audit summaries (stored with their figures, shown in the reader's language) --------------
+AUDIT_CAMPAIGN_CREATED = gettext_lazy("Campaign %(campaign)s created")
+AUDIT_CAMPAIGN_CHANGED = gettext_lazy("Campaign %(campaign)s changed")
+AUDIT_CAMPAIGN_DELETED = gettext_lazy("Campaign %(campaign)s deleted")
+AUDIT_CREDENTIALS_CHANGED = gettext_lazy("Credentials of %(campaign)s changed: %(fields)s")
+AUDIT_ENDPOINT_MOVED = gettext_lazy("Base URL of %(campaign)s moved from %(old)s to %(new)s")
+AUDIT_ENDPOINT_MOVED_CLEARED = gettext_lazy(
+    "Base URL of %(campaign)s moved from %(old)s to %(new)s; stored %(cleared)s cleared"
+)
+AUDIT_MEMBER_ADDED = gettext_lazy("%(user)s added to %(campaign)s")
+AUDIT_MEMBER_REMOVED = gettext_lazy("%(user)s removed from %(campaign)s")
+AUDIT_CREDENTIALS_REENCRYPTED = gettext_lazy("Credentials of %(campaign)s re-encrypted with the newest key")
+AUDIT_PERSON_CREATED = gettext_lazy("User %(user)s created as %(role)s for %(campaigns)s")
+AUDIT_PERSON_PASSWORD_RESET = gettext_lazy("Password of %(user)s reset by a campaign admin")
+AUDIT_PERSON_ACTIVATED = gettext_lazy("User %(user)s activated by a campaign admin")
+AUDIT_PERSON_DEACTIVATED = gettext_lazy("User %(user)s deactivated by a campaign admin")
+
+
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {
     401: (

@@ -118,3 +118,53 @@ def test_what_staff_were_told_is_rendered_again_and_the_providers_words_are_labe
     )
     assert "abgelehnt: „Gutschein ist gesperrt“ (Wortlaut des Anbieters)" in german
     assert 'class="alert alert-ok"' not in english and 'class="alert alert-ok"' not in german
+
+
+def _audit_pages(user) -> tuple[str, str]:
+    url = reverse("vouchers:audit-list")
+    return browser("en", user).get(url).content.decode(), browser("de", user).get(url).content.decode()
+
+
+def test_membership_summaries_follow_the_readers_language(campaign_admin, lina_campaign, cashier):
+    from vouchers.models import Membership
+    from vouchers.services.campaigns import membership_remove
+
+    membership_remove(membership=Membership.objects.get(user=cashier, campaign=lina_campaign), actor=None)
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert f"cashier removed from {lina_campaign.name}" in english
+    assert f"cashier aus {lina_campaign.name} entfernt" in german
+    assert AuditEvent.objects.get(action="membership.removed").summary == (
+        f"cashier removed from {lina_campaign.name}"
+    )
+
+
+def test_people_summaries_follow_the_readers_language(campaign_admin, cashier):
+    from vouchers.services.people import person_active_set
+
+    person_active_set(actor=campaign_admin, person_id=cashier.pk, active=False)
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert "User cashier deactivated by a campaign admin" in english
+    assert "Benutzer cashier von einem Kampagnenadmin deaktiviert" in german
+
+
+def test_re_encryption_summaries_follow_the_readers_language(settings, campaign_admin, lina_campaign):
+    from cryptography.fernet import Fernet
+
+    from vouchers.security import crypto
+    from vouchers.services.encryption import encryption_rotate
+
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.FIELD_ENCRYPTION_KEYS]
+    crypto._multifernet.cache_clear()
+    try:
+        encryption_rotate()
+    finally:
+        crypto._multifernet.cache_clear()
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert f"Credentials of {lina_campaign.name} re-encrypted with the newest key" in english
+    assert f"Zugangsdaten von {lina_campaign.name} mit dem neuesten Schlüssel neu verschlüsselt" in german
