@@ -114,6 +114,16 @@ AUDIT_PERSON_PASSWORD_RESET = gettext_lazy("Password of %(user)s reset by a camp
 AUDIT_PERSON_ACTIVATED = gettext_lazy("User %(user)s activated by a campaign admin")
 AUDIT_PERSON_DEACTIVATED = gettext_lazy("User %(user)s deactivated by a campaign admin")
 
+AUDIT_SALE_EMAIL_FAILED = gettext_lazy("Gift token %(code)s could not be e-mailed to %(email)s")
+AUDIT_SALE_EMAILED = gettext_lazy("Gift token %(code)s e-mailed again to %(email)s")
+AUDIT_SALE_TEMPLATE_CREATED = gettext_lazy("Sale template %(template)s created")
+AUDIT_SALE_TEMPLATE_CHANGED = gettext_lazy("Sale template %(template)s changed")
+AUDIT_SALE_TEMPLATE_DELETED = gettext_lazy("Sale template %(template)s deleted")
+AUDIT_SALE_SETTLED_SOLD = gettext_lazy(
+    "%(kind)s #%(sale)s settled by hand as sold: %(previous)s → succeeded, code %(code)s"
+)
+AUDIT_CONNECTION_TESTED_OK = gettext_lazy("Connection test of %(campaign)s (%(values)s values): ok")
+AUDIT_CONNECTION_TESTED_FAILED = gettext_lazy("Connection test of %(campaign)s (%(values)s values): failed")
 
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {

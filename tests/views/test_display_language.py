@@ -168,3 +168,17 @@ def test_re_encryption_summaries_follow_the_readers_language(settings, campaign_
 
     assert f"Credentials of {lina_campaign.name} re-encrypted with the newest key" in english
     assert f"Zugangsdaten von {lina_campaign.name} mit dem neuesten Schlüssel neu verschlüsselt" in german
+
+
+def test_sale_template_summaries_follow_the_readers_language(campaign_admin, lina_campaign):
+    from vouchers.models import SaleTemplate
+    from vouchers.services.sales import sale_template_save
+
+    template = SaleTemplate(campaign=lina_campaign, name="Gold", template_hash="h", allowed_layouts=[1])
+    sale_template_save(template=template, actor=campaign_admin)
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert "Sale template Gold created" in english
+    assert "Verkaufsvorlage Gold angelegt" in german
+    assert AuditEvent.objects.get(action="sale_template.created").summary == "Sale template Gold created"
