@@ -124,6 +124,16 @@ AUDIT_SALE_SETTLED_SOLD = gettext_lazy(
 )
 AUDIT_CONNECTION_TESTED_OK = gettext_lazy("Connection test of %(campaign)s (%(values)s values): ok")
 AUDIT_CONNECTION_TESTED_FAILED = gettext_lazy("Connection test of %(campaign)s (%(values)s values): failed")
+AUDIT_BULK_UPLOADED = gettext_lazy("Bulk sale file %(file)s uploaded: %(valid)s valid of %(rows)s rows")
+AUDIT_BULK_QUEUE_FAILED = gettext_lazy("%(batch)s could not be queued (task queue unreachable); nothing sold")
+AUDIT_BULK_CANCELLED = gettext_lazy("%(batch)s cancelled")
+AUDIT_BULK_RESUMED = gettext_lazy("%(batch)s had stalled and was put back on the queue")
+AUDIT_BULK_ROW_INTERRUPTED = gettext_lazy(
+    "Bulk row interrupted, operation #%(operation)s needs review (never resent)"
+)
+AUDIT_BULK_STARTED = gettext_lazy("%(batch)s started")
+AUDIT_BULK_STARTED_REPEATS = gettext_lazy("%(batch)s started, %(repeats)s repeated rows confirmed")
+AUDIT_BULK_RESUMED_BY_HAND = gettext_lazy("%(batch)s resumed")
 
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {

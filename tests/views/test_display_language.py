@@ -182,3 +182,15 @@ def test_sale_template_summaries_follow_the_readers_language(campaign_admin, lin
     assert "Sale template Gold created" in english
     assert "Verkaufsvorlage Gold angelegt" in german
     assert AuditEvent.objects.get(action="sale_template.created").summary == "Sale template Gold created"
+
+
+def test_bulk_sale_summaries_follow_the_readers_language(
+    campaign_admin, marketing, lina_campaign, lina_template
+):
+    data = b"amount,template,layout,from,for,email\r\n25,Standard,,,,\r\n25,,,,,\r\n"
+    bulk_svc.bulk_sale_create(campaign=lina_campaign, user=marketing, filename="b.csv", data=data)
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert "Bulk sale file b.csv uploaded: 1 valid of 2 rows" in english
+    assert "Massenverkaufsdatei b.csv hochgeladen: 1 von 2 Zeilen gültig" in german
