@@ -194,3 +194,27 @@ def test_bulk_sale_summaries_follow_the_readers_language(
 
     assert "Bulk sale file b.csv uploaded: 1 valid of 2 rows" in english
     assert "Massenverkaufsdatei b.csv hochgeladen: 1 von 2 Zeilen gültig" in german
+
+
+def test_the_review_pages_label_the_providers_words_in_the_readers_language(campaign_admin, lina_campaign):
+    refused = errors.RedeemRefused("gesperrt")
+    operation = ProviderOperation.objects.create(
+        campaign=lina_campaign,
+        kind="redeem",
+        state="needs_review",
+        amount=Decimal("5.00"),
+        error_code=refused.code,
+        error_message=refused.message,
+        staff_text=told_staff(refused, money_moving=True),
+        request_token="review-1",
+    )
+    pages = [reverse("vouchers:operation-review"), reverse("vouchers:operation-resolve", args=[operation.pk])]
+
+    english = [browser("en", campaign_admin).get(url).content.decode() for url in pages]
+    german = [browser("de", campaign_admin).get(url).content.decode() for url in pages]
+
+    assert "The provider refused to redeem this token" in english[0]
+    assert "Der Anbieter hat die Einlösung dieses Gutscheins abgelehnt" in german[0]
+    assert "“gesperrt” (the provider&#x27;s own words)" in english[1]
+    assert "„gesperrt“ (Wortlaut des Anbieters)" in german[1]
+    assert "The provider refused" not in german[0] and "The provider refused" not in german[1]
