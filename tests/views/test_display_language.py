@@ -218,3 +218,22 @@ def test_the_review_pages_label_the_providers_words_in_the_readers_language(camp
     assert "“gesperrt” (the provider&#x27;s own words)" in english[1]
     assert "„gesperrt“ (Wortlaut des Anbieters)" in german[1]
     assert "The provider refused" not in german[0] and "The provider refused" not in german[1]
+
+
+def test_a_stock_alerts_resolution_follows_the_readers_language(
+    campaign_admin, allsafe_campaign, fake_provider
+):
+    from vouchers.models import StockAlert
+
+    fake_provider.set_stock("Takealot", 100, 3)
+    stock_poll(campaign_id=allsafe_campaign.pk)
+    fake_provider.set_stock("Takealot", 100, 40)
+    stock_poll(campaign_id=allsafe_campaign.pk)  # a background job: writes in English
+    url = reverse("vouchers:stock-detail", kwargs={"campaign": allsafe_campaign.slug})
+
+    english = browser("en", campaign_admin).get(url).content.decode()
+    german = browser("de", campaign_admin).get(url).content.decode()
+
+    assert "40 left (threshold 10)." in english
+    assert "40 übrig (Schwellenwert 10)." in german and "40 left" not in german
+    assert StockAlert.objects.get().resolution == "40 left (threshold 10)."  # English, for CSV and admin
