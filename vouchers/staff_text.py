@@ -134,6 +134,22 @@ AUDIT_BULK_ROW_INTERRUPTED = gettext_lazy(
 AUDIT_BULK_STARTED = gettext_lazy("%(batch)s started")
 AUDIT_BULK_STARTED_REPEATS = gettext_lazy("%(batch)s started, %(repeats)s repeated rows confirmed")
 AUDIT_BULK_RESUMED_BY_HAND = gettext_lazy("%(batch)s resumed")
+AUDIT_USER_CREATED = gettext_lazy("User %(user)s created")
+AUDIT_USER_CHANGED = gettext_lazy("User %(user)s changed: %(fields)s")
+AUDIT_USER_ACTIVATED = gettext_lazy("User %(user)s activated")
+AUDIT_USER_DEACTIVATED = gettext_lazy("User %(user)s deactivated")
+AUDIT_USER_GROUPS_CHANGED = gettext_lazy("Groups of %(user)s changed: %(changes)s")
+AUDIT_USER_PERMISSIONS_CHANGED = gettext_lazy("Permissions of %(user)s changed: %(changes)s")
+AUDIT_PASSWORD_CHANGED_BY_ADMIN = gettext_lazy("Password of %(user)s changed by an admin")
+AUDIT_PASSWORD_DISABLED_BY_ADMIN = gettext_lazy("Password of %(user)s disabled by an admin")
+AUDIT_PASSWORD_CHANGED_BY_SELF = gettext_lazy("Password of %(user)s changed by themselves")
+AUDIT_USER_DELETED = gettext_lazy("User %(user)s deleted")
+AUDIT_GROUP_CREATED = gettext_lazy("Group %(group)s created")
+AUDIT_GROUP_RENAMED = gettext_lazy("Group %(old)s renamed to %(group)s")
+AUDIT_GROUP_PERMISSIONS_CHANGED = gettext_lazy("Permissions of group %(group)s changed")
+AUDIT_GROUP_DELETED = gettext_lazy("Group %(group)s deleted")
+AUDIT_RESET_LINK_MAILED = gettext_lazy("Password reset link mailed to %(user)s")
+AUDIT_PASSWORD_RESET_BY_LINK = gettext_lazy("Password of %(user)s reset by e-mail link")
 
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {

@@ -237,3 +237,15 @@ def test_a_stock_alerts_resolution_follows_the_readers_language(
     assert "40 left (threshold 10)." in english
     assert "40 übrig (Schwellenwert 10)." in german and "40 left" not in german
     assert StockAlert.objects.get().resolution == "40 left (threshold 10)."  # English, for CSV and admin
+
+
+def test_account_summaries_follow_the_readers_language(superuser, cashier):
+    from vouchers.services.accounts import user_created_record
+
+    user_created_record(actor=superuser, user=cashier)
+
+    english, german = _audit_pages(superuser)
+
+    assert "User cashier created" in english
+    assert "Benutzer cashier angelegt" in german
+    assert AuditEvent.objects.get(action="user.created").summary == "User cashier created"
