@@ -150,6 +150,9 @@ AUDIT_GROUP_PERMISSIONS_CHANGED = gettext_lazy("Permissions of group %(group)s c
 AUDIT_GROUP_DELETED = gettext_lazy("Group %(group)s deleted")
 AUDIT_RESET_LINK_MAILED = gettext_lazy("Password reset link mailed to %(user)s")
 AUDIT_PASSWORD_RESET_BY_LINK = gettext_lazy("Password of %(user)s reset by e-mail link")
+AUDIT_OPERATION_RECONCILED = gettext_lazy("%(kind)s #%(pk)s on %(code)s reconciled: %(state)s")
+AUDIT_OPERATION_INTERRUPTED = gettext_lazy("%(kind)s #%(pk)s never finished: %(state)s")
+AUDIT_THRESHOLDS_CHANGED = gettext_lazy("Low-stock thresholds of %(campaign)s changed")
 
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {

@@ -249,3 +249,30 @@ def test_account_summaries_follow_the_readers_language(superuser, cashier):
     assert "User cashier created" in english
     assert "Benutzer cashier angelegt" in german
     assert AuditEvent.objects.get(action="user.created").summary == "User cashier created"
+
+
+def test_stock_threshold_summaries_follow_the_readers_language(campaign_admin, allsafe_campaign):
+    from vouchers.services.stock import stock_thresholds_save
+
+    stock_thresholds_save(campaign=allsafe_campaign, actor=campaign_admin, default_threshold=20, overrides=[])
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert "Low-stock thresholds of Allsafe vault changed" in english
+    assert "Schwellenwerte für niedrigen Bestand von Allsafe vault geändert" in german
+
+
+def test_operation_summaries_follow_the_readers_language(campaign_admin, lina_campaign, cashier):
+    from datetime import timedelta
+
+    from vouchers.services.operations import operations_reconcile_due
+    from vouchers.services.pipeline import operation_claim
+
+    purchase = operation_claim(campaign=lina_campaign, user=cashier, kind="purchase").operation
+    ProviderOperation.objects.filter(pk=purchase.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    operations_reconcile_due()  # a background job: writes in English
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert f"#{purchase.pk} never finished: needs review" in english
+    assert f"#{purchase.pk} nie abgeschlossen: Prüfung nötig" in german

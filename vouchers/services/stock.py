@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import staff_text
 from ..models import Campaign, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
@@ -155,6 +156,7 @@ def stock_thresholds_save(
             campaign=campaign,
             obj=campaign,
             summary=f"Low-stock thresholds of {campaign.name} changed",
+            message=stored_sentence(staff_text.AUDIT_THRESHOLDS_CHANGED, campaign=campaign.name),
             data={"before": before, "after": after},
         )
 
