@@ -153,6 +153,7 @@ AUDIT_PASSWORD_RESET_BY_LINK = gettext_lazy("Password of %(user)s reset by e-mai
 AUDIT_OPERATION_RECONCILED = gettext_lazy("%(kind)s #%(pk)s on %(code)s reconciled: %(state)s")
 AUDIT_OPERATION_INTERRUPTED = gettext_lazy("%(kind)s #%(pk)s never finished: %(state)s")
 AUDIT_THRESHOLDS_CHANGED = gettext_lazy("Low-stock thresholds of %(campaign)s changed")
+AUDIT_REDEEM = gettext_lazy("Redeem of %(amount)s on %(code)s: %(state)s")
 
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {

@@ -276,3 +276,26 @@ def test_operation_summaries_follow_the_readers_language(campaign_admin, lina_ca
 
     assert f"#{purchase.pk} never finished: needs review" in english
     assert f"#{purchase.pk} nie abgeschlossen: Prüfung nötig" in german
+
+
+def test_redeem_summaries_follow_the_readers_language(campaign_admin, lina_campaign, cashier, fake_provider):
+    import uuid
+
+    from vouchers.services.tokens import token_check, token_redeem
+
+    fake_provider.add_token("ABCD1234EFGH5678", "50.00")
+    card = token_check(campaign=lina_campaign, user=cashier, code="ABCD1234EFGH5678")
+    token_redeem(
+        campaign=lina_campaign,
+        user=cashier,
+        code=card.code,
+        amount=Decimal("12.50"),
+        request_token=uuid.uuid4().hex,
+        check_operation_id=card.operation.pk,
+    )
+
+    english, german = _audit_pages(campaign_admin)
+
+    assert "Redeem of 12.50 € on" in english
+    assert "Einlösung von 12,50 € auf" in german
+    assert AuditEvent.objects.get(action="token.redeemed").summary.startswith("Redeem of 12.50 € on")
