@@ -97,6 +97,64 @@ CREDENTIALS_UNREADABLE_CHECKS = (
 )
 
 
+# --- Audit summaries (stored with their figures, shown in the reader's language) --------------
+AUDIT_CAMPAIGN_CREATED = gettext_lazy("Campaign %(campaign)s created")
+AUDIT_CAMPAIGN_CHANGED = gettext_lazy("Campaign %(campaign)s changed")
+AUDIT_CAMPAIGN_DELETED = gettext_lazy("Campaign %(campaign)s deleted")
+AUDIT_CREDENTIALS_CHANGED = gettext_lazy("Credentials of %(campaign)s changed: %(fields)s")
+AUDIT_ENDPOINT_MOVED = gettext_lazy("Base URL of %(campaign)s moved from %(old)s to %(new)s")
+AUDIT_ENDPOINT_MOVED_CLEARED = gettext_lazy(
+    "Base URL of %(campaign)s moved from %(old)s to %(new)s; stored %(cleared)s cleared"
+)
+AUDIT_MEMBER_ADDED = gettext_lazy("%(user)s added to %(campaign)s")
+AUDIT_MEMBER_REMOVED = gettext_lazy("%(user)s removed from %(campaign)s")
+AUDIT_CREDENTIALS_REENCRYPTED = gettext_lazy("Credentials of %(campaign)s re-encrypted with the newest key")
+AUDIT_PERSON_CREATED = gettext_lazy("User %(user)s created as %(role)s for %(campaigns)s")
+AUDIT_PERSON_PASSWORD_RESET = gettext_lazy("Password of %(user)s reset by a campaign admin")
+AUDIT_PERSON_ACTIVATED = gettext_lazy("User %(user)s activated by a campaign admin")
+AUDIT_PERSON_DEACTIVATED = gettext_lazy("User %(user)s deactivated by a campaign admin")
+
+AUDIT_SALE_EMAIL_FAILED = gettext_lazy("Gift token %(code)s could not be e-mailed to %(email)s")
+AUDIT_SALE_EMAILED = gettext_lazy("Gift token %(code)s e-mailed again to %(email)s")
+AUDIT_SALE_TEMPLATE_CREATED = gettext_lazy("Sale template %(template)s created")
+AUDIT_SALE_TEMPLATE_CHANGED = gettext_lazy("Sale template %(template)s changed")
+AUDIT_SALE_TEMPLATE_DELETED = gettext_lazy("Sale template %(template)s deleted")
+AUDIT_SALE_SETTLED_SOLD = gettext_lazy(
+    "%(kind)s #%(sale)s settled by hand as sold: %(previous)s → succeeded, code %(code)s"
+)
+AUDIT_CONNECTION_TESTED_OK = gettext_lazy("Connection test of %(campaign)s (%(values)s values): ok")
+AUDIT_CONNECTION_TESTED_FAILED = gettext_lazy("Connection test of %(campaign)s (%(values)s values): failed")
+AUDIT_BULK_UPLOADED = gettext_lazy("Bulk sale file %(file)s uploaded: %(valid)s valid of %(rows)s rows")
+AUDIT_BULK_QUEUE_FAILED = gettext_lazy("%(batch)s could not be queued (task queue unreachable); nothing sold")
+AUDIT_BULK_CANCELLED = gettext_lazy("%(batch)s cancelled")
+AUDIT_BULK_RESUMED = gettext_lazy("%(batch)s had stalled and was put back on the queue")
+AUDIT_BULK_ROW_INTERRUPTED = gettext_lazy(
+    "Bulk row interrupted, operation #%(operation)s needs review (never resent)"
+)
+AUDIT_BULK_STARTED = gettext_lazy("%(batch)s started")
+AUDIT_BULK_STARTED_REPEATS = gettext_lazy("%(batch)s started, %(repeats)s repeated rows confirmed")
+AUDIT_BULK_RESUMED_BY_HAND = gettext_lazy("%(batch)s resumed")
+AUDIT_USER_CREATED = gettext_lazy("User %(user)s created")
+AUDIT_USER_CHANGED = gettext_lazy("User %(user)s changed: %(fields)s")
+AUDIT_USER_ACTIVATED = gettext_lazy("User %(user)s activated")
+AUDIT_USER_DEACTIVATED = gettext_lazy("User %(user)s deactivated")
+AUDIT_USER_GROUPS_CHANGED = gettext_lazy("Groups of %(user)s changed: %(changes)s")
+AUDIT_USER_PERMISSIONS_CHANGED = gettext_lazy("Permissions of %(user)s changed: %(changes)s")
+AUDIT_PASSWORD_CHANGED_BY_ADMIN = gettext_lazy("Password of %(user)s changed by an admin")
+AUDIT_PASSWORD_DISABLED_BY_ADMIN = gettext_lazy("Password of %(user)s disabled by an admin")
+AUDIT_PASSWORD_CHANGED_BY_SELF = gettext_lazy("Password of %(user)s changed by themselves")
+AUDIT_USER_DELETED = gettext_lazy("User %(user)s deleted")
+AUDIT_GROUP_CREATED = gettext_lazy("Group %(group)s created")
+AUDIT_GROUP_RENAMED = gettext_lazy("Group %(old)s renamed to %(group)s")
+AUDIT_GROUP_PERMISSIONS_CHANGED = gettext_lazy("Permissions of group %(group)s changed")
+AUDIT_GROUP_DELETED = gettext_lazy("Group %(group)s deleted")
+AUDIT_RESET_LINK_MAILED = gettext_lazy("Password reset link mailed to %(user)s")
+AUDIT_PASSWORD_RESET_BY_LINK = gettext_lazy("Password of %(user)s reset by e-mail link")
+AUDIT_OPERATION_RECONCILED = gettext_lazy("%(kind)s #%(pk)s on %(code)s reconciled: %(state)s")
+AUDIT_OPERATION_INTERRUPTED = gettext_lazy("%(kind)s #%(pk)s never finished: %(state)s")
+AUDIT_THRESHOLDS_CHANGED = gettext_lazy("Low-stock thresholds of %(campaign)s changed")
+AUDIT_REDEEM = gettext_lazy("Redeem of %(amount)s on %(code)s: %(state)s")
+
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {
     401: (

@@ -8,7 +8,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from ..staff_text import stored_money, stored_sentence
+from ..staff_text import stored_display, stored_money, stored_sentence
 from ..values.formatting import format_money, translate_stored
 from .campaigns import Campaign
 from .ledger import ProviderOperation
@@ -39,6 +39,9 @@ class StockMonitor(models.Model):
     last_success_at = models.DateTimeField(_("last successful poll"), null=True, blank=True)
     last_error_code = models.CharField(_("last error"), max_length=64, blank=True)
     last_error_message = models.TextField(_("last error message"), blank=True)
+    #: The same error as a code with parameters (``staff_text.stored``) when it carries the
+    #: provider's own words: shown in the reader's language with those words labelled.
+    last_error_stored = models.JSONField(_("last error (stored)"), default=dict, blank=True)
     last_what_to_check = models.JSONField(default=list, blank=True)
     consecutive_failures = models.PositiveIntegerField(_("failed polls in a row"), default=0)
 
@@ -48,6 +51,11 @@ class StockMonitor(models.Model):
 
     def __str__(self) -> str:
         return f"Stock monitor of {self.campaign}"
+
+    @property
+    def display_last_error(self) -> str:
+        """The last error in the reader's language; rows written before it was stored: as stored."""
+        return stored_display(self.last_error_stored or self.last_error_message)
 
 
 class StockSnapshot(models.Model):
@@ -214,6 +222,9 @@ class StockAlert(models.Model):
     opened_at = models.DateTimeField(_("opened"), db_index=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     resolution = models.TextField(_("resolution"), blank=True)
+    #: Why it was resolved as a code with parameters (figures included), rendered for the reader;
+    #: ``resolution`` keeps the English text for CSV, the admin and rows written before.
+    resolution_message = models.JSONField(_("resolution message"), default=dict, blank=True)
     emailed_at = models.DateTimeField(_("e-mailed"), null=True, blank=True)
     email_recipients = models.PositiveIntegerField(_("e-mail recipients"), default=0)
     email_attempts = models.PositiveIntegerField(default=0)
@@ -261,6 +272,10 @@ class StockAlert(models.Model):
                 threshold=self.threshold,
             )
         return translate_stored(self.message)
+
+    @property
+    def display_resolution(self) -> str:
+        return stored_display(self.resolution_message or self.resolution)
 
     @property
     def display_what_to_check(self) -> list[str]:

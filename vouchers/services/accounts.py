@@ -17,6 +17,8 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db.models import Q
 
+from .. import staff_text as st
+from ..staff_text import stored_sentence
 from .audit import audit_record
 from .queueing import TaskHook
 from .throttle import count_one, window_of
@@ -63,19 +65,34 @@ def _added_removed(before: set, after: set) -> dict:
     return {"added": sorted(after - before), "removed": sorted(before - after)}
 
 
-def _user_event(actor, user, action: str, summary: str, **data) -> None:
-    """An audit event about ``user``; its data always names them."""
+def _user_event(actor, user, action: str, summary: str, sentence=None, params=None, **data) -> None:
+    """An audit event about ``user``; its data always names them. ``sentence`` (with ``params``
+    besides the user name) is stored so the audit shows it in the reader's language."""
+    message = stored_sentence(sentence, user=user.get_username(), **(params or {})) if sentence else None
     audit_record(
-        actor=actor, action=action, obj=user, summary=summary, data={"user": user.get_username(), **data}
+        actor=actor,
+        action=action,
+        obj=user,
+        summary=summary,
+        message=message,
+        data={"user": user.get_username(), **data},
     )
 
 
-def _group_event(actor, group: Group, action: str, summary: str, data: dict) -> None:
-    audit_record(actor=actor, action=action, obj=group, summary=summary, data=data)
+def _group_event(actor, group: Group, action: str, summary: str, data: dict, sentence, **params) -> None:
+    message = stored_sentence(sentence, group=group.name, **params)
+    audit_record(actor=actor, action=action, obj=group, summary=summary, data=data, message=message)
 
 
 def user_created_record(*, actor, user) -> None:
-    _user_event(actor, user, "user.created", f"User {user.get_username()} created", active=user.is_active)
+    _user_event(
+        actor,
+        user,
+        "user.created",
+        f"User {user.get_username()} created",
+        st.AUDIT_USER_CREATED,
+        active=user.is_active,
+    )
 
 
 def user_fields_record(*, actor, user, before: dict) -> None:
@@ -92,6 +109,8 @@ def user_fields_record(*, actor, user, before: dict) -> None:
             user,
             "user.changed",
             f"User {user.get_username()} changed: {', '.join(sorted(changed))}",
+            st.AUDIT_USER_CHANGED,
+            {"fields": ", ".join(sorted(changed))},
             fields=changed,
         )
     if "is_active" in before["fields"] and before["fields"]["is_active"] != user.is_active:
@@ -100,24 +119,27 @@ def user_fields_record(*, actor, user, before: dict) -> None:
             user,
             "user.activated" if user.is_active else "user.deactivated",
             f"User {user.get_username()} {'activated' if user.is_active else 'deactivated'}",
+            st.AUDIT_USER_ACTIVATED if user.is_active else st.AUDIT_USER_DEACTIVATED,
         )
 
 
 def user_roles_record(*, actor, user, before: dict) -> None:
     """Record group (role) and direct permission changes, by name."""
     after = user_snapshot(user)
-    for key, action, what in (
-        ("groups", "user.groups_changed", "groups"),
-        ("permissions", "user.permissions_changed", "permissions"),
+    for key, action, what, sentence in (
+        ("groups", "user.groups_changed", "groups", st.AUDIT_USER_GROUPS_CHANGED),
+        ("permissions", "user.permissions_changed", "permissions", st.AUDIT_USER_PERMISSIONS_CHANGED),
     ):
         diff = _added_removed(before[key], after[key])
         if diff["added"] or diff["removed"]:
+            changes = ", ".join([*(f"+{n}" for n in diff["added"]), *(f"-{n}" for n in diff["removed"])])
             _user_event(
                 actor,
                 user,
                 action,
-                f"{what.capitalize()} of {user.get_username()} changed: "
-                + ", ".join([*(f"+{n}" for n in diff["added"]), *(f"-{n}" for n in diff["removed"])]),
+                f"{what.capitalize()} of {user.get_username()} changed: " + changes,
+                sentence,
+                {"changes": changes},
                 **diff,
             )
 
@@ -130,6 +152,7 @@ def user_password_record(*, actor, user) -> None:
         user,
         "user.password_changed" if usable else "user.password_disabled",
         f"Password of {user.get_username()} {'changed' if usable else 'disabled'} by an admin",
+        st.AUDIT_PASSWORD_CHANGED_BY_ADMIN if usable else st.AUDIT_PASSWORD_DISABLED_BY_ADMIN,
     )
 
 
@@ -140,6 +163,7 @@ def own_password_record(*, user) -> None:
         user,
         "user.password_changed",
         f"Password of {user.get_username()} changed by themselves",
+        st.AUDIT_PASSWORD_CHANGED_BY_SELF,
         self=True,
     )
 
@@ -147,7 +171,14 @@ def own_password_record(*, user) -> None:
 def user_delete(*, actor, user) -> None:
     """Delete a user without history (the admin refuses the others), recording who they were."""
     campaigns = sorted(user.memberships.values_list("campaign__slug", flat=True))
-    _user_event(actor, user, "user.deleted", f"User {user.get_username()} deleted", campaigns=campaigns)
+    _user_event(
+        actor,
+        user,
+        "user.deleted",
+        f"User {user.get_username()} deleted",
+        st.AUDIT_USER_DELETED,
+        campaigns=campaigns,
+    )
     user.delete()
 
 
@@ -162,7 +193,9 @@ def group_record(*, actor, group: Group, before: dict) -> None:
     after = group_snapshot(group)
     if before["name"] is None:
         data = {"group": group.name, "permissions": sorted(after["permissions"])}
-        _group_event(actor, group, "group.created", f"Group {group.name} created", data)
+        _group_event(
+            actor, group, "group.created", f"Group {group.name} created", data, st.AUDIT_GROUP_CREATED
+        )
         return
     if before["name"] != after["name"]:
         _group_event(
@@ -171,6 +204,8 @@ def group_record(*, actor, group: Group, before: dict) -> None:
             "group.renamed",
             f"Group {before['name']} renamed to {group.name}",
             {"from": before["name"], "to": group.name},
+            st.AUDIT_GROUP_RENAMED,
+            old=before["name"],
         )
     diff = _added_removed(before["permissions"], after["permissions"])
     if diff["added"] or diff["removed"]:
@@ -180,6 +215,7 @@ def group_record(*, actor, group: Group, before: dict) -> None:
             "group.permissions_changed",
             f"Permissions of group {group.name} changed",
             {"group": group.name, **diff},
+            st.AUDIT_GROUP_PERMISSIONS_CHANGED,
         )
 
 
@@ -191,6 +227,7 @@ def group_delete(*, actor, group: Group) -> None:
         "group.deleted",
         f"Group {group.name} deleted",
         {"group": group.name, "members": members},
+        st.AUDIT_GROUP_DELETED,
     )
     group.delete()
 
@@ -320,6 +357,7 @@ def password_reset_send(*, email: str, domain: str, use_https: bool, language: s
                 user,
                 "user.password_reset_requested",
                 f"Password reset link mailed to {user.get_username()}",
+                st.AUDIT_RESET_LINK_MAILED,
             )
             sent += 1
     return sent
@@ -332,6 +370,7 @@ def password_reset_record(*, user, ended_sessions: int) -> None:
         user,
         "user.password_reset",
         f"Password of {user.get_username()} reset by e-mail link",
+        st.AUDIT_PASSWORD_RESET_BY_LINK,
         sessions_ended=ended_sessions,
     )
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from .. import staff_text
 from ..models import BulkSale, BulkSaleRow, Campaign, ProviderOperation, Sale, SaleTemplate
 from ..models.campaigns import Provider
 from ..models.ledger import OperationState
@@ -162,6 +163,9 @@ def bulk_sale_create(*, campaign: Campaign, user, filename: str, data: bytes) ->
             campaign=campaign,
             obj=bulk,
             summary=f"Bulk sale file {bulk.filename} uploaded: {valid} valid of {len(rows)} rows",
+            message=stored_sentence(
+                staff_text.AUDIT_BULK_UPLOADED, file=bulk.filename, valid=valid, rows=len(rows)
+            ),
             data={"rows": len(rows), "valid": valid},
         )
     return bulk
@@ -203,6 +207,11 @@ def bulk_sale_start(*, bulk_sale: BulkSale, user, repeats_confirmed: int = 0) ->
             user=user,
             action="bulk_sale.started",
             summary=f"{bulk} started" + (f", {repeats} repeated rows confirmed" if repeats else ""),
+            message=stored_sentence(
+                staff_text.AUDIT_BULK_STARTED_REPEATS if repeats else staff_text.AUDIT_BULK_STARTED,
+                batch=str(bulk),
+                **({"repeats": repeats} if repeats else {}),
+            ),
             data={"repeats_confirmed": repeats},
         )
     return bulk
@@ -232,7 +241,9 @@ def _bulk_transition(bulk: BulkSale, *, to: str, only_owner: str | None = None, 
     return True
 
 
-def _queue(bulk: BulkSale, *, user, action: str, summary: str, data: dict | None = None) -> None:
+def _queue(
+    bulk: BulkSale, *, user, action: str, summary: str, message: dict, data: dict | None = None
+) -> None:
     """Draft, stopped or stalled → queued (inside the caller's transaction, row locked), audited;
     the run is sent once it commits."""
     _lease_for_the_queue(bulk)
@@ -244,7 +255,15 @@ def _queue(bulk: BulkSale, *, user, action: str, summary: str, data: dict | None
         lease_owner=bulk.lease_owner,
         lease_until=bulk.lease_until,
     )
-    audit_record(actor=user, action=action, campaign=bulk.campaign, obj=bulk, summary=summary, data=data)
+    audit_record(
+        actor=user,
+        action=action,
+        campaign=bulk.campaign,
+        obj=bulk,
+        summary=summary,
+        message=message,
+        data=data,
+    )
     transaction.on_commit(lambda: _send_run(bulk, actor=user))
 
 
@@ -278,6 +297,7 @@ def _send_run(bulk: BulkSale, *, actor=None) -> bool:
             campaign=bulk.campaign,
             obj=bulk,
             summary=f"{bulk} could not be queued (task queue unreachable); nothing sold",
+            message=stored_sentence(staff_text.AUDIT_BULK_QUEUE_FAILED, batch=str(bulk)),
         )
     bulk.lease_until, bulk.note = now, str(QUEUE_FAILED_NOTE)
     return False
@@ -299,6 +319,7 @@ def bulk_sale_cancel(*, bulk_sale: BulkSale, user) -> BulkSale:
             campaign=bulk.campaign,
             obj=bulk,
             summary=f"{bulk} cancelled",
+            message=stored_sentence(staff_text.AUDIT_BULK_CANCELLED, batch=str(bulk)),
         )
     return bulk
 
@@ -314,7 +335,13 @@ def bulk_sale_resume(*, bulk_sale: BulkSale, user) -> BulkSale:
         )
         if not resumable:
             return bulk
-        _queue(bulk, user=user, action="bulk_sale.resumed", summary=f"{bulk} resumed")
+        _queue(
+            bulk,
+            user=user,
+            action="bulk_sale.resumed",
+            summary=f"{bulk} resumed",
+            message=stored_sentence(staff_text.AUDIT_BULK_RESUMED_BY_HAND, batch=str(bulk)),
+        )
     return bulk
 
 
@@ -340,6 +367,7 @@ def bulk_sales_resume_stalled() -> int:
                 campaign=bulk.campaign,
                 obj=bulk,
                 summary=f"{bulk} had stalled and was put back on the queue",
+                message=stored_sentence(staff_text.AUDIT_BULK_RESUMED, batch=str(bulk)),
             )
             transaction.on_commit(lambda bulk=bulk: _send_run(bulk))
         if getattr(bulk, "queue_failed", False) is False:
@@ -436,6 +464,7 @@ def _mark_interrupted_rows(bulk: BulkSale) -> int:
                 campaign=bulk.campaign,
                 obj=operation,
                 summary=f"Bulk row interrupted, operation #{operation.pk} needs review (never resent)",
+                message=stored_sentence(staff_text.AUDIT_BULK_ROW_INTERRUPTED, operation=operation.pk),
             )
             count += 1
     return count

@@ -7,8 +7,10 @@ import functools
 from django.db import transaction
 from django.utils import timezone
 
+from .. import staff_text
 from ..models import Campaign, Membership
 from ..providers.endpoints import display_host, origin_of
+from ..staff_text import stored_sentence
 from .audit import audit_record
 
 # Fields whose change is audited by name; their values are recorded too, as none is secret.
@@ -82,11 +84,24 @@ def campaign_save(
         }
         event = functools.partial(audit_record, actor=actor, campaign=campaign, obj=campaign)
         done = "created" if creating else "changed"
-        event(action=f"campaign.{done}", summary=f"Campaign {campaign.name} {done}", data={"fields": changes})
+        event(
+            action=f"campaign.{done}",
+            summary=f"Campaign {campaign.name} {done}",
+            message=stored_sentence(
+                staff_text.AUDIT_CAMPAIGN_CREATED if creating else staff_text.AUDIT_CAMPAIGN_CHANGED,
+                campaign=campaign.name,
+            ),
+            data={"fields": changes},
+        )
         if credentials_changed:
             event(
                 action="campaign.credentials_changed",
                 summary=f"Credentials of {campaign.name} changed: {', '.join(credentials_changed)}",
+                message=stored_sentence(
+                    staff_text.AUDIT_CREDENTIALS_CHANGED,
+                    campaign=campaign.name,
+                    fields=", ".join(credentials_changed),
+                ),
                 data={"changed": credentials_changed},
             )
         if moved:
@@ -100,6 +115,15 @@ def campaign_save(
                         if campaign.cleared_secrets
                         else ""
                     )
+                ),
+                message=stored_sentence(
+                    staff_text.AUDIT_ENDPOINT_MOVED_CLEARED
+                    if campaign.cleared_secrets
+                    else staff_text.AUDIT_ENDPOINT_MOVED,
+                    campaign=campaign.name,
+                    old=display_host(old_url),
+                    new=display_host(campaign.base_url),
+                    **({"cleared": ", ".join(campaign.cleared_secrets)} if campaign.cleared_secrets else {}),
                 ),
                 data={
                     "old_host": display_host(old_url),
@@ -123,6 +147,9 @@ def membership_add(*, user, campaign: Campaign, actor) -> Membership:
                 campaign=campaign,
                 obj=membership,
                 summary=f"{user.get_username()} added to {campaign.name}",
+                message=stored_sentence(
+                    staff_text.AUDIT_MEMBER_ADDED, user=user.get_username(), campaign=campaign.name
+                ),
                 data={"user": user.get_username()},
             )
     return membership
@@ -136,6 +163,11 @@ def membership_remove(*, membership: Membership, actor) -> None:
             campaign=membership.campaign,
             obj=membership,
             summary=f"{membership.user.get_username()} removed from {membership.campaign.name}",
+            message=stored_sentence(
+                staff_text.AUDIT_MEMBER_REMOVED,
+                user=membership.user.get_username(),
+                campaign=membership.campaign.name,
+            ),
             data={"user": membership.user.get_username()},
         )
         membership.delete()
@@ -150,6 +182,7 @@ def campaign_delete(*, campaign: Campaign, actor) -> None:
             action="campaign.deleted",
             obj=campaign,
             summary=f"Campaign {campaign.name} deleted",
+            message=stored_sentence(staff_text.AUDIT_CAMPAIGN_DELETED, campaign=campaign.name),
             data={"name": campaign.name, "slug": campaign.slug, "provider": campaign.provider},
         )
         campaign.delete()

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import staff_text
 from ..models import Campaign
 from ..models.ledger import OperationKind
 from ..providers.endpoints import display_host
@@ -177,6 +178,13 @@ def campaign_test_connection(
             obj=campaign,
             summary=(
                 f"Connection test of {campaign.name} ({values} values): {'ok' if report.ok else 'failed'}"
+            ),
+            message=staff_text.stored_sentence(
+                staff_text.AUDIT_CONNECTION_TESTED_OK
+                if report.ok
+                else staff_text.AUDIT_CONNECTION_TESTED_FAILED,
+                campaign=campaign.name,
+                values=values,
             ),
             data={
                 "ok": report.ok,

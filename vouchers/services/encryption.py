@@ -15,9 +15,11 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models import Q
 
+from .. import staff_text
 from ..models import Campaign
 from ..security import crypto
 from ..security.fields import Ciphertext, EncryptedTextField
+from ..staff_text import stored_sentence
 from .audit import audit_record
 
 
@@ -64,6 +66,7 @@ def _rotate_row(model, fields, pk, report: RotationReport, actor) -> None:
                 campaign=row,
                 obj=row,
                 summary=f"Credentials of {row.name} re-encrypted with the newest key",
+                message=stored_sentence(staff_text.AUDIT_CREDENTIALS_REENCRYPTED, campaign=row.name),
             )
 
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import staff_text
 from ..models import ProviderOperation, ReconcileTicket, Sale
 from ..models.ledger import MONEY_MOVING, OperationKind, OperationState
 from ..providers.errors import Rejected
@@ -124,6 +125,13 @@ def _settle(*, operation_id: int, verdict: Verdict, actor=None) -> ProviderOpera
             obj=operation,
             summary=f"{operation.get_kind_display()} #{operation.pk} on {operation.code_masked} "
             f"reconciled: {verdict.state}",
+            message=stored_sentence(
+                staff_text.AUDIT_OPERATION_RECONCILED,
+                kind=stored_sentence(OperationKind(operation.kind).label),
+                pk=operation.pk,
+                code=operation.code_masked,
+                state=stored_sentence(OperationState(verdict.state).label),
+            ),
             data={"state": verdict.state, "note": verdict.note},
         )
     return operation
@@ -253,6 +261,12 @@ def operations_reconcile_due() -> list[int]:
                     campaign=operation.campaign,
                     obj=operation,
                     summary=f"{operation.get_kind_display()} #{operation.pk} never finished: {target}",
+                    message=stored_sentence(
+                        staff_text.AUDIT_OPERATION_INTERRUPTED,
+                        kind=stored_sentence(OperationKind(operation.kind).label),
+                        pk=operation.pk,
+                        state=stored_sentence(OperationState(target).label),
+                    ),
                     data={"state": target},
                 )
     return list(

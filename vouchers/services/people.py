@@ -13,9 +13,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from .. import staff_text
 from ..access.scoping import campaigns_for
 from ..models import Campaign, Membership
 from ..selectors.people import MANAGED_ROLES, manageable_people_for
+from ..staff_text import stored_sentence
 from .accounts import user_sessions_end
 from .audit import audit_record
 
@@ -40,7 +42,7 @@ def _managed(actor, person_id: int):
     return User._default_manager.select_for_update().get(pk=person_id)
 
 
-def _person_event(actor, person, action: str, summary: str) -> None:
+def _person_event(actor, person, action: str, summary: str, message: dict) -> None:
     """An event about ``person``, filed under their first campaign of the actor's (whose admins
     see it in the audit), naming all of those campaigns."""
     shared = campaigns_for(actor).filter(memberships__user=person)
@@ -50,6 +52,7 @@ def _person_event(actor, person, action: str, summary: str) -> None:
         campaign=shared.first(),
         obj=person,
         summary=summary,
+        message=message,
         data={"user": person.get_username(), "campaigns": list(shared.values_list("slug", flat=True))},
     )
 
@@ -90,6 +93,12 @@ def person_create(
             campaign=sorted(campaigns, key=lambda c: c.name)[0],
             obj=person,
             summary=f"User {username} created as {role} for {', '.join(slugs)}",
+            message=stored_sentence(
+                staff_text.AUDIT_PERSON_CREATED,
+                user=username,
+                role=stored_sentence(role),
+                campaigns=", ".join(slugs),
+            ),
             data={"user": username, "role": role, "campaigns": slugs, "active": True},
         )
     return person
@@ -102,7 +111,8 @@ def person_password_set(*, actor, person_id: int, password: str):
         person.set_password(password)
         person.save(update_fields=["password"])
         summary = f"Password of {person.get_username()} reset by a campaign admin"
-        _person_event(actor, person, "user.password_changed", summary)
+        message = stored_sentence(staff_text.AUDIT_PERSON_PASSWORD_RESET, user=person.get_username())
+        _person_event(actor, person, "user.password_changed", summary, message)
         user_sessions_end(actor=actor, user=person, reason="password reset by a campaign admin")
     return person
 
@@ -116,8 +126,13 @@ def person_active_set(*, actor, person_id: int, active: bool):
         person.is_active = active
         person.save(update_fields=["is_active"])
         done = "activated" if active else "deactivated"
+        sentence = staff_text.AUDIT_PERSON_ACTIVATED if active else staff_text.AUDIT_PERSON_DEACTIVATED
         _person_event(
-            actor, person, f"user.{done}", f"User {person.get_username()} {done} by a campaign admin"
+            actor,
+            person,
+            f"user.{done}",
+            f"User {person.get_username()} {done} by a campaign admin",
+            stored_sentence(sentence, user=person.get_username()),
         )
         if not active:
             user_sessions_end(actor=actor, user=person, reason="deactivated by a campaign admin")

@@ -89,6 +89,9 @@ def sale_email_again(*, sale: Sale, user, language: str) -> Sale:
             **audit,
             action="sale.email_failed",
             summary=f"Gift token {sale.code_masked} could not be e-mailed to {sale.email}",
+            message=staff_text.stored_sentence(
+                staff_text.AUDIT_SALE_EMAIL_FAILED, code=sale.code_masked, email=sale.email
+            ),
             data={"error": type(exc).__name__},
         )
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -106,6 +109,9 @@ def sale_email_again(*, sale: Sale, user, language: str) -> Sale:
         **audit,
         action="sale.emailed",
         summary=f"Gift token {sale.code_masked} e-mailed again to {sale.email}",
+        message=staff_text.stored_sentence(
+            staff_text.AUDIT_SALE_EMAILED, code=sale.code_masked, email=sale.email
+        ),
         data={"language": language},
     )
     return sale

@@ -22,8 +22,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import staff_text
 from ..models import ProviderOperation, Sale
 from ..models.ledger import OperationKind, OperationState
+from ..models.sales import SaleKind
 from ..selectors.desk import TokenCard, desk_check_for
 from ..values.codes import code_digest, mask_code
 from ..values.formatting import format_money
@@ -127,6 +129,13 @@ def _settle_sold(*, sale: Sale, actor, code: str, reason: str, sale_fields: dict
             obj=sale,
             summary=f"{sale.get_kind_display()} #{sale.pk} settled by hand as sold: {previous} → "
             f"succeeded, code {mask_code(code)}",
+            message=staff_text.stored_sentence(
+                staff_text.AUDIT_SALE_SETTLED_SOLD,
+                kind=staff_text.stored_sentence(SaleKind(sale.kind).label),
+                sale=sale.pk,
+                previous=previous,
+                code=mask_code(code),
+            ),
             # ``text``: what happened as a message code and its parameters, to render in the
             # reader's language (issue 19, item 7); the summary above is the English fallback.
             data={"from": previous, "to": S.SUCCEEDED, "reason": reason, "text": text},

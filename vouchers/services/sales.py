@@ -331,6 +331,12 @@ def sale_template_save(
             campaign=template.campaign,
             obj=template,
             summary=f"Sale template {template.name} {'created' if creating else 'changed'}",
+            message=staff_text.stored_sentence(
+                staff_text.AUDIT_SALE_TEMPLATE_CREATED
+                if creating
+                else staff_text.AUDIT_SALE_TEMPLATE_CHANGED,
+                template=template.name,
+            ),
             data={
                 "fields": sorted(changed_fields or []),
                 "layouts": template.allowed_layouts,
@@ -348,5 +354,8 @@ def sale_template_delete(*, template: SaleTemplate, actor) -> None:
             campaign=template.campaign,
             obj=template,
             summary=f"Sale template {template.name} deleted",
+            message=staff_text.stored_sentence(
+                staff_text.AUDIT_SALE_TEMPLATE_DELETED, template=template.name
+            ),
         )
         template.delete()

@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import staff_text
 from ..models import Campaign, StockAlert, StockLevel, StockMonitor, StockSnapshot, StockThreshold
 from ..models.campaigns import Provider
 from ..models.ledger import OperationKind
@@ -47,7 +48,7 @@ from ..models.stock import (
 )
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
 from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
-from ..staff_text import stored, stored_sentence, what_to_check
+from ..staff_text import provider_error_message, stored, stored_sentence, what_to_check
 from ..values.formatting import format_money
 from .audit import audit_record
 from .pipeline import CallCrashed, operation_log, provider_call
@@ -67,6 +68,10 @@ EMAIL_MAX_ATTEMPTS = 5
 EMAIL_CLAIM_LEASE = timedelta(minutes=10)
 #: Deleting history in batches keeps each statement short on a busy table.
 CLEANUP_BATCH = 2000
+
+
+#: Why a misconfigured or stale alert is resolved (stored as a sentence, shown in the reader's language).
+POLL_SUCCEEDED_AGAIN = gettext_lazy("A poll succeeded again.")
 
 
 class StockAnswerInvalid(ProviderError):
@@ -151,6 +156,7 @@ def stock_thresholds_save(
             campaign=campaign,
             obj=campaign,
             summary=f"Low-stock thresholds of {campaign.name} changed",
+            message=stored_sentence(staff_text.AUDIT_THRESHOLDS_CHANGED, campaign=campaign.name),
             data={"before": before, "after": after},
         )
 
@@ -278,6 +284,7 @@ def _poll_locked(campaign: Campaign) -> PollResult:
                 monitor.consecutive_failures = 0
                 monitor.last_error_code = ""
                 monitor.last_error_message = ""
+                monitor.last_error_stored = {}
                 monitor.last_what_to_check = []
                 open_keys = set(
                     StockAlert.objects.filter(campaign=campaign, state=AlertState.OPEN).values_list(
@@ -288,12 +295,17 @@ def _poll_locked(campaign: Campaign) -> PollResult:
                 for kind in (AlertKind.MISCONFIGURED, AlertKind.STALE):
                     if (kind, "") in open_keys:
                         resolved += _resolve_alerts(
-                            campaign, kind=kind, item_key="", now=started_at, why=_("A poll succeeded again.")
+                            campaign,
+                            kind=kind,
+                            item_key="",
+                            now=started_at,
+                            why=stored_sentence(POLL_SUCCEEDED_AGAIN),
                         )
         else:
             monitor.consecutive_failures += 1
             monitor.last_error_code = error.code
             monitor.last_error_message = error.message
+            monitor.last_error_stored = provider_error_message(error) or {}
             monitor.last_what_to_check = what_to_check(error)
             if not outdated and isinstance(error, AuthFailed | Misconfigured):
                 alert = _open_alert(
@@ -574,7 +586,10 @@ def _resolve_alerts(
     done = []
     for pk in ids:
         if StockAlert.objects.filter(pk=pk, state=AlertState.OPEN).update(
-            state=AlertState.RESOLVED, resolved_at=now, resolution=why_text
+            state=AlertState.RESOLVED,
+            resolved_at=now,
+            resolution=why_text,
+            resolution_message=why if isinstance(why, dict) else {},
         ):
             alert = StockAlert.objects.get(pk=pk)
             audit_record(

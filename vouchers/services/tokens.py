@@ -166,6 +166,12 @@ def _redeem_audit(operation: ProviderOperation, late: bool) -> dict:
         "action": action,
         "obj": operation,
         "summary": f"Redeem of {operation.amount} € on {operation.code_masked}: {operation.state}",
+        "message": messages.stored_sentence(
+            messages.AUDIT_REDEEM,
+            amount=messages.stored_money(operation.amount),
+            code=operation.code_masked,
+            state=messages.stored_sentence(OperationState(operation.state).label),
+        ),
         "data": {"state": operation.state, "amount": str(operation.amount), "error": operation.error_code},
     }
 

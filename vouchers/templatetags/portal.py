@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django import template
 
-from ..staff_text import stored_display
+from ..staff_text import operation_error_text, stored_display
 from ..values.formatting import CURRENCY_EUR, format_money
 
 register = template.Library()
@@ -39,3 +39,12 @@ def stored_text(value) -> str:
     a code with parameters (``staff_text.stored``) is rendered; plain old text is translated
     when it is a catalogue sentence, shown as stored otherwise."""
     return stored_display(value)
+
+
+@register.filter
+def operation_error(operation) -> str:
+    """Why an operation did not go through, as staff were told it: in the reader's language, the
+    provider's own words labelled as theirs; rows recorded before that show their stored text."""
+    if operation.staff_text:
+        return operation_error_text(operation)
+    return stored_display(operation.error_message)
