@@ -1,23 +1,29 @@
-"""Bulk sales: an uploaded CSV checked line by line, then sold row by row by a Celery job.
+"""Bulk sales: an uploaded CSV checked line by line, then sold by a Celery job, a few rows at a time.
 
 Nothing is sold at upload: every line is stored with its messages and a fixed request token.
-The job (:func:`bulk_sale_run`) takes a lease on the batch so one run works at a time, checks
-for a cancel request before each row, and sells each valid row through
+The job (:func:`bulk_sale_run`) takes a lease on the batch so one run works at a time, keeps up
+to SALES_BULK_CONCURRENCY rows in flight (threads of that one run, :func:`_sell_rows`), checks
+for a cancel request before each row it starts, and sells each valid row through
 :func:`vouchers.services.sales.gift_token_sell` with the row's own request token, so a re-run,
 a redelivered message or a restarted worker never sells a row twice.
 """
 
 from __future__ import annotations
 
+import collections
+import copy
 import hashlib
 import json
+import queue
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.utils import timezone
+from django.db import connection, transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -488,64 +494,246 @@ def _row_message(sale: Sale) -> str:
     return operation.error_message or operation.get_state_display()
 
 
+def bulk_sale_concurrency() -> int:
+    """How many rows of one batch are in flight at once (SALES_BULK_CONCURRENCY, at least 1)."""
+    return max(1, int(settings.SALES_BULK_CONCURRENCY))
+
+
+class _Result:
+    """What selling one row came to, handed from a seller back to the run."""
+
+    def __init__(self, row: BulkSaleRow, *, sale: Sale | None = None, refusal: Refusal | None = None):
+        self.row = row
+        self.sale = sale
+        self.refusal = refusal
+        self.crash: BaseException | None = None
+
+
+def _sell_row(bulk: BulkSale, campaign: Campaign, row: BulkSaleRow) -> _Result:
+    """One row through the money pipeline (claim → call → record, services/sales.py), with the
+    row's own request token; the row's message written with its own UPDATE."""
+    try:
+        if row.template is None:
+            raise Refusal(_("The template of this row was deleted after the upload."))
+        sale = gift_token_sell(
+            campaign=campaign,
+            user=bulk.created_by,
+            request_token=row.request_token,
+            amount=row.amount,
+            template=row.template,
+            layout=row.layout,
+            from_name=row.from_name,
+            for_name=row.for_name,
+            email=row.email,
+            bulk_row=row,
+        )
+    except Refusal as exc:
+        BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
+        return _Result(row, refusal=exc)
+    BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
+    return _Result(row, sale=sale)
+
+
+class _InlineSellers:
+    """Sells each row in the calling thread at once: one row in flight.
+
+    Used with SALES_BULK_CONCURRENCY=1, on SQLite (one writer at a time: threads would only
+    wait for its lock), and when the run is called inside a transaction (tests, eager tasks):
+    another connection could not see that transaction's uncommitted batch.
+    """
+
+    size = 1
+
+    def __init__(self, bulk: BulkSale):
+        self.bulk = bulk
+        self.done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
+
+    def start(self, row: BulkSaleRow) -> None:
+        self.done.put(_sell_row(self.bulk, self.bulk.campaign, row))
+
+    def close(self) -> None:
+        pass
+
+
+class _ThreadSellers:
+    """``size`` threads that sell the rows the run hands them, each on its own DB connection.
+
+    The run (one thread, holding the lease) decides which row is next, when to stop and what the
+    batch note says; a seller only sells and reports back. Each thread keeps its own copy of the
+    campaign (a model instance is not shared between threads) and closes its connection when it
+    ends, so a finished batch leaves no connection open in the worker process.
+    """
+
+    def __init__(self, bulk: BulkSale, size: int):
+        self.bulk = bulk
+        self.size = size
+        self.todo: queue.SimpleQueue[BulkSaleRow | None] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
+        self.language = translation.get_language()  # row messages in the run's language
+        self.threads = [
+            threading.Thread(target=self._work, name=f"bulk-sale-{bulk.pk}-{n}", daemon=True)
+            for n in range(size)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self) -> None:
+        campaign = copy.copy(self.bulk.campaign)
+        try:
+            with translation.override(self.language):
+                while (row := self.todo.get()) is not None:
+                    try:
+                        result = _sell_row(self.bulk, campaign, row)
+                    except BaseException as exc:  # reported to the run, which stops and re-raises it
+                        result = _Result(row)
+                        result.crash = exc
+                    self.done.put(result)
+        finally:
+            connection.close()
+
+    def start(self, row: BulkSaleRow) -> None:
+        self.todo.put(row)
+
+    def close(self) -> None:
+        """Let every thread finish the row it sells (it is recorded), then end it."""
+        for _thread in self.threads:
+            self.todo.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
+def _sellers_for(bulk: BulkSale) -> _InlineSellers | _ThreadSellers:
+    size = bulk_sale_concurrency()
+    if size == 1 or connection.vendor == "sqlite" or connection.in_atomic_block:
+        return _InlineSellers(bulk)
+    return _ThreadSellers(bulk, size)
+
+
+class _Stop:
+    """Why a run stopped handing out rows (the first reason wins; rows in flight still finish)."""
+
+    DONE = "done"  # no unclaimed valid row left
+    CANCELLED = "cancelled"
+    LEASE_LOST = "lease_lost"  # another run took over; it carries on
+    REFUSED = "refused"  # a Refusal before any call (e.g. the template was deleted)
+    STOP_ERROR = "stop_error"  # an error that would hit every following row the same way
+    CRASHED = "crashed"  # a seller raised: re-raised once the others finished (the lease runs out)
+
+    def __init__(self, reason: str, result: _Result | None = None):
+        self.reason = reason
+        self.result = result
+
+
+def _stop_for(result: _Result) -> _Stop | None:
+    if result.refusal is not None:
+        return _Stop(_Stop.REFUSED, result)
+    if result.sale is not None and result.sale.operation.error_code in _STOP_JOB_ERRORS:
+        return _Stop(_Stop.STOP_ERROR, result)
+    return None
+
+
+def _sell_rows(bulk: BulkSale, owner: str) -> _Stop:
+    """Hand the batch's unclaimed valid rows, in line order, to at most SALES_BULK_CONCURRENCY
+    sellers at a time; return why it stopped once every row in flight has been recorded.
+
+    Why threads inside the one run, not a Celery task per row: the run keeps the batch's single
+    lease, so one run works on a batch at a time, the stalled sweep (lease ran out), Resume and
+    the task's BUSY retry work exactly as before, and a cancel is one flag read here before each
+    row is handed out. Per-row tasks would each need the lease (or a lease per row), a shared
+    semaphore, and a sweep that knows which of them died. The cost is one process's cores: the
+    rows wait on the provider, so a handful of threads is enough.
+
+    Never twice: the run hands each row out once (line numbers only go up; rows with a sale are
+    claimed already); a second run would need the lease; and the row's fixed request token makes
+    the pipeline's claim return the earlier sale instead of calling the provider again. A row
+    whose answer got lost is ``needs_review`` (services/sales.py), never sent again.
+    """
+    sellers = _sellers_for(bulk)
+    size = sellers.size
+    # While rows are in flight the run waits for one to finish; it renews the lease at least
+    # this often, so a long provider timeout never lets the lease run out under a live run.
+    wait = max(1.0, bulk_sale_lease_seconds() / 3)
+    in_flight = 0
+    after_line = 0
+    pending: collections.deque[BulkSaleRow] = collections.deque()
+    stop: _Stop | None = None
+    crash: BaseException | None = None
+    try:
+        while True:
+            while stop is None and in_flight < size:
+                current = BulkSale.objects.only("cancel_requested", "lease_owner").get(pk=bulk.pk)
+                if current.lease_owner != owner:
+                    stop = _Stop(_Stop.LEASE_LOST)
+                elif current.cancel_requested:
+                    stop = _Stop(_Stop.CANCELLED)  # no new row; those in flight finish
+                else:
+                    if not pending:
+                        pending.extend(
+                            bulk.rows.filter(valid=True, sale__isnull=True, line_number__gt=after_line)
+                            .select_related("template")
+                            .order_by("line_number")[: 2 * size]
+                        )
+                    if not pending:
+                        if in_flight == 0:
+                            stop = _Stop(_Stop.DONE)
+                        break
+                    row = pending.popleft()
+                    after_line = row.line_number
+                    sellers.start(row)
+                    in_flight += 1
+            if in_flight == 0:
+                return stop
+            try:
+                result = sellers.done.get(timeout=wait)
+            except queue.Empty:
+                result = None
+            if result is not None:
+                in_flight -= 1
+                if result.crash is not None:
+                    crash = crash or result.crash
+                    stop = stop or _Stop(_Stop.CRASHED)
+                else:
+                    stop = stop or _stop_for(result)
+            if not _lease_renew(bulk, owner) and stop is None:
+                stop = _Stop(_Stop.LEASE_LOST)
+    finally:
+        sellers.close()
+        if crash is not None:
+            raise crash
+
+
 def bulk_sale_run(*, bulk_sale_id: int) -> str:
     """Work through a bulk sale's valid rows, one sale per row, at most once per row.
 
     Safe to run any number of times and after a crash: a lease lets one run work at a time;
     rows already claimed are skipped (and those a dead run left pending go to review); each
     row's fixed request token stops a second sale even if two runs ever met on one row.
-    Checks for a cancel request before each row, so cancelling stops after the current row.
-    Returns a :class:`RunOutcome` value.
+    Up to SALES_BULK_CONCURRENCY rows are in flight at once (:func:`_sell_rows`). Checks for a
+    cancel request before each row it starts, so cancelling starts no new row; the rows in
+    flight then finish and are recorded. Returns a :class:`RunOutcome` value.
     """
     owner = uuid.uuid4().hex
     outcome, bulk = _lease_take(bulk_sale_id, owner)
     if bulk is None:
         return outcome
     _mark_interrupted_rows(bulk)
-    while True:
-        current = BulkSale.objects.only("cancel_requested", "lease_owner").get(pk=bulk.pk)
-        if current.lease_owner != owner:
-            return RunOutcome.WORKED  # our lease ran out and another run took over; it carries on
-        if current.cancel_requested:
-            _bulk_finish(bulk, owner, state=BulkSaleState.CANCELLED, note=_("Cancelled by a person."))
-            return RunOutcome.WORKED
-        row = (
-            bulk.rows.filter(valid=True, sale__isnull=True)
-            .select_related("template")
-            .order_by("line_number")
-            .first()
+    stop = _sell_rows(bulk, owner)
+    if stop.reason == _Stop.LEASE_LOST:
+        return RunOutcome.WORKED  # our lease ran out and another run took over; it carries on
+    if stop.reason == _Stop.CANCELLED:
+        _bulk_finish(bulk, owner, state=BulkSaleState.CANCELLED, note=_("Cancelled by a person."))
+    elif stop.reason == _Stop.REFUSED:
+        exc = stop.result.refusal
+        _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
+    elif stop.reason == _Stop.STOP_ERROR:
+        row, sale = stop.result.row, stop.result.sale
+        _bulk_finish(
+            bulk,
+            owner,
+            state=BulkSaleState.FINISHED,
+            note=_("Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest.")
+            % {"line": row.line_number, "message": sale.operation.error_message},
         )
-        if row is None:
-            _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED)
-            return RunOutcome.WORKED
-        try:
-            if row.template is None:
-                raise Refusal(_("The template of this row was deleted after the upload."))
-            sale = gift_token_sell(
-                campaign=bulk.campaign,
-                user=bulk.created_by,
-                request_token=row.request_token,
-                amount=row.amount,
-                template=row.template,
-                layout=row.layout,
-                from_name=row.from_name,
-                for_name=row.for_name,
-                email=row.email,
-                bulk_row=row,
-            )
-        except Refusal as exc:
-            BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
-            _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
-            return RunOutcome.WORKED
-        BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
-        if sale.operation.error_code in _STOP_JOB_ERRORS:
-            _bulk_finish(
-                bulk,
-                owner,
-                state=BulkSaleState.FINISHED,
-                note=_("Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest.")
-                % {"line": row.line_number, "message": sale.operation.error_message},
-            )
-            return RunOutcome.WORKED
-        if not _lease_renew(bulk, owner):
-            return RunOutcome.WORKED
+    else:
+        _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED)
+    return RunOutcome.WORKED
