@@ -16,6 +16,7 @@ import hashlib
 import json
 import queue
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -499,19 +500,64 @@ def bulk_sale_concurrency() -> int:
     return max(1, int(settings.SALES_BULK_CONCURRENCY))
 
 
-class _Result:
-    """What selling one row came to, handed from a seller back to the run."""
+class _Stop:
+    """Why a run stopped starting rows (the first reason wins; rows in flight still finish)."""
 
-    def __init__(self, row: BulkSaleRow, *, sale: Sale | None = None, refusal: Refusal | None = None):
+    DONE = "done"  # no unclaimed valid row left
+    CANCELLED = "cancelled"
+    LEASE_LOST = "lease_lost"  # another run took over; it carries on
+    REFUSED = "refused"  # a Refusal before any call (e.g. the template was deleted)
+    STOP_ERROR = "stop_error"  # an error that would hit every following row the same way
+    CRASHED = "crashed"  # a seller raised: re-raised once the others finished (the lease runs out)
+
+    def __init__(self, reason: str, result: _Result | None = None):
+        self.reason = reason
+        self.result = result
+
+
+class _Result:
+    """What became of one row handed to a seller: sold (any state), refused, not started, or crashed."""
+
+    def __init__(
+        self,
+        row: BulkSaleRow,
+        *,
+        sale: Sale | None = None,
+        refusal: Refusal | None = None,
+        not_started: str = "",
+    ):
         self.row = row
         self.sale = sale
         self.refusal = refusal
+        #: A _Stop reason the seller found before starting the row ("" when it started it), or
+        #: "skipped": the run had stopped already.
+        self.not_started = not_started
         self.crash: BaseException | None = None
 
+    def stop(self) -> _Stop | None:
+        if self.crash is not None:
+            return _Stop(_Stop.CRASHED, self)
+        if self.not_started in (_Stop.CANCELLED, _Stop.LEASE_LOST):
+            return _Stop(self.not_started, self)
+        if self.refusal is not None:
+            return _Stop(_Stop.REFUSED, self)
+        if self.sale is not None and self.sale.operation.error_code in _STOP_JOB_ERRORS:
+            return _Stop(_Stop.STOP_ERROR, self)
+        return None
 
-def _sell_row(bulk: BulkSale, campaign: Campaign, row: BulkSaleRow) -> _Result:
-    """One row through the money pipeline (claim → call → record, services/sales.py), with the
-    row's own request token; the row's message written with its own UPDATE."""
+
+def _sell_row(bulk: BulkSale, owner: str, campaign: Campaign, row: BulkSaleRow) -> _Result:
+    """Start one row unless the batch was cancelled or the lease lost (read right before the
+    claim, so no row starts after either), then sell it through the money pipeline (claim →
+    call → record, services/sales.py) with the row's own request token; the row's message is
+    written with its own UPDATE."""
+    lease_owner, cancel_requested = (
+        BulkSale.objects.filter(pk=bulk.pk).values_list("lease_owner", "cancel_requested").get()
+    )
+    if lease_owner != owner:
+        return _Result(row, not_started=_Stop.LEASE_LOST)
+    if cancel_requested:
+        return _Result(row, not_started=_Stop.CANCELLED)
     try:
         if row.template is None:
             raise Refusal(_("The template of this row was deleted after the upload."))
@@ -534,7 +580,40 @@ def _sell_row(bulk: BulkSale, campaign: Campaign, row: BulkSaleRow) -> _Result:
     return _Result(row, sale=sale)
 
 
-class _InlineSellers:
+class _Sellers:
+    """Where the run hands rows to: ``start(row)``, results come back on ``done``.
+
+    ``halt`` is set by the run once it stops: a row still waiting is then reported back as
+    "skipped" without being started (it stays unclaimed, for a resume).
+    """
+
+    #: Rows the run may have handed out and not yet seen come back.
+    capacity = 1
+
+    def __init__(self, bulk: BulkSale, owner: str):
+        self.bulk = bulk
+        self.owner = owner
+        self.done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
+        self.halt = threading.Event()
+
+    def _handle(self, campaign: Campaign, row: BulkSaleRow) -> _Result:
+        if self.halt.is_set():
+            return _Result(row, not_started="skipped")
+        try:
+            return _sell_row(self.bulk, self.owner, campaign, row)
+        except BaseException as exc:  # reported to the run, which stops and re-raises it
+            result = _Result(row)
+            result.crash = exc
+            return result
+
+    def start(self, row: BulkSaleRow) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _InlineSellers(_Sellers):
     """Sells each row in the calling thread at once: one row in flight.
 
     Used with SALES_BULK_CONCURRENCY=1, on SQLite (one writer at a time: threads would only
@@ -542,33 +621,26 @@ class _InlineSellers:
     another connection could not see that transaction's uncommitted batch.
     """
 
-    size = 1
-
-    def __init__(self, bulk: BulkSale):
-        self.bulk = bulk
-        self.done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
-
     def start(self, row: BulkSaleRow) -> None:
-        self.done.put(_sell_row(self.bulk, self.bulk.campaign, row))
-
-    def close(self) -> None:
-        pass
+        self.done.put(self._handle(self.bulk.campaign, row))
 
 
-class _ThreadSellers:
-    """``size`` threads that sell the rows the run hands them, each on its own DB connection.
+class _ThreadSellers(_Sellers):
+    """``size`` threads that take the rows the run hands out, each on its own DB connection.
 
-    The run (one thread, holding the lease) decides which row is next, when to stop and what the
-    batch note says; a seller only sells and reports back. Each thread keeps its own copy of the
-    campaign (a model instance is not shared between threads) and closes its connection when it
-    ends, so a finished batch leaves no connection open in the worker process.
+    At most ``size`` rows are therefore being sold at once. The run keeps up to ``size`` more
+    rows waiting, so a thread that finished a row starts the next one at once instead of
+    waiting for the run's thread (and the GIL) to hand it over. Each thread reads the cancel
+    flag itself right before it starts a row, keeps its own copy of the campaign (a model
+    instance is not shared between threads) and closes its connection when it ends, so a
+    finished batch leaves no connection open in the worker process.
     """
 
-    def __init__(self, bulk: BulkSale, size: int):
-        self.bulk = bulk
+    def __init__(self, bulk: BulkSale, owner: str, size: int):
+        super().__init__(bulk, owner)
         self.size = size
+        self.capacity = 2 * size
         self.todo: queue.SimpleQueue[BulkSaleRow | None] = queue.SimpleQueue()
-        self.done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
         self.language = translation.get_language()  # row messages in the run's language
         self.threads = [
             threading.Thread(target=self._work, name=f"bulk-sale-{bulk.pk}-{n}", daemon=True)
@@ -582,12 +654,7 @@ class _ThreadSellers:
         try:
             with translation.override(self.language):
                 while (row := self.todo.get()) is not None:
-                    try:
-                        result = _sell_row(self.bulk, campaign, row)
-                    except BaseException as exc:  # reported to the run, which stops and re-raises it
-                        result = _Result(row)
-                        result.crash = exc
-                    self.done.put(result)
+                    self.done.put(self._handle(campaign, row))
         finally:
             connection.close()
 
@@ -596,106 +663,83 @@ class _ThreadSellers:
 
     def close(self) -> None:
         """Let every thread finish the row it sells (it is recorded), then end it."""
+        self.halt.set()
         for _thread in self.threads:
             self.todo.put(None)
         for thread in self.threads:
             thread.join()
 
 
-def _sellers_for(bulk: BulkSale) -> _InlineSellers | _ThreadSellers:
+def _sellers_for(bulk: BulkSale, owner: str) -> _Sellers:
     size = bulk_sale_concurrency()
     if size == 1 or connection.vendor == "sqlite" or connection.in_atomic_block:
-        return _InlineSellers(bulk)
-    return _ThreadSellers(bulk, size)
-
-
-class _Stop:
-    """Why a run stopped handing out rows (the first reason wins; rows in flight still finish)."""
-
-    DONE = "done"  # no unclaimed valid row left
-    CANCELLED = "cancelled"
-    LEASE_LOST = "lease_lost"  # another run took over; it carries on
-    REFUSED = "refused"  # a Refusal before any call (e.g. the template was deleted)
-    STOP_ERROR = "stop_error"  # an error that would hit every following row the same way
-    CRASHED = "crashed"  # a seller raised: re-raised once the others finished (the lease runs out)
-
-    def __init__(self, reason: str, result: _Result | None = None):
-        self.reason = reason
-        self.result = result
-
-
-def _stop_for(result: _Result) -> _Stop | None:
-    if result.refusal is not None:
-        return _Stop(_Stop.REFUSED, result)
-    if result.sale is not None and result.sale.operation.error_code in _STOP_JOB_ERRORS:
-        return _Stop(_Stop.STOP_ERROR, result)
-    return None
+        return _InlineSellers(bulk, owner)
+    return _ThreadSellers(bulk, owner, size)
 
 
 def _sell_rows(bulk: BulkSale, owner: str) -> _Stop:
-    """Hand the batch's unclaimed valid rows, in line order, to at most SALES_BULK_CONCURRENCY
-    sellers at a time; return why it stopped once every row in flight has been recorded.
+    """Sell the batch's unclaimed valid rows in line order, at most SALES_BULK_CONCURRENCY at a
+    time; return why it stopped once every row handed out has come back.
 
     Why threads inside the one run, not a Celery task per row: the run keeps the batch's single
     lease, so one run works on a batch at a time, the stalled sweep (lease ran out), Resume and
-    the task's BUSY retry work exactly as before, and a cancel is one flag read here before each
-    row is handed out. Per-row tasks would each need the lease (or a lease per row), a shared
-    semaphore, and a sweep that knows which of them died. The cost is one process's cores: the
-    rows wait on the provider, so a handful of threads is enough.
+    the task's BUSY retry work exactly as before, and a cancel is one flag read before each row
+    starts. Per-row tasks would each need the lease (or a lease per row), a shared semaphore,
+    and a sweep that knows which of them died. The cost is one process's cores: the rows mostly
+    wait on the provider, so a handful of threads is enough.
 
     Never twice: the run hands each row out once (line numbers only go up; rows with a sale are
     claimed already); a second run would need the lease; and the row's fixed request token makes
     the pipeline's claim return the earlier sale instead of calling the provider again. A row
     whose answer got lost is ``needs_review`` (services/sales.py), never sent again.
     """
-    sellers = _sellers_for(bulk)
-    size = sellers.size
-    # While rows are in flight the run waits for one to finish; it renews the lease at least
-    # this often, so a long provider timeout never lets the lease run out under a live run.
+    sellers = _sellers_for(bulk, owner)
+    # While rows are in flight the run waits for one to come back; it renews the lease at least
+    # this often, so a long provider timeout never lets the lease run out under a live run. Not
+    # after every row: a lost lease is seen anyway by the read before each row, and the renewal
+    # would be one more statement for every row.
     wait = max(1.0, bulk_sale_lease_seconds() / 3)
-    in_flight = 0
+    renew_every = min(wait, 5.0)
+    renewed = time.monotonic()
+    handed_out = 0
     after_line = 0
     pending: collections.deque[BulkSaleRow] = collections.deque()
     stop: _Stop | None = None
     crash: BaseException | None = None
     try:
         while True:
-            while stop is None and in_flight < size:
-                current = BulkSale.objects.only("cancel_requested", "lease_owner").get(pk=bulk.pk)
-                if current.lease_owner != owner:
-                    stop = _Stop(_Stop.LEASE_LOST)
-                elif current.cancel_requested:
-                    stop = _Stop(_Stop.CANCELLED)  # no new row; those in flight finish
-                else:
-                    if not pending:
-                        pending.extend(
-                            bulk.rows.filter(valid=True, sale__isnull=True, line_number__gt=after_line)
-                            .select_related("template")
-                            .order_by("line_number")[: 2 * size]
-                        )
-                    if not pending:
-                        if in_flight == 0:
-                            stop = _Stop(_Stop.DONE)
-                        break
-                    row = pending.popleft()
-                    after_line = row.line_number
-                    sellers.start(row)
-                    in_flight += 1
-            if in_flight == 0:
+            while stop is None and handed_out < sellers.capacity:
+                if not pending:
+                    pending.extend(
+                        bulk.rows.filter(valid=True, sale__isnull=True, line_number__gt=after_line)
+                        .select_related("template")
+                        .order_by("line_number")[: sellers.capacity]
+                    )
+                if not pending:
+                    if handed_out == 0:
+                        stop = _Stop(_Stop.DONE)
+                    break
+                row = pending.popleft()
+                after_line = row.line_number
+                sellers.start(row)
+                handed_out += 1
+            if handed_out == 0:
                 return stop
             try:
                 result = sellers.done.get(timeout=wait)
             except queue.Empty:
                 result = None
             if result is not None:
-                in_flight -= 1
-                if result.crash is not None:
-                    crash = crash or result.crash
-                    stop = stop or _Stop(_Stop.CRASHED)
-                else:
-                    stop = stop or _stop_for(result)
-            if not _lease_renew(bulk, owner) and stop is None:
-                stop = _Stop(_Stop.LEASE_LOST)
+                handed_out -= 1
+                crash = crash or result.crash
+                stop = stop or result.stop()
+                if stop is not None:
+                    sellers.halt.set()  # rows still waiting come back unstarted
+            if time.monotonic() - renewed >= renew_every:
+                renewed = time.monotonic()
+                if not _lease_renew(bulk, owner) and stop is None:
+                    stop = _Stop(_Stop.LEASE_LOST)
+                    sellers.halt.set()
     finally:
         sellers.close()
         if crash is not None:
