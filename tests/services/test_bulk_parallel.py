@@ -218,3 +218,13 @@ def test_a_seller_that_crashes_stops_the_batch_after_the_others_finish(
     assert not ProviderOperation.objects.filter(state="pending").exists()
     assert fake_provider.calls["purchase"] < 10
     assert_one_purchase_per_row(bulk)
+
+
+def test_a_batch_cancelled_while_queued_starts_no_row(fake_provider, lina_campaign, marketing, lina_template):
+    bulk = make_bulk(lina_campaign, marketing, 8)
+    bulk_svc.bulk_sale_cancel(bulk_sale=bulk, user=marketing)  # queued: the run sees it first
+    assert bulk_svc.bulk_sale_run(bulk_sale_id=bulk.pk) == bulk_svc.RunOutcome.WORKED
+    bulk.refresh_from_db()
+    assert bulk.state == BulkSaleState.CANCELLED and bulk.note == "Cancelled by a person."
+    assert fake_provider.calls["purchase"] == 0 and not Sale.objects.exists()
+    assert not bulk.rows.exclude(message="").exists()  # handed out, never started

@@ -677,6 +677,17 @@ def _sellers_for(bulk: BulkSale, owner: str) -> _Sellers:
     return _ThreadSellers(bulk, owner, size)
 
 
+def _end_reason(bulk: BulkSale, owner: str) -> str:
+    """No row left to start: done, unless the batch was cancelled or taken over meanwhile (as a
+    run that sold row by row would have seen before looking for the next row)."""
+    lease_owner, cancel_requested = (
+        BulkSale.objects.filter(pk=bulk.pk).values_list("lease_owner", "cancel_requested").get()
+    )
+    if lease_owner != owner:
+        return _Stop.LEASE_LOST
+    return _Stop.CANCELLED if cancel_requested else _Stop.DONE
+
+
 def _sell_rows(bulk: BulkSale, owner: str) -> _Stop:
     """Sell the batch's unclaimed valid rows in line order, at most SALES_BULK_CONCURRENCY at a
     time; return why it stopped once every row handed out has come back.
@@ -717,7 +728,7 @@ def _sell_rows(bulk: BulkSale, owner: str) -> _Stop:
                     )
                 if not pending:
                     if handed_out == 0:
-                        stop = _Stop(_Stop.DONE)
+                        stop = _Stop(_end_reason(bulk, owner))
                     break
                 row = pending.popleft()
                 after_line = row.line_number
