@@ -23,8 +23,9 @@ row's request token in the ledger, and exactly one token per row on the provider
 sandbox's tokens, by e-mail): nothing sold twice. The sequential equivalent is measured: after
 the rounds the worker is restarted with SALES_BULK_CONCURRENCY=1 and sells a 100-row batch
 (``--sequential``), whose time per row times the batch size is what the batch takes one row at a
-time. Also printed: the rows' own times in the ledger (claim → answer recorded), which grow when
-rows overlap (they share the worker process's one core for Python and the machine's two).
+time. Also printed: the rows' times in the ledger (operation claimed → answer timestamped, so
+without the cancel read, the record transaction and the row's message), which grow when rows
+overlap (they share the worker process's one core for Python and the machine's two).
 
 Target (issue 17): a 1,000-row batch at 50 ms in <= 20 s. ``--rows`` smaller than 1,000 judges the
 same rate (20 ms per row), never a looser one. Exits 1 when a round misses or a check fails.
@@ -295,7 +296,7 @@ def main() -> int:
         )
     own = statistics.median(owns)
     print(
-        f"  rows' own time in the batch      : {own / args.rows * 1000:.1f} ms a row (claim to record, median "
+        f"  rows' ledger time in the batch   : {own / args.rows * 1000:.1f} ms a row (claim to answer, median "
         f"round; {own:.1f} s summed: the rows overlap x{own / median:.2f} on average)"
     )
     print(
