@@ -474,6 +474,9 @@ SALES_BULK_MAX_BYTES = _env(env.int, "SALES_BULK_MAX_BYTES", default=1024 * 1024
 SALES_BULK_MAX_ROWS = _env(env.int, "SALES_BULK_MAX_ROWS", default=1000)
 # How long one run holds a batch; a run that died is taken over (or resumed) after this.
 SALES_BULK_LEASE_SECONDS = _env(env.int, "SALES_BULK_LEASE_SECONDS", default=300)
+# Rows of one batch sold at the same time (threads of the one run, each with its own database
+# connection: a worker process holds up to this many more connections while a batch runs).
+SALES_BULK_CONCURRENCY = _env(env.int, "SALES_BULK_CONCURRENCY", default=4)
 # Reading and checking one upload stops with a clear error after this long (no file may hold a
 # web worker); a valid file of SALES_BULK_MAX_ROWS rows takes a fraction of it.
 SALES_BULK_PARSE_SECONDS = _env(env.float, "SALES_BULK_PARSE_SECONDS", default=5.0)

@@ -55,7 +55,7 @@ def wait_for(predicate, timeout: float, what: str, worker=None):
 
 
 def test_worker_killed_mid_batch_and_restarted_sells_no_row_twice(
-    recording_worker, lina_campaign, lina_template, marketing
+    recording_worker, lina_campaign, lina_template, marketing, settings
 ):
     start, connection, key = recording_worker
     data = csv_file(*[f"{10 + n},Standard,,,,row{n}@example.com" for n in range(ROWS)])
@@ -81,7 +81,9 @@ def test_worker_killed_mid_batch_and_restarted_sells_no_row_twice(
     operations = ProviderOperation.objects.filter(sale__bulk_row__bulk_sale=bulk)
     assert operations.count() == ROWS  # one operation per row, all rows reached
     states = sorted(operations.values_list("state", flat=True))
-    assert states.count("needs_review") <= 1  # only a row the kill interrupted
+    # Only rows the kill interrupted: up to SALES_BULK_CONCURRENCY rows are in flight at once.
+    in_flight = settings.SALES_BULK_CONCURRENCY
+    assert states.count("needs_review") <= in_flight
     assert states.count("succeeded") == ROWS - states.count("needs_review")
     # Every succeeded row reached the provider exactly once.
     succeeded_emails = set(
@@ -90,4 +92,5 @@ def test_worker_killed_mid_batch_and_restarted_sells_no_row_twice(
         )
     )
     assert succeeded_emails <= set(recorded)
-    assert len(recorded) in (ROWS, ROWS - 1)  # a row claimed just before the kill may not have been sent
+    # Rows claimed just before the kill may not have been sent.
+    assert ROWS - in_flight <= len(recorded) <= ROWS

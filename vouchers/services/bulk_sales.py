@@ -1,23 +1,30 @@
-"""Bulk sales: an uploaded CSV checked line by line, then sold row by row by a Celery job.
+"""Bulk sales: an uploaded CSV checked line by line, then sold by a Celery job, a few rows at a time.
 
 Nothing is sold at upload: every line is stored with its messages and a fixed request token.
-The job (:func:`bulk_sale_run`) takes a lease on the batch so one run works at a time, checks
-for a cancel request before each row, and sells each valid row through
+The job (:func:`bulk_sale_run`) takes a lease on the batch so one run works at a time, keeps up
+to SALES_BULK_CONCURRENCY rows in flight (threads of that one run, :func:`_sell_rows`), checks
+for a cancel request before each row it starts, and sells each valid row through
 :func:`vouchers.services.sales.gift_token_sell` with the row's own request token, so a re-run,
 a redelivered message or a restarted worker never sells a row twice.
 """
 
 from __future__ import annotations
 
+import collections
+import copy
 import hashlib
 import json
+import queue
+import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.utils import timezone
+from django.db import connection, transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -488,64 +495,300 @@ def _row_message(sale: Sale) -> str:
     return operation.error_message or operation.get_state_display()
 
 
+def bulk_sale_concurrency() -> int:
+    """How many rows of one batch are in flight at once (SALES_BULK_CONCURRENCY, at least 1)."""
+    return max(1, int(settings.SALES_BULK_CONCURRENCY))
+
+
+class _Stop:
+    """Why a run stopped starting rows (the first reason wins; rows in flight still finish)."""
+
+    DONE = "done"  # no unclaimed valid row left
+    CANCELLED = "cancelled"
+    LEASE_LOST = "lease_lost"  # another run took over; it carries on
+    REFUSED = "refused"  # a Refusal before any call (e.g. the template was deleted)
+    STOP_ERROR = "stop_error"  # an error that would hit every following row the same way
+    CRASHED = "crashed"  # a seller raised: re-raised once the others finished (the lease runs out)
+
+    def __init__(self, reason: str, result: _Result | None = None):
+        self.reason = reason
+        self.result = result
+
+
+class _Result:
+    """What became of one row handed to a seller: sold (any state), refused, not started, or crashed."""
+
+    def __init__(
+        self,
+        row: BulkSaleRow,
+        *,
+        sale: Sale | None = None,
+        refusal: Refusal | None = None,
+        not_started: str = "",
+    ):
+        self.row = row
+        self.sale = sale
+        self.refusal = refusal
+        #: A _Stop reason the seller found before starting the row ("" when it started it), or
+        #: "skipped": the run had stopped already.
+        self.not_started = not_started
+        self.crash: BaseException | None = None
+
+    def stop(self) -> _Stop | None:
+        if self.crash is not None:
+            return _Stop(_Stop.CRASHED, self)
+        if self.not_started in (_Stop.CANCELLED, _Stop.LEASE_LOST):
+            return _Stop(self.not_started, self)
+        if self.refusal is not None:
+            return _Stop(_Stop.REFUSED, self)
+        if self.sale is not None and self.sale.operation.error_code in _STOP_JOB_ERRORS:
+            return _Stop(_Stop.STOP_ERROR, self)
+        return None
+
+
+def _sell_row(bulk: BulkSale, owner: str, campaign: Campaign, row: BulkSaleRow) -> _Result:
+    """Start one row unless the batch was cancelled or the lease lost (read right before the
+    claim, so no row starts after either), then sell it through the money pipeline (claim →
+    call → record, services/sales.py) with the row's own request token; the row's message is
+    written with its own UPDATE."""
+    lease_owner, cancel_requested = (
+        BulkSale.objects.filter(pk=bulk.pk).values_list("lease_owner", "cancel_requested").get()
+    )
+    if lease_owner != owner:
+        return _Result(row, not_started=_Stop.LEASE_LOST)
+    if cancel_requested:
+        return _Result(row, not_started=_Stop.CANCELLED)
+    try:
+        if row.template is None:
+            raise Refusal(_("The template of this row was deleted after the upload."))
+        sale = gift_token_sell(
+            campaign=campaign,
+            user=bulk.created_by,
+            request_token=row.request_token,
+            amount=row.amount,
+            template=row.template,
+            layout=row.layout,
+            from_name=row.from_name,
+            for_name=row.for_name,
+            email=row.email,
+            bulk_row=row,
+        )
+    except Refusal as exc:
+        BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
+        return _Result(row, refusal=exc)
+    BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
+    return _Result(row, sale=sale)
+
+
+class _Sellers:
+    """Where the run hands rows to: ``start(row)``, results come back on ``done``.
+
+    ``halt`` is set by the run once it stops: a row still waiting is then reported back as
+    "skipped" without being started (it stays unclaimed, for a resume).
+    """
+
+    #: Rows the run may have handed out and not yet seen come back.
+    capacity = 1
+
+    def __init__(self, bulk: BulkSale, owner: str):
+        self.bulk = bulk
+        self.owner = owner
+        self.done: queue.SimpleQueue[_Result] = queue.SimpleQueue()
+        self.halt = threading.Event()
+
+    def _handle(self, campaign: Campaign, row: BulkSaleRow) -> _Result:
+        if self.halt.is_set():
+            return _Result(row, not_started="skipped")
+        try:
+            return _sell_row(self.bulk, self.owner, campaign, row)
+        except BaseException as exc:  # reported to the run, which stops and re-raises it
+            result = _Result(row)
+            result.crash = exc
+            return result
+
+    def start(self, row: BulkSaleRow) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _InlineSellers(_Sellers):
+    """Sells each row in the calling thread at once: one row in flight.
+
+    Used with SALES_BULK_CONCURRENCY=1, on SQLite (one writer at a time: threads would only
+    wait for its lock), and when the run is called inside a transaction (tests, eager tasks):
+    another connection could not see that transaction's uncommitted batch.
+    """
+
+    def start(self, row: BulkSaleRow) -> None:
+        self.done.put(self._handle(self.bulk.campaign, row))
+
+
+class _ThreadSellers(_Sellers):
+    """``size`` threads that take the rows the run hands out, each on its own DB connection.
+
+    At most ``size`` rows are therefore being sold at once. The run keeps up to ``size`` more
+    rows waiting, so a thread that finished a row starts the next one at once instead of
+    waiting for the run's thread (and the GIL) to hand it over. Each thread reads the cancel
+    flag itself right before it starts a row, keeps its own copy of the campaign (a model
+    instance is not shared between threads) and closes its connection when it ends, so a
+    finished batch leaves no connection open in the worker process.
+    """
+
+    def __init__(self, bulk: BulkSale, owner: str, size: int):
+        super().__init__(bulk, owner)
+        self.size = size
+        self.capacity = 2 * size
+        self.todo: queue.SimpleQueue[BulkSaleRow | None] = queue.SimpleQueue()
+        self.language = translation.get_language()  # row messages in the run's language
+        self.threads = [
+            threading.Thread(target=self._work, name=f"bulk-sale-{bulk.pk}-{n}", daemon=True)
+            for n in range(size)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self) -> None:
+        campaign = copy.copy(self.bulk.campaign)
+        try:
+            with translation.override(self.language):
+                while (row := self.todo.get()) is not None:
+                    self.done.put(self._handle(campaign, row))
+        finally:
+            connection.close()
+
+    def start(self, row: BulkSaleRow) -> None:
+        self.todo.put(row)
+
+    def close(self) -> None:
+        """Let every thread finish the row it sells (it is recorded), then end it."""
+        self.halt.set()
+        for _thread in self.threads:
+            self.todo.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
+def _sellers_for(bulk: BulkSale, owner: str) -> _Sellers:
+    size = bulk_sale_concurrency()
+    if size == 1 or connection.vendor == "sqlite" or connection.in_atomic_block:
+        return _InlineSellers(bulk, owner)
+    return _ThreadSellers(bulk, owner, size)
+
+
+def _end_reason(bulk: BulkSale, owner: str) -> str:
+    """No row left to start: done, unless the batch was cancelled or taken over meanwhile (as a
+    run that sold row by row would have seen before looking for the next row)."""
+    lease_owner, cancel_requested = (
+        BulkSale.objects.filter(pk=bulk.pk).values_list("lease_owner", "cancel_requested").get()
+    )
+    if lease_owner != owner:
+        return _Stop.LEASE_LOST
+    return _Stop.CANCELLED if cancel_requested else _Stop.DONE
+
+
+def _sell_rows(bulk: BulkSale, owner: str) -> _Stop:
+    """Sell the batch's unclaimed valid rows in line order, at most SALES_BULK_CONCURRENCY at a
+    time; return why it stopped once every row handed out has come back.
+
+    Why threads inside the one run, not a Celery task per row: the run keeps the batch's single
+    lease, so one run works on a batch at a time, the stalled sweep (lease ran out), Resume and
+    the task's BUSY retry work exactly as before, and a cancel is one flag read before each row
+    starts. Per-row tasks would each need the lease (or a lease per row), a shared semaphore,
+    and a sweep that knows which of them died. The cost is one process's cores: the rows mostly
+    wait on the provider, so a handful of threads is enough.
+
+    Never twice: the run hands each row out once (line numbers only go up; rows with a sale are
+    claimed already); a second run would need the lease; and the row's fixed request token makes
+    the pipeline's claim return the earlier sale instead of calling the provider again. A row
+    whose answer got lost is ``needs_review`` (services/sales.py), never sent again.
+    """
+    sellers = _sellers_for(bulk, owner)
+    # While rows are in flight the run waits for one to come back; it renews the lease at least
+    # this often, so a long provider timeout never lets the lease run out under a live run. Not
+    # after every row: a lost lease is seen anyway by the read before each row, and the renewal
+    # would be one more statement for every row.
+    wait = max(1.0, bulk_sale_lease_seconds() / 3)
+    renew_every = min(wait, 5.0)
+    renewed = time.monotonic()
+    handed_out = 0
+    after_line = 0
+    pending: collections.deque[BulkSaleRow] = collections.deque()
+    stop: _Stop | None = None
+    crash: BaseException | None = None
+    try:
+        while True:
+            while stop is None and handed_out < sellers.capacity:
+                if not pending:
+                    pending.extend(
+                        bulk.rows.filter(valid=True, sale__isnull=True, line_number__gt=after_line)
+                        .select_related("template")
+                        .order_by("line_number")[: sellers.capacity]
+                    )
+                if not pending:
+                    if handed_out == 0:
+                        stop = _Stop(_end_reason(bulk, owner))
+                    break
+                row = pending.popleft()
+                after_line = row.line_number
+                sellers.start(row)
+                handed_out += 1
+            if handed_out == 0:
+                return stop
+            try:
+                result = sellers.done.get(timeout=wait)
+            except queue.Empty:
+                result = None
+            if result is not None:
+                handed_out -= 1
+                crash = crash or result.crash
+                stop = stop or result.stop()
+                if stop is not None:
+                    sellers.halt.set()  # rows still waiting come back unstarted
+            if time.monotonic() - renewed >= renew_every:
+                renewed = time.monotonic()
+                if not _lease_renew(bulk, owner) and stop is None:
+                    stop = _Stop(_Stop.LEASE_LOST)
+                    sellers.halt.set()
+    finally:
+        sellers.close()
+        if crash is not None:
+            raise crash
+
+
 def bulk_sale_run(*, bulk_sale_id: int) -> str:
     """Work through a bulk sale's valid rows, one sale per row, at most once per row.
 
     Safe to run any number of times and after a crash: a lease lets one run work at a time;
     rows already claimed are skipped (and those a dead run left pending go to review); each
     row's fixed request token stops a second sale even if two runs ever met on one row.
-    Checks for a cancel request before each row, so cancelling stops after the current row.
-    Returns a :class:`RunOutcome` value.
+    Up to SALES_BULK_CONCURRENCY rows are in flight at once (:func:`_sell_rows`). Checks for a
+    cancel request before each row it starts, so cancelling starts no new row; the rows in
+    flight then finish and are recorded. Returns a :class:`RunOutcome` value.
     """
     owner = uuid.uuid4().hex
     outcome, bulk = _lease_take(bulk_sale_id, owner)
     if bulk is None:
         return outcome
     _mark_interrupted_rows(bulk)
-    while True:
-        current = BulkSale.objects.only("cancel_requested", "lease_owner").get(pk=bulk.pk)
-        if current.lease_owner != owner:
-            return RunOutcome.WORKED  # our lease ran out and another run took over; it carries on
-        if current.cancel_requested:
-            _bulk_finish(bulk, owner, state=BulkSaleState.CANCELLED, note=_("Cancelled by a person."))
-            return RunOutcome.WORKED
-        row = (
-            bulk.rows.filter(valid=True, sale__isnull=True)
-            .select_related("template")
-            .order_by("line_number")
-            .first()
+    stop = _sell_rows(bulk, owner)
+    if stop.reason == _Stop.LEASE_LOST:
+        return RunOutcome.WORKED  # our lease ran out and another run took over; it carries on
+    if stop.reason == _Stop.CANCELLED:
+        _bulk_finish(bulk, owner, state=BulkSaleState.CANCELLED, note=_("Cancelled by a person."))
+    elif stop.reason == _Stop.REFUSED:
+        exc = stop.result.refusal
+        _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
+    elif stop.reason == _Stop.STOP_ERROR:
+        row, sale = stop.result.row, stop.result.sale
+        _bulk_finish(
+            bulk,
+            owner,
+            state=BulkSaleState.FINISHED,
+            note=_("Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest.")
+            % {"line": row.line_number, "message": sale.operation.error_message},
         )
-        if row is None:
-            _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED)
-            return RunOutcome.WORKED
-        try:
-            if row.template is None:
-                raise Refusal(_("The template of this row was deleted after the upload."))
-            sale = gift_token_sell(
-                campaign=bulk.campaign,
-                user=bulk.created_by,
-                request_token=row.request_token,
-                amount=row.amount,
-                template=row.template,
-                layout=row.layout,
-                from_name=row.from_name,
-                for_name=row.for_name,
-                email=row.email,
-                bulk_row=row,
-            )
-        except Refusal as exc:
-            BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
-            _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
-            return RunOutcome.WORKED
-        BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
-        if sale.operation.error_code in _STOP_JOB_ERRORS:
-            _bulk_finish(
-                bulk,
-                owner,
-                state=BulkSaleState.FINISHED,
-                note=_("Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest.")
-                % {"line": row.line_number, "message": sale.operation.error_message},
-            )
-            return RunOutcome.WORKED
-        if not _lease_renew(bulk, owner):
-            return RunOutcome.WORKED
+    else:
+        _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED)
+    return RunOutcome.WORKED

@@ -12,13 +12,18 @@ from ..services.bulk_sales import RUN_TASK, RunOutcome, bulk_sale_run, bulk_sale
     bind=True,
     acks_late=True,
     max_retries=100,
-    # One batch holds up to SALES_BULK_MAX_ROWS rows of at most one provider timeout each; a hard
-    # kill is harmless (the lease runs out, an interrupted row goes to review), so this limit
-    # only ends a run that hangs for good.
+    # One batch holds up to SALES_BULK_MAX_ROWS rows of at most one provider timeout each (fewer
+    # rounds of them with SALES_BULK_CONCURRENCY rows at once); a hard kill is harmless (the lease
+    # runs out, the rows that were in flight go to review), so this limit only ends a run that
+    # hangs for good.
     time_limit=6 * 60 * 60,
 )
 def bulk_sale_run_task(self, bulk_sale_id: int) -> str:
     """Sell the rows of one bulk sale. Idempotent: rows already claimed are never sold again.
+
+    One task per batch, whatever SALES_BULK_CONCURRENCY says: the rows in flight are threads of
+    this task (services/bulk_sales._sell_rows says why), so the lease, Resume and the stalled
+    sweep still see one run per batch.
 
     When another run holds the batch's lease (a redelivered message while the first run still
     works, or a crashed run whose lease has not run out yet), try again once it could have
