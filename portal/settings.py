@@ -113,6 +113,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Benchmarks only (bench/bench_desk.py): a Server-Timing header saying where a request's time
+# went (SQL, templates, provider calls). Off unless PORTAL_SERVER_TIMING=1; see portal/server_timing.py.
+if env.str("PORTAL_SERVER_TIMING", default="") == "1":
+    MIDDLEWARE = ["portal.server_timing.ServerTimingMiddleware", *MIDDLEWARE]
+
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 
