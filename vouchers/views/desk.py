@@ -29,8 +29,8 @@ from ..models.ledger import OperationState
 from ..selectors.desk import (
     desk_auto_print,
     desk_campaigns,
-    desk_check_for,
     desk_operation,
+    desk_redeem_reads,
     last_desk_campaign,
     operation_unresolved,
     operations_unresolved,
@@ -205,12 +205,14 @@ class DeskRedeemView(DeskMixin, TemplateView):
         return redirect("vouchers:desk-check", campaign=self.campaign.slug)
 
     def post(self, request, *args, **kwargs):
-        card = desk_check_for(
+        reads = desk_redeem_reads(
             campaign=self.campaign,
             user=request.user,
             check_operation_id=request.POST.get("check"),
             code=request.POST.get("code", ""),
+            request_token=request.POST.get("request_token", ""),
         )
+        card = reads.card
         if card is None:
             return self.render_to_response(self.desk_context(desk_error=str(messages.CHECK_FIRST)))
         form = RedeemForm(request.POST, card=card)
@@ -224,6 +226,7 @@ class DeskRedeemView(DeskMixin, TemplateView):
                     request_token=form.cleaned_data["request_token"],
                     check_operation_id=card.operation.pk,
                     card=card,
+                    prior=reads,
                 )
             except Refusal as exc:
                 if exc.code == "CodeBusy":
