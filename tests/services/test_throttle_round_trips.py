@@ -71,3 +71,30 @@ def test_a_counter_added_meanwhile_by_another_request_is_still_counted(monkeypat
     monkeypatch.setattr(throttle, "cache", OtherRequestBetween(backend, []))
     throttle.lookup_throttle_check(user_id=5, campaign_id=9)
     assert backend.get(key) == 2
+
+
+@pytest.mark.django_db
+def test_the_check_hands_the_clients_keys_to_the_throttle_and_primes_the_client(
+    calls, monkeypatch, lina_campaign, cashier, fake_provider
+):
+    """services/tokens.token_check: one read for the counters and the client's keys, and the
+    client gets what was found (a client without shared reads, like the fake, gets nothing)."""
+    from vouchers.services import tokens
+
+    fake_provider.add_token("ABCD1234EFGH5678", "50.00")
+    real_lina_client = tokens._lina_client
+    primed = []
+
+    def with_shared_reads(campaign):
+        client = real_lina_client(campaign)
+        client.shared_reads = lambda: ["providers:lina:test:session", "providers:lina:test:cooldown"]
+        client.prime_shared_reads = primed.append
+        return client
+
+    monkeypatch.setattr(tokens, "_lina_client", with_shared_reads)
+    caches["default"].set("providers:lina:test:session", {"hash": "h"})
+    calls.clear()
+    card = tokens.token_check(campaign=lina_campaign, user=cashier, code="ABCD1234EFGH5678")
+    assert card.valid
+    assert calls.count("get_many") == 1 and "get" not in calls
+    assert primed == [{"providers:lina:test:session": {"hash": "h"}}]

@@ -243,7 +243,6 @@ def token_redeem(
             raise Refusal(exc.messages[0], field="amount") from None
     redeem_validate(card=card, amount=amount)
     client = _lina_client(campaign)
-    _prime_client(client)
 
     digest = code_digest(card.code)
     claim = operation_claim(
@@ -262,6 +261,7 @@ def token_redeem(
     if not claim.created:
         return _own_replay(claim.operation, campaign=campaign, user=user)
 
+    _prime_client(client)  # right before the call, which uses what it read
     outcome = provider_call(
         kind=OperationKind.REDEEM, client=client, call=lambda c: c.redeem(card.code, amount)
     )
