@@ -113,6 +113,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Benchmarks only (bench/bench_desk.py): a Server-Timing header saying where a request's time
+# went (SQL, templates, provider calls). Off unless PORTAL_SERVER_TIMING=1; see portal/server_timing.py.
+if env.str("PORTAL_SERVER_TIMING", default="") == "1":
+    MIDDLEWARE = ["portal.server_timing.ServerTimingMiddleware", *MIDDLEWARE]
+
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 
@@ -152,7 +157,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, reusing one redis-py client per pool (portal/cache.py says why).
+            "BACKEND": "portal.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "portal",
         }

@@ -42,6 +42,8 @@ from django.utils.translation import gettext_lazy as _
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from portal import server_timing
+
 from ..security.redaction import redact
 from .errors import Misconfigured, OutcomeUnknown, ProviderError, ProviderUnavailable, UnexpectedAnswer
 from .parsing import FieldError, decode_json
@@ -335,6 +337,7 @@ class Transport:
             error_class, outcome = transport_failure(exc)
             raise self._failed(operation, started, attempt, error_class, outcome, exc) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
+        server_timing.add("provider", elapsed_ms)
         body = response.content or b""
         data, is_json, excerpt = None, False, ""
         if body.strip():
@@ -362,6 +365,7 @@ class Transport:
 
     def _failed(self, operation, started, attempt, error_class, outcome, exc):
         elapsed_ms = (time.perf_counter() - started) * 1000
+        server_timing.add("provider", elapsed_ms)
         self._log(logging.WARNING, operation, None, elapsed_ms, outcome, attempt, type(exc).__name__)
         if error_class is Misconfigured:
             return Misconfigured(

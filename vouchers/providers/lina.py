@@ -194,6 +194,9 @@ class LinaClient:
         self.cache = _SharedCache(cache if cache is not None else default_cache)
         self.transport = Transport.for_client("lina", config, secrets=(config.password, config.shared_key))
         self.logins = 0  # how many logins this instance made (benchmark and tests)
+        # Values of shared-cache keys a caller read for this client (prime_shared_reads), each
+        # used once, by the next read of that key, instead of a round trip of its own.
+        self._primed: dict[str, Any] = {}
 
     # --- Operations ----------------------------------------------------------------------
 
@@ -288,6 +291,26 @@ class LinaClient:
         data = self._hashed("purchase", form, money_moving=True, code="")
         return parsing.lina_purchase_result(data, amount=request.amount)
 
+    # --- Shared-cache reads a caller may do for the client ---------------------------------
+
+    def shared_reads(self) -> list[str]:
+        """The cache keys the next call reads before it sends anything: the session hash, the
+        DENIED cool-down and the failed-call budget. A caller that reads the shared cache anyway
+        (the desk's look-up throttle) fetches them in the same round trip and hands them over
+        with :meth:`prime_shared_reads`."""
+        return [session_key(self.config.campaign_id), self._cooldown_key(), *self._budget_keys()]
+
+    def prime_shared_reads(self, found: dict[str, Any]) -> None:
+        """Values of :meth:`shared_reads` just read (a key missing from ``found`` is not set)."""
+        self._primed = {key: found.get(key) for key in self.shared_reads()}
+
+    def _read_primed(self, keys: list[str]) -> dict[str, Any] | None:
+        """The primed values of ``keys`` (present ones only), used up; None unless all are primed."""
+        if not all(key in self._primed for key in keys):
+            return None
+        values = {key: self._primed.pop(key) for key in keys}
+        return {key: value for key, value in values.items() if value is not None}
+
     # --- Session -------------------------------------------------------------------------
 
     def _fingerprint(self) -> str:
@@ -299,7 +322,9 @@ class LinaClient:
         return hmac.new(settings.SECRET_KEY.encode(), material.encode(), hashlib.sha256).hexdigest()
 
     def _cached_session(self) -> dict | None:
-        cached = self.cache.get(session_key(self.config.campaign_id))
+        key = session_key(self.config.campaign_id)
+        primed = self._read_primed([key])
+        cached = primed.get(key) if primed is not None else self.cache.get(key)
         if (
             isinstance(cached, dict)
             and cached.get("fingerprint") == self._fingerprint()
@@ -413,7 +438,9 @@ class LinaClient:
         calls in the window reached the limit. One cache round trip for both: this runs before
         every call at the desk."""
         keys = [self._cooldown_key(), *(self._budget_keys() if budget else ())]
-        found = self.cache.get_many(keys)
+        found = self._read_primed(keys)
+        if found is None:
+            found = self.cache.get_many(keys)
         denied_until = found.pop(keys[0], None)
         if isinstance(denied_until, int | float) and denied_until > time.time():
             raise self._rate_limited(denied_until)

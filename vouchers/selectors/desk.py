@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -91,6 +91,52 @@ def desk_check_for(*, campaign: Campaign, user, check_operation_id, code: str) -
     if check is None or (timezone.now() - check.created_at).total_seconds() > CHECK_MAX_AGE_SECONDS:
         return None
     return token_card_from_check(check=check, code=code)
+
+
+@dataclass(frozen=True)
+class RedeemReads:
+    """What a redeem form needs read before anything else, read in one statement."""
+
+    #: The card of the form's check, as :func:`desk_check_for` gives it (None: check again).
+    card: TokenCard | None
+    #: The operation the form's one-time request token already stands for (a double submit).
+    replay: ProviderOperation | None
+    request_token: str
+
+
+def desk_redeem_reads(
+    *, campaign: Campaign, user, check_operation_id, code: str, request_token: str
+) -> RedeemReads:
+    """:func:`desk_check_for` and ``pipeline.operation_replay`` together: one SELECT of the
+    form's check row OR the row holding its request token (the two are never the same row:
+    checks carry no request token)."""
+    try:
+        code = parse_code(code)
+        check_id = int(check_operation_id)
+    except (ValidationError, TypeError, ValueError):
+        return RedeemReads(card=None, replay=None, request_token=request_token)
+    own_check = Q(
+        pk=check_id,
+        campaign=campaign,
+        user=user,
+        kind=OperationKind.CHECK,
+        state=OperationState.SUCCEEDED,
+        code_digest=code_digest(code),
+    )
+    wanted = own_check
+    token_usable = bool(request_token) and len(request_token) <= 64
+    if token_usable:
+        wanted |= Q(request_token=request_token)
+    check, replay = None, None
+    for row in ProviderOperation.objects.filter(wanted):
+        if token_usable and row.request_token == request_token:
+            replay = row
+        else:
+            check = row
+    card = None
+    if check is not None and (timezone.now() - check.created_at).total_seconds() <= CHECK_MAX_AGE_SECONDS:
+        card = token_card_from_check(check=check, code=code)
+    return RedeemReads(card=card, replay=replay, request_token=request_token)
 
 
 def desk_campaigns(user) -> QuerySet[Campaign]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,24 +61,39 @@ def window_of(now: float, seconds: int) -> tuple[int, int]:
     return start, start + seconds - int(now)
 
 
-def count_one(key: str, window_seconds: int) -> None:
+def count_one(key: str, window_seconds: int, *, present: bool | None = None) -> None:
     """One more on the fixed-window counter ``key``. add() then incr() is atomic in Redis and
-    locmem, so concurrent requests are all counted."""
-    cache.add(key, 0, timeout=window_seconds + 5)
+    locmem, so concurrent requests are all counted.
+
+    ``present``: whether a read just now found the key (None: not known). Knowing it saves a
+    round trip: an existing counter is only incremented, a missing one only added (and
+    incremented after all if another request added it first)."""
+    timeout = window_seconds + 5
+    if present is None:
+        cache.add(key, 0, timeout=timeout)
+    elif not present and cache.add(key, 1, timeout=timeout):
+        return
     try:
         cache.incr(key)
     except ValueError:  # expired between add and incr: start the window again
-        cache.set(key, 1, timeout=window_seconds + 5)
+        cache.set(key, 1, timeout=timeout)
 
 
-def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
-    """Refuse (a Refusal with ``retry_after``) if a limit is already reached; counts this look-up otherwise."""
+def lookup_throttle_check(*, user_id: int, campaign_id: int, also: Sequence[str] = ()) -> dict:
+    """Refuse (a Refusal with ``retry_after``) if a limit is already reached; counts this look-up otherwise.
+
+    Every counter is read in one round trip (``get_many``), together with the cache keys in
+    ``also`` (the LINA client's session hash and guard, services/tokens.py), whose values found
+    are returned: the desk's check then reads the shared cache once before its call."""
     now = time.time()
+    keyed = []
+    for limit in _limits():
+        start, remaining = window_of(now, limit.window_seconds)
+        keyed.append((limit, _key(limit, user_id=user_id, campaign_id=campaign_id, window=start), remaining))
     try:
-        for limit in _limits():
-            start, remaining = window_of(now, limit.window_seconds)
-            key = _key(limit, user_id=user_id, campaign_id=campaign_id, window=start)
-            if (cache.get(key) or 0) >= limit.count:
+        found = cache.get_many([key for _limit, key, _remaining in keyed] + list(also))
+        for limit, key, remaining in keyed:
+            if (found.get(key) or 0) >= limit.count:
                 wait = max(1, int(remaining))
                 raise Refusal(
                     lookup_throttled_text(wait),
@@ -86,9 +102,9 @@ def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
                     retry_after=wait,
                     detail=f"{limit.scope} {limit.kind} limit",  # which limit, for the log
                 )
-        for limit in _limits():
+        for limit, key, _remaining in keyed:
             if limit.kind == "all":
-                _incr(limit, user_id=user_id, campaign_id=campaign_id, now=now)
+                count_one(key, limit.window_seconds, present=key in found)
     except Refusal:
         raise
     except Exception as exc:
@@ -96,6 +112,7 @@ def lookup_throttle_check(*, user_id: int, campaign_id: int) -> None:
             "Look-up throttle: shared cache unreachable (%s); look-ups refused", type(exc).__name__
         )
         raise ThrottleUnavailable from exc
+    return {key: found[key] for key in also if key in found}
 
 
 def lookup_throttle_failed(*, user_id: int, campaign_id: int) -> None:

@@ -14,7 +14,9 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import formats
 
 from .. import staff_text as messages
@@ -22,7 +24,7 @@ from ..models import Campaign, ProviderOperation, ReconcileTicket
 from ..models.ledger import OPEN_STATES, OperationKind, OperationState
 from ..providers.errors import ProviderError
 from ..security.redaction import ledger_safe
-from ..selectors.desk import TokenCard, desk_check_for, lina_today, token_card_from_check
+from ..selectors.desk import RedeemReads, TokenCard, desk_check_for, lina_today, token_card_from_check
 from ..values.codes import code_digest
 from ..values.formatting import format_money
 from ..values.parsing import parse_amount, parse_code
@@ -61,6 +63,25 @@ def _lina_client(campaign: Campaign):
         raise refusal_for(error) from error
 
 
+def _shared_reads(client) -> list[str]:
+    """The shared-cache keys the client reads before its call (none for clients without any)."""
+    reads = getattr(client, "shared_reads", None)
+    return list(reads()) if reads is not None else []
+
+
+def _prime_client(client) -> None:
+    """Read the client's shared-cache keys in one round trip instead of one per key. A cache
+    that cannot be reached is left to the client, which refuses the call for it (nothing sent)."""
+    keys = _shared_reads(client)
+    if not keys:
+        return
+    try:
+        found = cache.get_many(keys)
+    except Exception:  # the client's own read fails the same way and says so properly
+        return
+    client.prime_shared_reads(found)
+
+
 def _card_data(info) -> dict:
     return {
         "valid": bool(info.valid),
@@ -83,13 +104,16 @@ def token_check(*, campaign: Campaign, user, code: str) -> TokenCard:
         code = parse_code(code)
     except ValidationError as exc:
         raise Refusal(exc.messages[0], field="code") from None
+    client = _lina_client(campaign)
+    shared_reads = _shared_reads(client)
     try:
-        lookup_throttle_check(user_id=user.pk, campaign_id=campaign.pk)
+        # The throttle's counters and the client's session hash and guard: one cache round trip.
+        found = lookup_throttle_check(user_id=user.pk, campaign_id=campaign.pk, also=shared_reads)
     except ThrottleUnavailable:
         raise Refusal(messages.LOOKUP_UNAVAILABLE, field="code", code="LookupUnavailable") from None
-    outcome = provider_call(
-        kind=OperationKind.CHECK, client=_lina_client(campaign), call=lambda c: c.check(code)
-    )
+    if shared_reads:
+        client.prime_shared_reads(found)
+    outcome = provider_call(kind=OperationKind.CHECK, client=client, call=lambda c: c.check(code))
     logged = {
         "campaign": campaign,
         "user": user,
@@ -143,15 +167,20 @@ def _own_replay(existing: ProviderOperation, *, campaign: Campaign, user) -> Red
 
 
 def _refuse_on_code(*, campaign: Campaign, digest: str, check: ProviderOperation):
-    """Under the code's lock: busy (an open redeem), or stale (a redeem claimed after the check)."""
-    redeems = ProviderOperation.objects.filter(
-        campaign=campaign, code_digest=digest, kind=OperationKind.REDEEM
+    """Under the code's lock: busy (an open redeem), or stale (a redeem claimed after the check).
+
+    One statement: the distinct states of the code's redeems that are open, or succeeded after
+    the check (an open one, of whatever age, makes the code busy before anything else)."""
+    states = set(
+        ProviderOperation.objects.filter(campaign=campaign, code_digest=digest, kind=OperationKind.REDEEM)
+        .filter(Q(state__in=OPEN_STATES) | Q(created_at__gt=check.created_at, state=OperationState.SUCCEEDED))
+        .order_by()
+        .values_list("state", flat=True)
+        .distinct()
     )
-    if redeems.filter(state__in=OPEN_STATES).exists():
+    if states & set(OPEN_STATES):
         return "CodeBusy", messages.CODE_BUSY
-    if redeems.filter(
-        created_at__gt=check.created_at, state__in=[OperationState.SUCCEEDED, *OPEN_STATES]
-    ).exists():
+    if states:
         return "BalanceChanged", messages.BALANCE_CHANGED
     return None
 
@@ -185,17 +214,22 @@ def token_redeem(
     request_token: str,
     check_operation_id,
     card: TokenCard | None = None,
+    prior: RedeemReads | None = None,
 ) -> RedeemOutcome:
     """Redeem ``amount`` from the token checked in ``check_operation_id`` (see module docstring).
 
     Raises Refusal (refused before any call; ``code="CodeBusy"`` when another till holds the
     code) or nothing: provider refusals and errors are recorded on the returned operation, an unknown
     outcome leaves it ``unknown`` (reconciled at once and later by a task). ``card``: the
-    caller's card of that same check (``desk_check_for``), to save reading it twice.
+    caller's card of that same check (``desk_check_for``), to save reading it twice; ``prior``:
+    the card and the request token's earlier operation read together (``desk_redeem_reads``).
     """
     if not request_token or len(request_token) > 64:
         raise Refusal(messages.CHECK_FIRST)
-    replay = operation_replay(request_token)
+    if prior is not None and prior.request_token == request_token:
+        replay, card = prior.replay, card or prior.card
+    else:
+        replay = operation_replay(request_token)
     if replay is not None:
         return _own_replay(replay, campaign=campaign, user=user)
     if card is None or card.operation.pk != check_operation_id:
@@ -227,6 +261,7 @@ def token_redeem(
     if not claim.created:
         return _own_replay(claim.operation, campaign=campaign, user=user)
 
+    _prime_client(client)  # right before the call, which uses what it read
     outcome = provider_call(
         kind=OperationKind.REDEEM, client=client, call=lambda c: c.redeem(card.code, amount)
     )

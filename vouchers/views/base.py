@@ -14,6 +14,7 @@ from django.views.generic import TemplateView
 from django_filters.views import FilterView
 from django_tables2.views import SingleTableMixin
 
+from ..access.permissions import viewer_access
 from ..access.scoping import campaign_or_404
 from ..models import Campaign
 from ..output.csv_export import table_csv_response
@@ -22,6 +23,11 @@ from ..output.tables import BoundedPaginator
 
 class PortalPermissionMixin(PermissionRequiredMixin):
     raise_exception = True
+
+    def has_permission(self):
+        # Groups and permissions in one statement for the whole request (access/permissions.py).
+        viewer_access(self.request.user)
+        return super().has_permission()
 
     def get_permission_required(self):
         if self.permission_required is None:

@@ -11,8 +11,10 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages as flash
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -27,8 +29,8 @@ from ..models.ledger import OperationState
 from ..selectors.desk import (
     desk_auto_print,
     desk_campaigns,
-    desk_check_for,
     desk_operation,
+    desk_redeem_reads,
     last_desk_campaign,
     operation_unresolved,
     operations_unresolved,
@@ -43,6 +45,9 @@ from .base import CampaignScopedMixin, PortalPermissionMixin, ReadPageView
 logger = logging.getLogger(__name__)
 
 SESSION_CAMPAIGN = "desk_campaign"
+#: The request header of the till's fetch (static/js/desk.js) and the answer's marker.
+FRAGMENT_HEADER = "X-Desk-Fragment"
+FRAGMENT_TEMPLATE = "vouchers/desk_check_fragment.html"
 USE_DESK = "vouchers.use_desk"
 RESOLVE = "vouchers.resolve_operations"
 
@@ -104,11 +109,27 @@ class DeskMixin(CampaignScopedMixin):
     provider = Provider.LINA
     template_name = "vouchers/desk_check.html"
 
+    @cached_property
+    def desk_campaign_list(self) -> list:
+        return list(desk_campaigns(self.request.user))
+
+    @cached_property
+    def campaign(self):
+        # The page lists the person's desk campaigns anyway: the URL's one is taken from that list
+        # (one statement for both). Superusers may see every campaign: they look up the one.
+        if self.request.user.is_superuser:
+            return super().campaign
+        slug = self.kwargs[self.campaign_url_kwarg]
+        for campaign in self.desk_campaign_list:
+            if campaign.slug == slug:
+                return campaign
+        raise Http404("No such campaign.")
+
     def desk_context(self, **kwargs):
         # Remember the till's campaign; writing only on change spares a session save per scan.
         if self.request.session.get(SESSION_CAMPAIGN) != self.campaign.slug:
             self.request.session[SESSION_CAMPAIGN] = self.campaign.slug
-        campaigns = list(desk_campaigns(self.request.user))
+        campaigns = self.desk_campaign_list
         context = {
             "campaign": self.campaign,
             "campaigns": campaigns,
@@ -136,7 +157,25 @@ def add_refusal(form, refusal: Refusal) -> None:
 # Full codes never reach an error report (the same rule as for logs).
 @method_decorator(sensitive_post_parameters("code"), name="dispatch")
 class DeskCheckView(DeskMixin, TemplateView):
-    """The desk page: GET shows the code field; POST checks the code and shows the token card."""
+    """The desk page: GET shows the code field; POST checks the code and shows the token card.
+
+    The till's browser sends its check with ``fetch`` and the header ``X-Desk-Fragment: 1``
+    (static/js/desk.js): the answer is then the page's content alone, without the page around
+    it, which the script puts in place. Without JavaScript the form POSTs and gets the page.
+    """
+
+    def wants_fragment(self) -> bool:
+        return self.request.method == "POST" and self.request.headers.get(FRAGMENT_HEADER) == "1"
+
+    def get_template_names(self):
+        return [FRAGMENT_TEMPLATE] if self.wants_fragment() else [self.template_name]
+
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)
+        patch_vary_headers(response, [FRAGMENT_HEADER])
+        if self.wants_fragment():
+            response[FRAGMENT_HEADER] = "1"  # tells the script this is the fragment, not a page
+        return response
 
     def get(self, request, *args, **kwargs):
         return self.render_to_response(self.desk_context())
@@ -166,12 +205,14 @@ class DeskRedeemView(DeskMixin, TemplateView):
         return redirect("vouchers:desk-check", campaign=self.campaign.slug)
 
     def post(self, request, *args, **kwargs):
-        card = desk_check_for(
+        reads = desk_redeem_reads(
             campaign=self.campaign,
             user=request.user,
             check_operation_id=request.POST.get("check"),
             code=request.POST.get("code", ""),
+            request_token=request.POST.get("request_token", ""),
         )
+        card = reads.card
         if card is None:
             return self.render_to_response(self.desk_context(desk_error=str(messages.CHECK_FIRST)))
         form = RedeemForm(request.POST, card=card)
@@ -185,6 +226,7 @@ class DeskRedeemView(DeskMixin, TemplateView):
                     request_token=form.cleaned_data["request_token"],
                     check_operation_id=card.operation.pk,
                     card=card,
+                    prior=reads,
                 )
             except Refusal as exc:
                 if exc.code == "CodeBusy":
