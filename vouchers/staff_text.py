@@ -154,6 +154,30 @@ AUDIT_OPERATION_RECONCILED = gettext_lazy("%(kind)s #%(pk)s on %(code)s reconcil
 AUDIT_OPERATION_INTERRUPTED = gettext_lazy("%(kind)s #%(pk)s never finished: %(state)s")
 AUDIT_THRESHOLDS_CHANGED = gettext_lazy("Low-stock thresholds of %(campaign)s changed")
 AUDIT_REDEEM = gettext_lazy("Redeem of %(amount)s on %(code)s: %(state)s")
+# Sales (services/sales.py ``_finish``): amounts with their currency, in the reader's format.
+AUDIT_GIFT_TOKEN_SOLD = gettext_lazy("Gift token %(code)s sold for %(amount)s")
+AUDIT_VOUCHER_ALLOCATED = gettext_lazy("%(vendor)s voucher of %(value)s allocated")
+AUDIT_SALE_FAILED = gettext_lazy("%(kind)s #%(sale)s failed: %(error)s")
+AUDIT_SALE_NEEDS_REVIEW = gettext_lazy("%(kind)s #%(sale)s: answer lost, needs review (never resent)")
+AUDIT_ANSWER_LATE = gettext_lazy("%(summary)s (answer arrived after the operation was resolved)")
+# Bulk batches ending (services/bulk_sales.py ``_bulk_finish``) and the note the batch page shows.
+AUDIT_BULK_FINISHED = gettext_lazy("%(batch)s finished")
+AUDIT_BULK_FINISHED_NOTE = gettext_lazy("%(batch)s finished: %(note)s")
+AUDIT_BULK_CANCELLED_NOTE = gettext_lazy("%(batch)s cancelled: %(note)s")
+BULK_NOTE_CANCELLED = gettext_lazy("Cancelled by a person.")
+BULK_NOTE_STOPPED = gettext_lazy(
+    "Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest."
+)
+# Sessions ended because a person's rights changed (services/accounts.py ``user_sessions_end``).
+SESSIONS_RIGHTS_CHANGED = gettext_lazy("rights changed: %(rights)s")
+SESSIONS_PASSWORD_CHANGED_BY_ADMIN = gettext_lazy("password changed by an admin")
+SESSIONS_PASSWORD_RESET_BY_CAMPAIGN_ADMIN = gettext_lazy("password reset by a campaign admin")
+SESSIONS_DEACTIVATED_BY_CAMPAIGN_ADMIN = gettext_lazy("deactivated by a campaign admin")
+SESSIONS_PASSWORD_RESET = gettext_lazy("password reset")
+# A stale-stock alert (services/stock.py), rendered from the monitor's figures when read.
+STALE_SINCE = gettext_lazy("No poll has succeeded since %(when)s; the stock shown may be out of date.")
+STALE_NEVER = gettext_lazy("No poll has succeeded yet; there is no stock data for this campaign.")
+STALE_LAST_ERROR = gettext_lazy("%(stale)s Last error: %(error)s")
 
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {
@@ -304,6 +328,11 @@ STORED_MESSAGES = {
     "stock.alert_opened": gettext_lazy("%(kind)s alert opened for %(campaign)s: %(message)s"),
     "stock.alert_resolved": gettext_lazy("%(kind)s alert resolved for %(campaign)s: %(message)s"),
     "operation.resolved": gettext_lazy("%(kind)s #%(pk)s resolved by hand: %(previous)s → %(state)s"),
+    "user.sessions_ended": ngettext_lazy(
+        "%(count)d session of %(user)s ended: %(reason)s",
+        "%(count)d sessions of %(user)s ended: %(reason)s",
+        "count",
+    ),
     "reconcile.no_answer": ngettext_lazy(
         "The balance could not be re-checked in %(attempts)d attempt.",
         "The balance could not be re-checked in %(attempts)d attempts.",
@@ -342,6 +371,28 @@ def stored_money(value, currency: str = CURRENCY_EUR) -> dict:
     return {"money": f"{value:.2f}", "currency": currency}
 
 
+def stored_datetime(value: datetime) -> dict:
+    """A moment as a stored parameter: written in the reader's date format and time zone."""
+    return {"datetime": value.isoformat()}
+
+
+def _datetime_text(value: str) -> str:
+    moment = datetime.fromisoformat(value)
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return formats.date_format(moment, "SHORT_DATETIME_FORMAT")
+
+
+def told_stored(kept: dict | None) -> dict:
+    """What staff were told (``told``: ``ProviderOperation.staff_text``) as a stored message to
+    nest in another: its code and parameters when it has them, else its English catalogue text."""
+    kept = kept or {}
+    if kept.get("code"):
+        return {"code": kept["code"], "params": kept.get("params") or {}, "text": kept.get("message", "")}
+    message = kept.get("message", "")
+    return {"code": "msgid", "msgid": message, "params": {}, "text": message}
+
+
 def stored_errors(error) -> list[dict]:
     """Each message of a Django ``ValidationError`` as a stored sentence, with its parameters."""
     return [stored_sentence(e.message, **(e.params or {})) for e in error.error_list]
@@ -368,6 +419,8 @@ def render_stored(message: dict | None, fallback: str = "") -> str:
             params[name] = render_stored(value, value.get("text", ""))
         elif isinstance(value, dict) and "money" in value:
             params[name] = format_money(value["money"], value.get("currency", CURRENCY_EUR))
+        elif isinstance(value, dict) and "datetime" in value:
+            params[name] = _datetime_text(value["datetime"])
         elif name == "provider_text":
             params[name] = _PROVIDER_TEXT % {"text": value}
         else:  # names, figures: as stored (a label to translate is passed as a stored sentence)

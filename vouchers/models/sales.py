@@ -218,7 +218,10 @@ class BulkSale(models.Model):
     cancel_requested = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(_("note"), blank=True)  # why the job stopped early, if it did
+    note = models.TextField(_("note"), blank=True)  # why the job stopped early, if it did (English)
+    #: The same note as a stored sentence (``staff_text.stored_sentence``), shown in the reader's
+    #: language; empty on batches that stopped before it existed (``note`` is shown then).
+    note_message = models.JSONField(_("note (stored)"), default=dict, blank=True)
     # How many rows sold before (from an earlier file, see BulkSaleRow.content_digest) the person
     # who started the batch confirmed selling again; more repeats than that refuse the start.
     repeats_confirmed = models.PositiveIntegerField(default=0, editable=False)
@@ -236,6 +239,11 @@ class BulkSale(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in (BulkSaleState.QUEUED, BulkSaleState.RUNNING)
+
+    @property
+    def display_note(self) -> str:
+        """Why the job stopped early, in the reader's language (old batches: as stored)."""
+        return stored_display(self.note_message or self.note)
 
 
 class BulkSaleRow(models.Model):

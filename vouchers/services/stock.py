@@ -41,6 +41,7 @@ from ..models.stock import (
     ITEM_ALERT_KINDS,
     AlertKind,
     AlertState,
+    stale_alert_stored,
     stock_item_key,
     stock_item_message,
     stock_item_stored,
@@ -547,6 +548,7 @@ def _open_alert(
                 remaining=remaining,
                 threshold=threshold,
                 message=message,
+                message_stored=stored_message or {},
                 what_to_check=what_to_check or [],
                 opened_at=now,
             )
@@ -626,22 +628,16 @@ def _open_stale_alert_if_due(
         campaign=campaign, kind=AlertKind.STALE, item_key="", state=AlertState.OPEN
     ).exists():
         return None
-    if monitor.last_success_at:
-        message = _("No poll has succeeded since %(when)s; the stock shown may be out of date.") % {
-            "when": timezone.localtime(monitor.last_success_at).strftime("%Y-%m-%d %H:%M")
-        }
-    else:
-        message = _("No poll has succeeded yet; there is no stock data for this campaign.")
-    if monitor.last_error_message:
-        # Outside the f-string: xgettext does not look into f-strings.
-        last_error = _("Last error:")
-        message = f"{message} {last_error} {monitor.last_error_message}"
+    # Stored as a code with parameters (the page renders it in the reader's language); the
+    # English text goes into ``message`` for CSV, the admin and the audit search.
+    stored_message = stale_alert_stored(monitor)
     return _open_alert(
         campaign,
         kind=AlertKind.STALE,
         now=now,
-        message=message,
+        message=stored_message["text"],
         what_to_check=list(monitor.last_what_to_check or []),
+        stored_message=stored_message,
     )
 
 
