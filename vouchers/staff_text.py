@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from .providers import errors
-from .values.formatting import CURRENCY_EUR, format_money
+from .values.formatting import CURRENCY_EUR, MoneyParam, format_money
 
 # --- Input at the desk ----------------------------------------------------------------------
 CODE_REQUIRED = gettext_lazy("Scan or type the code of the token.")
@@ -395,7 +395,14 @@ def told_stored(kept: dict | None) -> dict:
 
 def stored_errors(error) -> list[dict]:
     """Each message of a Django ``ValidationError`` as a stored sentence, with its parameters."""
-    return [stored_sentence(e.message, **(e.params or {})) for e in error.error_list]
+
+    def kept(value):
+        return stored_money(value.value, value.currency) if isinstance(value, MoneyParam) else value
+
+    return [
+        stored_sentence(e.message, **{name: kept(value) for name, value in (e.params or {}).items()})
+        for e in error.error_list
+    ]
 
 
 def english(text) -> str:

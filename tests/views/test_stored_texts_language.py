@@ -448,8 +448,29 @@ def test_hand_settlement_audit_sentences_follow_the_readers_language(
 
     english, german = pages(AUDIT, campaign_admin)
 
-    assert f"gift token (LINA) #{sold.pk} settled by hand as sold: needs_review → succeeded, code" in english
-    assert f"Geschenkgutschein (LINA) #{sold.pk} von Hand als verkauft geklärt" in german
+    assert f"gift token (LINA) #{sold.pk} settled by hand as sold: needs review → succeeded, code" in english
+    assert (
+        f"Geschenkgutschein (LINA) #{sold.pk} von Hand als verkauft geklärt: Prüfung nötig → erfolgreich"
+        in (german)
+    )
+    assert "geklärt: needs_review" not in german
     assert f"sell gift token #{not_sold.operation_id} resolved by hand: needs review → failed" in english
     assert "von Hand geklärt" in german
     assert "settled by hand" not in german and "resolved by hand" not in german
+
+
+def test_a_bulk_rows_amount_range_is_written_for_the_reader_not_the_uploader(marketing, lina_template):
+    from django.utils import translation
+
+    data = b"amount,template,layout,from,for,email\r\n3.00,Standard,,,,\r\n"
+    with translation.override("de"):  # uploaded by someone working in German
+        bulk = bulk_svc.bulk_sale_create(
+            campaign=lina_template.campaign, user=marketing, filename="r.csv", data=data
+        )
+    url = reverse("vouchers:bulksale-detail", args=[bulk.pk])
+
+    english, german = pages(url, marketing)
+
+    assert "The amount must be between 5.00 € and 500.00 € for this campaign." in english
+    assert "zwischen 5,00 € und 500,00 € liegen" in german
+    assert bulk.rows.get().errors == ["The amount must be between 5.00 € and 500.00 € for this campaign."]
