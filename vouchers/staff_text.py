@@ -168,6 +168,13 @@ BULK_NOTE_CANCELLED = gettext_lazy("Cancelled by a person.")
 BULK_NOTE_STOPPED = gettext_lazy(
     "Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest."
 )
+# What happened to one bulk row (``BulkSaleRow.message_stored``); a failed row keeps what staff
+# were told about the call (``told_stored``), the provider's own words labelled.
+BULK_ROW_SOLD = gettext_lazy("Sold.")
+BULK_ROW_NEEDS_REVIEW = gettext_lazy("The provider's answer was lost; needs review, not sent again.")
+BULK_ROW_INTERRUPTED = gettext_lazy(
+    "The job stopped during this sale; it needs review and is not sold again."
+)
 # Sessions ended because a person's rights changed (services/accounts.py ``user_sessions_end``).
 SESSIONS_RIGHTS_CHANGED = gettext_lazy("rights changed: %(rights)s")
 SESSIONS_PASSWORD_CHANGED_BY_ADMIN = gettext_lazy("password changed by an admin")
@@ -271,7 +278,8 @@ def allsafe_status(error: errors.ProviderError) -> int | None:
 def what_to_check(error: errors.ProviderError) -> list[str]:
     """The checklist for ``error``: the adapter's own, else the catalogue's for its status or code."""
     if error.what_to_check:
-        return list(error.what_to_check)
+        # As raised (lazy, usually): in the active language, English when stored (``told_staff``).
+        return [str(item) for item in getattr(error, "what_to_check_source", None) or error.what_to_check]
     status = allsafe_status(error)
     if status is not None:
         return [str(item) for item in ALLSAFE_STATUS[status][1]]
@@ -388,9 +396,22 @@ def told_stored(kept: dict | None) -> dict:
     nest in another: its code and parameters when it has them, else its English catalogue text."""
     kept = kept or {}
     if kept.get("code"):
-        return {"code": kept["code"], "params": kept.get("params") or {}, "text": kept.get("message", "")}
+        nested = {"code": kept["code"], "params": kept.get("params") or {}}
+        with translation.override("en"):  # ``message`` may be in the language the call ran in
+            nested["text"] = render_stored(nested, kept.get("message", ""))
+        return nested
     message = kept.get("message", "")
     return {"code": "msgid", "msgid": message, "params": {}, "text": message}
+
+
+def error_stored(error: errors.ProviderError) -> dict:
+    """A provider error's own message as a stored message: the provider's reason labelled as
+    its own words, else the adapter's catalogue sentence in its English source form (the error
+    keeps the sentence as raised), so it is shown in the reader's language."""
+    rejection = provider_error_message(error)
+    if rejection is not None:
+        return stored_note(rejection["code"], **rejection["params"])
+    return stored_sentence(getattr(error, "message_source", error.message))
 
 
 def stored_errors(error) -> list[dict]:
@@ -554,8 +575,11 @@ def told(message, checks=(), status="", *, stored_as: dict | None = None) -> dic
 
 def told_staff(error: errors.ProviderError, *, money_moving: bool = False) -> dict:
     """What staff are told about ``error``, as the ledger keeps it."""
-    message = provider_error_text(error, money_moving=money_moving)
-    return told(message, what_to_check(error), allsafe_status(error), stored_as=provider_error_message(error))
+    # In English whatever language the call ran in: stored, it is rendered in the reader's.
+    with translation.override("en"):
+        message = provider_error_text(error, money_moving=money_moving)
+        checks = what_to_check(error)
+    return told(message, checks, allsafe_status(error), stored_as=provider_error_message(error))
 
 
 def told_text(kept: dict | None) -> dict:

@@ -277,7 +277,11 @@ class BulkSaleRow(models.Model):
     sale = models.OneToOneField(
         Sale, null=True, blank=True, on_delete=models.SET_NULL, related_name="bulk_row"
     )
-    message = models.TextField(blank=True)  # what happened when the job reached this row
+    message = models.TextField(blank=True)  # what happened when the job reached this row (English)
+    #: The same as a code with parameters (``staff_text.stored_sentence`` / ``told_stored``), shown
+    #: in the reader's language; empty on rows the job reached before it existed (``message`` is
+    #: shown then).
+    message_stored = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["bulk_sale", "line_number"]
@@ -292,3 +296,9 @@ class BulkSaleRow(models.Model):
     def display_errors(self) -> list[str]:
         """Why the row is invalid, in the reader's language."""
         return [stored_display(e) for e in (self.error_messages or self.errors or [])]
+
+    @property
+    def display_message(self) -> str:
+        """What happened when the job reached this row, in the reader's language (the provider's
+        own words labelled as such)."""
+        return stored_display(self.message_stored or self.message)

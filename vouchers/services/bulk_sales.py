@@ -471,8 +471,9 @@ def _mark_interrupted_rows(bulk: BulkSale) -> int:
                 staff_text=told(stopped),
             ):
                 continue
+            interrupted_row = stored_sentence(staff_text.BULK_ROW_INTERRUPTED)
             BulkSaleRow.objects.filter(sale__operation=operation).update(
-                message=_("The job stopped during this sale; it needs review and is not sold again.")
+                message=interrupted_row["text"], message_stored=interrupted_row
             )
             audit_record(
                 actor=None,
@@ -495,13 +496,16 @@ _STOP_JOB_ERRORS = {cls.__name__ for cls in (AuthFailed, Misconfigured, RateLimi
 }
 
 
-def _row_message(sale: Sale) -> str:
+def _row_message(sale: Sale) -> dict:
+    """What happened to the row, stored as a code (``message_stored``; its "text" is English)."""
     operation = sale.operation
     if operation.state == OperationState.SUCCEEDED:
-        return _("Sold.")
+        return stored_sentence(staff_text.BULK_ROW_SOLD)
     if operation.state == OperationState.NEEDS_REVIEW:
-        return _("The provider's answer was lost; needs review, not sent again.")
-    return operation.error_message or operation.get_state_display()
+        return stored_sentence(staff_text.BULK_ROW_NEEDS_REVIEW)
+    if operation.staff_text:  # what staff were told about the call, the provider's words labelled
+        return staff_text.told_stored(operation.staff_text)
+    return stored_sentence(operation.error_message or OperationState(operation.state).label)
 
 
 def bulk_sale_run(*, bulk_sale_id: int) -> str:
@@ -555,10 +559,12 @@ def bulk_sale_run(*, bulk_sale_id: int) -> str:
                 bulk_row=row,
             )
         except Refusal as exc:
-            BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
+            refused = stored_sentence(exc.sentence)
+            BulkSaleRow.objects.filter(pk=row.pk).update(message=refused["text"], message_stored=refused)
             _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=stored_sentence(exc.sentence))
             return RunOutcome.WORKED
-        BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
+        result = _row_message(sale)
+        BulkSaleRow.objects.filter(pk=row.pk).update(message=result["text"], message_stored=result)
         if sale.operation.error_code in _STOP_JOB_ERRORS:
             _bulk_finish(
                 bulk,

@@ -132,7 +132,11 @@ def _finish(
         if outcome.state == OperationState.FAILED:
             action = "sale.failed"
             message = staff_text.stored_sentence(
-                staff_text.AUDIT_SALE_FAILED, kind=kind, sale=sale.pk, error=outcome.error.code
+                staff_text.AUDIT_SALE_FAILED,
+                kind=kind,
+                sale=sale.pk,
+                # What staff were told (the provider's own words labelled), never the class name.
+                error=staff_text.told_stored(staff_text.told_staff(outcome.error, money_moving=True)),
             )
         else:
             action = "sale.needs_review"
