@@ -106,6 +106,18 @@ def _plain_static_storage(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request in German leaves German active in the test's thread (LocaleMiddleware activates
+    the request's language and never resets it), so code a later test runs outside a request
+    would write or render German. Back to the default language after every test."""
+    yield
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 from .support.factories import *  # noqa: E402,F403  (fixtures: users per role, campaigns)
 from .support.fakes import fake_provider  # noqa: E402,F401
 from .support.sales import lina_template, plain_template  # noqa: E402,F401

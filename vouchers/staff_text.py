@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from .providers import errors
-from .values.formatting import CURRENCY_EUR, format_money
+from .values.formatting import CURRENCY_EUR, MoneyParam, format_money
 
 # --- Input at the desk ----------------------------------------------------------------------
 CODE_REQUIRED = gettext_lazy("Scan or type the code of the token.")
@@ -154,6 +154,37 @@ AUDIT_OPERATION_RECONCILED = gettext_lazy("%(kind)s #%(pk)s on %(code)s reconcil
 AUDIT_OPERATION_INTERRUPTED = gettext_lazy("%(kind)s #%(pk)s never finished: %(state)s")
 AUDIT_THRESHOLDS_CHANGED = gettext_lazy("Low-stock thresholds of %(campaign)s changed")
 AUDIT_REDEEM = gettext_lazy("Redeem of %(amount)s on %(code)s: %(state)s")
+# Sales (services/sales.py ``_finish``): amounts with their currency, in the reader's format.
+AUDIT_GIFT_TOKEN_SOLD = gettext_lazy("Gift token %(code)s sold for %(amount)s")
+AUDIT_VOUCHER_ALLOCATED = gettext_lazy("%(vendor)s voucher of %(value)s allocated")
+AUDIT_SALE_FAILED = gettext_lazy("%(kind)s #%(sale)s failed: %(error)s")
+AUDIT_SALE_NEEDS_REVIEW = gettext_lazy("%(kind)s #%(sale)s: answer lost, needs review (never resent)")
+AUDIT_ANSWER_LATE = gettext_lazy("%(summary)s (answer arrived after the operation was resolved)")
+# Bulk batches ending (services/bulk_sales.py ``_bulk_finish``) and the note the batch page shows.
+AUDIT_BULK_FINISHED = gettext_lazy("%(batch)s finished")
+AUDIT_BULK_FINISHED_NOTE = gettext_lazy("%(batch)s finished: %(note)s")
+AUDIT_BULK_CANCELLED_NOTE = gettext_lazy("%(batch)s cancelled: %(note)s")
+BULK_NOTE_CANCELLED = gettext_lazy("Cancelled by a person.")
+BULK_NOTE_STOPPED = gettext_lazy(
+    "Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest."
+)
+# What happened to one bulk row (``BulkSaleRow.message_stored``); a failed row keeps what staff
+# were told about the call (``told_stored``), the provider's own words labelled.
+BULK_ROW_SOLD = gettext_lazy("Sold.")
+BULK_ROW_NEEDS_REVIEW = gettext_lazy("The provider's answer was lost; needs review, not sent again.")
+BULK_ROW_INTERRUPTED = gettext_lazy(
+    "The job stopped during this sale; it needs review and is not sold again."
+)
+# Sessions ended because a person's rights changed (services/accounts.py ``user_sessions_end``).
+SESSIONS_RIGHTS_CHANGED = gettext_lazy("rights changed: %(rights)s")
+SESSIONS_PASSWORD_CHANGED_BY_ADMIN = gettext_lazy("password changed by an admin")
+SESSIONS_PASSWORD_RESET_BY_CAMPAIGN_ADMIN = gettext_lazy("password reset by a campaign admin")
+SESSIONS_DEACTIVATED_BY_CAMPAIGN_ADMIN = gettext_lazy("deactivated by a campaign admin")
+SESSIONS_PASSWORD_RESET = gettext_lazy("password reset")
+# A stale-stock alert (services/stock.py), rendered from the monitor's figures when read.
+STALE_SINCE = gettext_lazy("No poll has succeeded since %(when)s; the stock shown may be out of date.")
+STALE_NEVER = gettext_lazy("No poll has succeeded yet; there is no stock data for this campaign.")
+STALE_LAST_ERROR = gettext_lazy("%(stale)s Last error: %(error)s")
 
 # --- Allsafe's status codes (providers.md, "Status codes") -----------------------------------
 ALLSAFE_STATUS: dict[int, tuple[object, tuple[object, ...]]] = {
@@ -247,7 +278,8 @@ def allsafe_status(error: errors.ProviderError) -> int | None:
 def what_to_check(error: errors.ProviderError) -> list[str]:
     """The checklist for ``error``: the adapter's own, else the catalogue's for its status or code."""
     if error.what_to_check:
-        return list(error.what_to_check)
+        # As raised (lazy, usually): in the active language, English when stored (``told_staff``).
+        return [str(item) for item in getattr(error, "what_to_check_source", None) or error.what_to_check]
     status = allsafe_status(error)
     if status is not None:
         return [str(item) for item in ALLSAFE_STATUS[status][1]]
@@ -304,6 +336,11 @@ STORED_MESSAGES = {
     "stock.alert_opened": gettext_lazy("%(kind)s alert opened for %(campaign)s: %(message)s"),
     "stock.alert_resolved": gettext_lazy("%(kind)s alert resolved for %(campaign)s: %(message)s"),
     "operation.resolved": gettext_lazy("%(kind)s #%(pk)s resolved by hand: %(previous)s → %(state)s"),
+    "user.sessions_ended": ngettext_lazy(
+        "%(count)d session of %(user)s ended: %(reason)s",
+        "%(count)d sessions of %(user)s ended: %(reason)s",
+        "count",
+    ),
     "reconcile.no_answer": ngettext_lazy(
         "The balance could not be re-checked in %(attempts)d attempt.",
         "The balance could not be re-checked in %(attempts)d attempts.",
@@ -342,9 +379,51 @@ def stored_money(value, currency: str = CURRENCY_EUR) -> dict:
     return {"money": f"{value:.2f}", "currency": currency}
 
 
+def stored_datetime(value: datetime) -> dict:
+    """A moment as a stored parameter: written in the reader's date format and time zone."""
+    return {"datetime": value.isoformat()}
+
+
+def _datetime_text(value: str) -> str:
+    moment = datetime.fromisoformat(value)
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return formats.date_format(moment, "SHORT_DATETIME_FORMAT")
+
+
+def told_stored(kept: dict | None) -> dict:
+    """What staff were told (``told``: ``ProviderOperation.staff_text``) as a stored message to
+    nest in another: its code and parameters when it has them, else its English catalogue text."""
+    kept = kept or {}
+    if kept.get("code"):
+        nested = {"code": kept["code"], "params": kept.get("params") or {}}
+        with translation.override("en"):  # ``message`` may be in the language the call ran in
+            nested["text"] = render_stored(nested, kept.get("message", ""))
+        return nested
+    message = kept.get("message", "")
+    return {"code": "msgid", "msgid": message, "params": {}, "text": message}
+
+
+def error_stored(error: errors.ProviderError) -> dict:
+    """A provider error's own message as a stored message: the provider's reason labelled as
+    its own words, else the adapter's catalogue sentence in its English source form (the error
+    keeps the sentence as raised), so it is shown in the reader's language."""
+    rejection = provider_error_message(error)
+    if rejection is not None:
+        return stored_note(rejection["code"], **rejection["params"])
+    return stored_sentence(getattr(error, "message_source", error.message))
+
+
 def stored_errors(error) -> list[dict]:
     """Each message of a Django ``ValidationError`` as a stored sentence, with its parameters."""
-    return [stored_sentence(e.message, **(e.params or {})) for e in error.error_list]
+
+    def kept(value):
+        return stored_money(value.value, value.currency) if isinstance(value, MoneyParam) else value
+
+    return [
+        stored_sentence(e.message, **{name: kept(value) for name, value in (e.params or {}).items()})
+        for e in error.error_list
+    ]
 
 
 def english(text) -> str:
@@ -368,6 +447,8 @@ def render_stored(message: dict | None, fallback: str = "") -> str:
             params[name] = render_stored(value, value.get("text", ""))
         elif isinstance(value, dict) and "money" in value:
             params[name] = format_money(value["money"], value.get("currency", CURRENCY_EUR))
+        elif isinstance(value, dict) and "datetime" in value:
+            params[name] = _datetime_text(value["datetime"])
         elif name == "provider_text":
             params[name] = _PROVIDER_TEXT % {"text": value}
         else:  # names, figures: as stored (a label to translate is passed as a stored sentence)
@@ -494,8 +575,11 @@ def told(message, checks=(), status="", *, stored_as: dict | None = None) -> dic
 
 def told_staff(error: errors.ProviderError, *, money_moving: bool = False) -> dict:
     """What staff are told about ``error``, as the ledger keeps it."""
-    message = provider_error_text(error, money_moving=money_moving)
-    return told(message, what_to_check(error), allsafe_status(error), stored_as=provider_error_message(error))
+    # In English whatever language the call ran in: stored, it is rendered in the reader's.
+    with translation.override("en"):
+        message = provider_error_text(error, money_moving=money_moving)
+        checks = what_to_check(error)
+    return told(message, checks, allsafe_status(error), stored_as=provider_error_message(error))
 
 
 def told_text(kept: dict | None) -> dict:

@@ -286,3 +286,45 @@ def test_resolve_in_german(german, campaign_admin, lost_sale, code_missing):
     assert_german(refused, must_contain=("LINA kennt diesen Code nicht",))
     detail = german.get(reverse("vouchers:sale-detail", args=[code_missing.pk]))
     assert_german(detail, must_contain=("Als ausgeführt erfasst, aber kein Code gespeichert",))
+
+
+def test_allocate_voucher_details_in_german(german, campaign_admin, lost_voucher):
+    german.force_login(campaign_admin)
+    page = german.get(resolve_url(lost_voucher))
+    assert_german(
+        page,
+        must_contain=(
+            "Verkauf klären",
+            "Er wurde ausgeführt: Gutschein erfassen",
+            "An Allsafe gesendete Referenz",
+            "Suchen Sie den Gutschein im Allsafe-Portal über die Referenz oben.",
+            "PIN oder Code",
+            "Seriennummer",
+            "Ablaufdatum",
+            "R 100,00",  # the rand, in the German format
+        ),
+    )
+    assert 'name="code"' not in page.content.decode()  # no LINA code field for an allocate
+    missing = german.post(resolve_url(lost_voucher), {"outcome": "sold", "pin": "", "reason": "Tresor-Log"})
+    assert_german(
+        missing,
+        must_contain=(
+            "Geben Sie die PIN oder den Code des Gutscheins so ein, wie ihn das Allsafe-Portal zeigt.",
+        ),
+    )
+    assert Sale.objects.get(pk=lost_voucher.pk).operation.state == "needs_review"  # nothing recorded
+    response = german.post(
+        resolve_url(lost_voucher),
+        {
+            "outcome": "sold",
+            "pin": "PIN000000009",
+            "serial": "S000009",
+            "expiry": "31.12.2027",
+            "reason": "x",
+        },
+    )
+    assert response.status_code == 302
+    detail = german.get(response["Location"])
+    assert_german(detail, must_contain=("Gutschein zugeteilt",))
+    sale = Sale.objects.get(pk=lost_voucher.pk)
+    assert sale.sold and sale.voucher_fields["serial"] == "S000009"

@@ -26,6 +26,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from .. import staff_text as st
 from ..access.scoping import campaigns_for, users_for
 from ..services import accounts
 
@@ -214,7 +215,12 @@ class PortalUserAdmin(DeleteEachMixin, ProtectedHistoryDeleteMixin, UserAdmin):
         if change:
             changed = accounts.rights_changed(before, accounts.user_snapshot(form.instance))
             if changed:
-                self._end_sessions(request, form.instance, reason="rights changed: " + ", ".join(changed))
+                self._end_sessions(
+                    request,
+                    form.instance,
+                    reason=st.SESSIONS_RIGHTS_CHANGED,
+                    reason_params={"rights": ", ".join(changed)},
+                )
 
     def user_change_password(self, request, id, form_url=""):
         self._in_scope_or_404(request, id)
@@ -227,17 +233,18 @@ class PortalUserAdmin(DeleteEachMixin, ProtectedHistoryDeleteMixin, UserAdmin):
         # Django calls this on the password page only once the new password is saved.
         if getattr(request, "_audit_password_view", False):
             accounts.user_password_record(actor=request.user, user=obj)
-            self._end_sessions(request, obj, reason="password changed by an admin")
+            self._end_sessions(request, obj, reason=st.SESSIONS_PASSWORD_CHANGED_BY_ADMIN)
         return super().log_change(request, obj, message)
 
     @staticmethod
-    def _end_sessions(request, user, *, reason: str) -> None:
+    def _end_sessions(request, user, *, reason, reason_params: dict | None = None) -> None:
         """That person's other sessions end; one changing their own rights keeps a new session."""
         own = user.pk == request.user.pk
         accounts.user_sessions_end(
             actor=request.user,
             user=user,
             reason=reason,
+            reason_params=reason_params,
             keep_session_key=request.session.session_key if own else None,
         )
         if own:

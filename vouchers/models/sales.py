@@ -218,7 +218,10 @@ class BulkSale(models.Model):
     cancel_requested = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(_("note"), blank=True)  # why the job stopped early, if it did
+    note = models.TextField(_("note"), blank=True)  # why the job stopped early, if it did (English)
+    #: The same note as a stored sentence (``staff_text.stored_sentence``), shown in the reader's
+    #: language; empty on batches that stopped before it existed (``note`` is shown then).
+    note_message = models.JSONField(_("note (stored)"), default=dict, blank=True)
     # How many rows sold before (from an earlier file, see BulkSaleRow.content_digest) the person
     # who started the batch confirmed selling again; more repeats than that refuse the start.
     repeats_confirmed = models.PositiveIntegerField(default=0, editable=False)
@@ -236,6 +239,11 @@ class BulkSale(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in (BulkSaleState.QUEUED, BulkSaleState.RUNNING)
+
+    @property
+    def display_note(self) -> str:
+        """Why the job stopped early, in the reader's language (old batches: as stored)."""
+        return stored_display(self.note_message or self.note)
 
 
 class BulkSaleRow(models.Model):
@@ -269,7 +277,11 @@ class BulkSaleRow(models.Model):
     sale = models.OneToOneField(
         Sale, null=True, blank=True, on_delete=models.SET_NULL, related_name="bulk_row"
     )
-    message = models.TextField(blank=True)  # what happened when the job reached this row
+    message = models.TextField(blank=True)  # what happened when the job reached this row (English)
+    #: The same as a code with parameters (``staff_text.stored_sentence`` / ``told_stored``), shown
+    #: in the reader's language; empty on rows the job reached before it existed (``message`` is
+    #: shown then).
+    message_stored = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["bulk_sale", "line_number"]
@@ -284,3 +296,9 @@ class BulkSaleRow(models.Model):
     def display_errors(self) -> list[str]:
         """Why the row is invalid, in the reader's language."""
         return [stored_display(e) for e in (self.error_messages or self.errors or [])]
+
+    @property
+    def display_message(self) -> str:
+        """What happened when the job reached this row, in the reader's language (the provider's
+        own words labelled as such)."""
+        return stored_display(self.message_stored or self.message)

@@ -8,7 +8,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from ..staff_text import stored_display, stored_money, stored_sentence
+from .. import staff_text
+from ..staff_text import stored_datetime, stored_display, stored_money, stored_sentence
 from ..values.formatting import format_money, translate_stored
 from .campaigns import Campaign
 from .ledger import ProviderOperation
@@ -191,6 +192,20 @@ def stock_item_stored(
     return stored_sentence(sentence, **params)
 
 
+def stale_alert_stored(monitor: StockMonitor) -> dict:
+    """The sentence of a stale-data alert as a stored message, from the monitor's figures: when a
+    poll last succeeded (written in the reader's format) and the last error (the provider's own
+    words labelled), so it is shown in the reader's language."""
+    if monitor.last_success_at:
+        stale = stored_sentence(staff_text.STALE_SINCE, when=stored_datetime(monitor.last_success_at))
+    else:
+        stale = stored_sentence(staff_text.STALE_NEVER)
+    error = monitor.last_error_stored or (
+        stored_sentence(monitor.last_error_message) if monitor.last_error_message else None
+    )
+    return stored_sentence(staff_text.STALE_LAST_ERROR, stale=stale, error=error) if error else stale
+
+
 class AlertState(models.TextChoices):
     OPEN = "open", _("open")
     RESOLVED = "resolved", _("resolved")
@@ -218,6 +233,10 @@ class StockAlert(models.Model):
     remaining = models.IntegerField(_("remaining"), null=True, blank=True)
     threshold = models.PositiveIntegerField(_("threshold"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
+    #: The message as a code with parameters (``staff_text.stored``) for kinds whose text is not
+    #: rebuilt from the figures above (stale data); ``message`` keeps the English text for CSV,
+    #: the admin and alerts written before it existed.
+    message_stored = models.JSONField(_("message (stored)"), default=dict, blank=True)
     what_to_check = models.JSONField(_("what to check"), default=list, blank=True)
     opened_at = models.DateTimeField(_("opened"), db_index=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
@@ -257,7 +276,9 @@ class StockAlert(models.Model):
         Stock alerts are written by the polling job in the default language; the low/out-of-stock
         sentence is rebuilt from the alert's own figures, which every poll (remaining, threshold)
         and every threshold change keep current while the alert is open; other kinds show the
-        stored text translated when it is a catalogue sentence.
+        stored text translated when it is a catalogue sentence. An open stale-data alert is
+        rendered from its monitor's current figures (the last error may have changed since it
+        opened); a resolved one from what it stored.
         """
         if (
             self.kind in (AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK)
@@ -271,6 +292,12 @@ class StockAlert(models.Model):
                 remaining=self.remaining,
                 threshold=self.threshold,
             )
+        if self.kind == AlertKind.STALE and self.is_open:
+            monitor = StockMonitor.objects.filter(campaign_id=self.campaign_id).first()
+            if monitor is not None:
+                return stored_display(stale_alert_stored(monitor))
+        if self.message_stored:
+            return stored_display(self.message_stored)
         return translate_stored(self.message)
 
     @property

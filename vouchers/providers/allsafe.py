@@ -45,7 +45,7 @@ def error_for_status(status: int, *, detail: str = "") -> ProviderError:
     """The error for an HTTP status that is not a success (providers.md's table, by number)."""
     error = STATUS_ERRORS.get(status, ProviderUnavailable)
     message, checks = staff_text.ALLSAFE_STATUS.get(status, staff_text.ALLSAFE_UNAVAILABLE)
-    return error(str(message), what_to_check=checks, status_code=status, detail=detail)
+    return error(message, what_to_check=checks, status_code=status, detail=detail)
 
 
 class AllsafeClient:
@@ -60,7 +60,7 @@ class AllsafeClient:
     def _require_credentials(self) -> None:
         if not (self.config.username and self.config.password):
             raise Misconfigured(
-                str(_("The campaign has no Allsafe user name or password.")),
+                _("The campaign has no Allsafe user name or password."),
                 what_to_check=[
                     str(_("Enter the API user name and password issued in the Allsafe management portal."))
                 ],

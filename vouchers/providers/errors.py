@@ -30,7 +30,11 @@ class ProviderError(Exception):
         raw: object = None,
     ):
         self.message = str(message) if message else str(self.default_message)
+        # As raised (a lazy catalogue sentence, usually): what is stored for people to read later
+        # keeps it in its English source form and shows it in the reader's language.
+        self.message_source = message if message else self.default_message
         self.what_to_check = [str(item) for item in what_to_check]
+        self.what_to_check_source = list(what_to_check)  # as raised, like ``message_source``
         self.status_code = status_code
         self.detail = detail
         self.raw = raw

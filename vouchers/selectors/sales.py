@@ -222,7 +222,7 @@ def bulk_sale_progress(*, bulk_sale: BulkSale) -> dict[str, Any]:
     counts["state"] = bulk_sale.state
     counts["state_label"] = str(bulk_sale.get_state_display())
     counts["finished"] = not bulk_sale.is_active and bulk_sale.state != BulkSaleState.DRAFT
-    counts["note"] = bulk_sale.note
+    counts["note"] = bulk_sale.display_note
     counts["stalled"] = bulk_sale_is_stalled(bulk_sale)
     # Stopped early (provider trouble) with rows left: a person may resume after fixing the cause.
     counts["resumable"] = (

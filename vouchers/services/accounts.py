@@ -235,8 +235,13 @@ def group_delete(*, actor, group: Group) -> None:
 # --- Sessions: ended when a person's rights change ------------------------------------------
 
 
-def user_sessions_end(*, actor, user, reason: str, keep_session_key: str | None = None) -> int:
+def user_sessions_end(
+    *, actor, user, reason, reason_params: dict | None = None, keep_session_key: str | None = None
+) -> int:
     """End every session of ``user`` (but ``keep_session_key``), from the database and the cache.
+
+    ``reason`` is a catalogue sentence (``staff_text.SESSIONS_*``, with ``reason_params``): the
+    audit keeps it as a code with parameters and shows it in the reader's language.
 
     Called when someone's rights change (groups, permissions, staff or superuser status,
     activation, password): a session opened before, perhaps on a shared till or by someone who
@@ -257,8 +262,16 @@ def user_sessions_end(*, actor, user, reason: str, keep_session_key: str | None 
         store_class(session.session_key).delete()
         ended += 1
     if ended:
-        summary = f"{ended} session(s) of {user.get_username()} ended: {reason}"
-        _user_event(actor, user, "user.sessions_ended", summary, sessions=ended, reason=reason)
+        why = st.stored_sentence(reason, **(reason_params or {}))
+        message = st.stored_note("user.sessions_ended", count=ended, user=user.get_username(), reason=why)
+        audit_record(
+            actor=actor,
+            action="user.sessions_ended",
+            obj=user,
+            summary=message["text"],
+            message=message,
+            data={"user": user.get_username(), "sessions": ended, "reason": why["text"]},
+        )
     return ended
 
 

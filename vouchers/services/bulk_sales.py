@@ -55,6 +55,7 @@ RUN_TASK = TaskHook("bulk_sale_run_task")
 
 # --- Bulk sales --------------------------------------------------------------------------------
 
+#: Stored as a sentence (``BulkSale.note_message``): the batch page shows it in the reader's language.
 QUEUE_FAILED_NOTE = gettext_lazy(
     "The job could not be queued: the task queue is unreachable. Nothing was sold. It starts by "
     "itself once the queue is back, or press Resume."
@@ -258,6 +259,7 @@ def _queue(
         bulk,
         to=B.QUEUED,
         note="",
+        note_message={},
         finished_at=None,
         lease_owner=bulk.lease_owner,
         lease_until=bulk.lease_until,
@@ -294,9 +296,10 @@ def _send_run(bulk: BulkSale, *, actor=None) -> bool:
         bulk.queue_failed = False
         return True
     now = timezone.now()
+    queue_failed = stored_sentence(QUEUE_FAILED_NOTE)
     with transaction.atomic():
         BulkSale.objects.filter(pk=bulk.pk, state=BulkSaleState.QUEUED, lease_owner="").update(
-            lease_until=now, note=str(QUEUE_FAILED_NOTE)
+            lease_until=now, note=queue_failed["text"], note_message=queue_failed
         )
         audit_record(
             actor=actor,
@@ -306,7 +309,7 @@ def _send_run(bulk: BulkSale, *, actor=None) -> bool:
             summary=f"{bulk} could not be queued (task queue unreachable); nothing sold",
             message=stored_sentence(staff_text.AUDIT_BULK_QUEUE_FAILED, batch=str(bulk)),
         )
-    bulk.lease_until, bulk.note = now, str(QUEUE_FAILED_NOTE)
+    bulk.lease_until, bulk.note, bulk.note_message = now, queue_failed["text"], queue_failed
     return False
 
 
@@ -410,6 +413,7 @@ def _lease_take(bulk_sale_id: int, owner: str) -> tuple[str, BulkSale | None]:
             lease_until=now + timedelta(seconds=bulk_sale_lease_seconds()),
             started_at=bulk.started_at or now,
             note="",  # e.g. "could not be queued": it runs now
+            note_message={},
         )
     return RunOutcome.WORKED, bulk
 
@@ -419,13 +423,24 @@ def _lease_renew(bulk: BulkSale, owner: str) -> bool:
     return bool(BulkSale.objects.filter(pk=bulk.pk, lease_owner=owner).update(lease_until=until))
 
 
-def _bulk_finish(bulk: BulkSale, owner: str, *, state: str, note: str = "") -> None:
+def _bulk_finish(bulk: BulkSale, owner: str, *, state: str, note: dict | None = None) -> None:
+    """``note`` (a stored sentence): why the batch stopped early, shown in the reader's language;
+    ``BulkSale.note`` keeps its English text for the raw data."""
+    if state == BulkSaleState.CANCELLED:
+        plain, with_note = staff_text.AUDIT_BULK_CANCELLED, staff_text.AUDIT_BULK_CANCELLED_NOTE
+    else:
+        plain, with_note = staff_text.AUDIT_BULK_FINISHED, staff_text.AUDIT_BULK_FINISHED_NOTE
+    if note:
+        message = stored_sentence(with_note, batch=str(bulk), note=note)
+    else:
+        message = stored_sentence(plain, batch=str(bulk))
     with transaction.atomic():
         _bulk_transition(
             bulk,
             to=state,
             only_owner=owner,
-            note=note,
+            note=note["text"] if note else "",
+            note_message=note or {},
             finished_at=timezone.now(),
             lease_owner="",
             lease_until=None,
@@ -435,7 +450,8 @@ def _bulk_finish(bulk: BulkSale, owner: str, *, state: str, note: str = "") -> N
             action=f"bulk_sale.{state}",
             campaign=bulk.campaign,
             obj=bulk,
-            summary=f"{bulk} {state}" + (f": {note}" if note else ""),
+            summary=message["text"],
+            message=message,
         )
 
 
@@ -462,8 +478,9 @@ def _mark_interrupted_rows(bulk: BulkSale) -> int:
                 staff_text=told(stopped),
             ):
                 continue
+            interrupted_row = stored_sentence(staff_text.BULK_ROW_INTERRUPTED)
             BulkSaleRow.objects.filter(sale__operation=operation).update(
-                message=_("The job stopped during this sale; it needs review and is not sold again.")
+                message=interrupted_row["text"], message_stored=interrupted_row
             )
             audit_record(
                 actor=None,
@@ -486,13 +503,16 @@ _STOP_JOB_ERRORS = {cls.__name__ for cls in (AuthFailed, Misconfigured, RateLimi
 }
 
 
-def _row_message(sale: Sale) -> str:
+def _row_message(sale: Sale) -> dict:
+    """What happened to the row, stored as a code (``message_stored``; its "text" is English)."""
     operation = sale.operation
     if operation.state == OperationState.SUCCEEDED:
-        return _("Sold.")
+        return stored_sentence(staff_text.BULK_ROW_SOLD)
     if operation.state == OperationState.NEEDS_REVIEW:
-        return _("The provider's answer was lost; needs review, not sent again.")
-    return operation.error_message or operation.get_state_display()
+        return stored_sentence(staff_text.BULK_ROW_NEEDS_REVIEW)
+    if operation.staff_text:  # what staff were told about the call, the provider's words labelled
+        return staff_text.told_stored(operation.staff_text)
+    return stored_sentence(operation.error_message or OperationState(operation.state).label)
 
 
 def bulk_sale_concurrency() -> int:
@@ -560,7 +580,7 @@ def _sell_row(bulk: BulkSale, owner: str, campaign: Campaign, row: BulkSaleRow) 
         return _Result(row, not_started=_Stop.CANCELLED)
     try:
         if row.template is None:
-            raise Refusal(_("The template of this row was deleted after the upload."))
+            raise Refusal(gettext_lazy("The template of this row was deleted after the upload."))
         sale = gift_token_sell(
             campaign=campaign,
             user=bulk.created_by,
@@ -574,9 +594,11 @@ def _sell_row(bulk: BulkSale, owner: str, campaign: Campaign, row: BulkSaleRow) 
             bulk_row=row,
         )
     except Refusal as exc:
-        BulkSaleRow.objects.filter(pk=row.pk).update(message=exc.message)
+        refused = stored_sentence(exc.sentence)
+        BulkSaleRow.objects.filter(pk=row.pk).update(message=refused["text"], message_stored=refused)
         return _Result(row, refusal=exc)
-    BulkSaleRow.objects.filter(pk=row.pk).update(message=_row_message(sale))
+    result = _row_message(sale)
+    BulkSaleRow.objects.filter(pk=row.pk).update(message=result["text"], message_stored=result)
     return _Result(row, sale=sale)
 
 
@@ -776,18 +798,26 @@ def bulk_sale_run(*, bulk_sale_id: int) -> str:
     if stop.reason == _Stop.LEASE_LOST:
         return RunOutcome.WORKED  # our lease ran out and another run took over; it carries on
     if stop.reason == _Stop.CANCELLED:
-        _bulk_finish(bulk, owner, state=BulkSaleState.CANCELLED, note=_("Cancelled by a person."))
+        _bulk_finish(
+            bulk, owner, state=BulkSaleState.CANCELLED, note=stored_sentence(staff_text.BULK_NOTE_CANCELLED)
+        )
     elif stop.reason == _Stop.REFUSED:
         exc = stop.result.refusal
-        _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=exc.message)
+        _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED, note=stored_sentence(exc.sentence))
     elif stop.reason == _Stop.STOP_ERROR:
         row, sale = stop.result.row, stop.result.sale
         _bulk_finish(
             bulk,
             owner,
             state=BulkSaleState.FINISHED,
-            note=_("Stopped at line %(line)d: %(message)s Fix this, then resume to sell the rest.")
-            % {"line": row.line_number, "message": sale.operation.error_message},
+            note=stored_sentence(
+                staff_text.BULK_NOTE_STOPPED,
+                line=row.line_number,
+                # What staff were told about the call (old rows: the ledger's plain text).
+                message=staff_text.told_stored(sale.operation.staff_text)
+                if sale.operation.staff_text
+                else sale.operation.error_message,
+            ),
         )
     else:
         _bulk_finish(bulk, owner, state=BulkSaleState.FINISHED)

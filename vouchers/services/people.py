@@ -113,7 +113,9 @@ def person_password_set(*, actor, person_id: int, password: str):
         summary = f"Password of {person.get_username()} reset by a campaign admin"
         message = stored_sentence(staff_text.AUDIT_PERSON_PASSWORD_RESET, user=person.get_username())
         _person_event(actor, person, "user.password_changed", summary, message)
-        user_sessions_end(actor=actor, user=person, reason="password reset by a campaign admin")
+        user_sessions_end(
+            actor=actor, user=person, reason=staff_text.SESSIONS_PASSWORD_RESET_BY_CAMPAIGN_ADMIN
+        )
     return person
 
 
@@ -135,5 +137,7 @@ def person_active_set(*, actor, person_id: int, active: bool):
             stored_sentence(sentence, user=person.get_username()),
         )
         if not active:
-            user_sessions_end(actor=actor, user=person, reason="deactivated by a campaign admin")
+            user_sessions_end(
+                actor=actor, user=person, reason=staff_text.SESSIONS_DEACTIVATED_BY_CAMPAIGN_ADMIN
+            )
     return person

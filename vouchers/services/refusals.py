@@ -28,6 +28,9 @@ class Refusal(Exception):
         detail: str = "",
     ):
         self.message = str(message)
+        # As raised (a lazy catalogue sentence, usually): stored_sentence keeps it in English,
+        # whatever language the refusal happened in, so it is shown in the reader's language.
+        self.sentence = message
         self.field = field
         self.code = code
         self.what_to_check = [str(item) for item in what_to_check]

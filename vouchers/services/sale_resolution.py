@@ -133,7 +133,7 @@ def _settle_sold(*, sale: Sale, actor, code: str, reason: str, sale_fields: dict
                 staff_text.AUDIT_SALE_SETTLED_SOLD,
                 kind=staff_text.stored_sentence(SaleKind(sale.kind).label),
                 sale=sale.pk,
-                previous=previous,
+                previous=staff_text.stored_sentence(OperationState(previous).label),
                 code=mask_code(code),
             ),
             # ``text``: what happened as a message code and its parameters, to render in the

@@ -116,7 +116,7 @@ def _finish(
     *,
     actor,
     action: str,
-    summary: str,
+    message: dict | None,
     response_data: dict | None = None,
     code: str = "",
     operation_fields: dict | None = None,
@@ -128,14 +128,19 @@ def _finish(
         sale_fields = {**sale_fields, "full_code": code[:128]}
         sale_fields["code_masked"] = operation_fields["code_masked"]
     if outcome.state != OperationState.SUCCEEDED:
-        action, summary = (
-            ("sale.failed", f"{sale.get_kind_display()} #{sale.pk} failed: {outcome.error.code}")
-            if outcome.state == OperationState.FAILED
-            else (
-                "sale.needs_review",
-                f"{sale.get_kind_display()} #{sale.pk}: answer lost, needs review (never resent)",
+        kind = staff_text.stored_sentence(SaleKind(sale.kind).label)
+        if outcome.state == OperationState.FAILED:
+            action = "sale.failed"
+            message = staff_text.stored_sentence(
+                staff_text.AUDIT_SALE_FAILED,
+                kind=kind,
+                sale=sale.pk,
+                # What staff were told (the provider's own words labelled), never the class name.
+                error=staff_text.told_stored(staff_text.told_staff(outcome.error, money_moving=True)),
             )
-        )
+        else:
+            action = "sale.needs_review"
+            message = staff_text.stored_sentence(staff_text.AUDIT_SALE_NEEDS_REVIEW, kind=kind, sale=sale.pk)
 
     def write_sale(operation, late):
         for name, value in (sale_fields or {}).items():
@@ -145,12 +150,14 @@ def _finish(
         sale.operation = operation
 
     def audit(operation, late):
-        note = " " + _("(answer arrived after the operation was resolved)") if late else ""
+        # Stored as a sentence with its figures: the audit shows it in the reader's language.
+        kept = staff_text.stored_sentence(staff_text.AUDIT_ANSWER_LATE, summary=message) if late else message
         return {
             "actor": actor,
             "action": action,
             "obj": sale,
-            "summary": summary + note,
+            "summary": kept["text"],
+            "message": kept,
             "data": {"operation": operation.pk, "state": operation.state, "error": operation.error_code},
         }
 
@@ -231,7 +238,7 @@ def gift_token_sell(
         kind=OperationKind.PURCHASE, campaign=campaign, call=lambda c: c.purchase(request)
     )
     if outcome.state != OperationState.SUCCEEDED:
-        return _finish(sale, outcome, actor=user, action="", summary="")
+        return _finish(sale, outcome, actor=user, action="", message=None)
     result = outcome.result
     code = normalize_code(result.code)
     return _finish(
@@ -247,7 +254,11 @@ def gift_token_sell(
         },
         actor=user,
         action="sale.gift_token_sold",
-        summary=f"Gift token {mask_code(code)} sold for {result.amount} €",
+        message=staff_text.stored_sentence(
+            staff_text.AUDIT_GIFT_TOKEN_SOLD,
+            code=mask_code(code),
+            amount=staff_text.stored_money(result.amount, campaign.currency),
+        ),
     )
 
 
@@ -294,7 +305,7 @@ def digital_voucher_allocate(
         kind=OperationKind.ALLOCATE, campaign=campaign, call=lambda c: c.allocate(request)
     )
     if outcome.state != OperationState.SUCCEEDED:
-        return _finish(sale, outcome, actor=user, action="", summary="")
+        return _finish(sale, outcome, actor=user, action="", message=None)
     voucher = outcome.result
     code = str(voucher.code or "")
     fields = _jsonable(voucher.fields or {})
@@ -311,7 +322,11 @@ def digital_voucher_allocate(
         },
         actor=user,
         action="sale.voucher_allocated",
-        summary=f"{voucher.vendor or vendor} voucher of {value_received} allocated",
+        message=staff_text.stored_sentence(
+            staff_text.AUDIT_VOUCHER_ALLOCATED,
+            vendor=voucher.vendor or vendor,
+            value=staff_text.stored_money(value_received, campaign.currency),
+        ),
     )
 
 

@@ -41,6 +41,7 @@ from ..models.stock import (
     ITEM_ALERT_KINDS,
     AlertKind,
     AlertState,
+    stale_alert_stored,
     stock_item_key,
     stock_item_message,
     stock_item_stored,
@@ -48,7 +49,7 @@ from ..models.stock import (
 )
 from ..providers.errors import AuthFailed, Misconfigured, ProviderError, ProviderUnavailable, RateLimited
 from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
-from ..staff_text import provider_error_message, stored, stored_sentence, what_to_check
+from ..staff_text import error_stored, stored, stored_sentence, what_to_check
 from ..values.formatting import format_money
 from .audit import audit_record
 from .pipeline import CallCrashed, operation_log, provider_call
@@ -304,16 +305,22 @@ def _poll_locked(campaign: Campaign) -> PollResult:
         else:
             monitor.consecutive_failures += 1
             monitor.last_error_code = error.code
-            monitor.last_error_message = error.message
-            monitor.last_error_stored = provider_error_message(error) or {}
-            monitor.last_what_to_check = what_to_check(error)
+            # Stored as codes / English sentences, whoever's language the poll ran in (a German
+            # admin's refresh): shown in the reader's language.
+            last_error = error_stored(error)
+            with translation.override("en"):
+                checks = what_to_check(error)
+            monitor.last_error_message = last_error["text"]
+            monitor.last_error_stored = last_error
+            monitor.last_what_to_check = checks
             if not outdated and isinstance(error, AuthFailed | Misconfigured):
                 alert = _open_alert(
                     campaign,
                     kind=AlertKind.MISCONFIGURED,
                     now=started_at,
-                    message=error.message,
-                    what_to_check=what_to_check(error),
+                    message=last_error["text"],
+                    what_to_check=checks,
+                    stored_message=last_error,
                 )
                 opened += [alert.pk] if alert else []
             if not outdated:
@@ -547,6 +554,7 @@ def _open_alert(
                 remaining=remaining,
                 threshold=threshold,
                 message=message,
+                message_stored=stored_message or {},
                 what_to_check=what_to_check or [],
                 opened_at=now,
             )
@@ -555,7 +563,9 @@ def _open_alert(
                 action="stock.alert_opened",
                 campaign=campaign,
                 obj=alert,
-                summary=f"{alert.get_kind_display()} alert opened for {campaign.name}: {message}",
+                # English (the audit search); the stored message below is shown in the reader's.
+                summary=f"{kind_label(alert)['text']} alert opened for {campaign.name}: "
+                f"{(stored_message or {}).get('text') or message}",
                 message=stored(
                     "stock.alert_opened",
                     kind=kind_label(alert),
@@ -597,7 +607,7 @@ def _resolve_alerts(
                 action="stock.alert_resolved",
                 campaign=campaign,
                 obj=alert,
-                summary=f"{alert.get_kind_display()} alert resolved for {campaign.name}: {why_text}",
+                summary=f"{kind_label(alert)['text']} alert resolved for {campaign.name}: {why_text}",
                 message=stored(
                     "stock.alert_resolved",
                     kind=kind_label(alert),
@@ -626,22 +636,16 @@ def _open_stale_alert_if_due(
         campaign=campaign, kind=AlertKind.STALE, item_key="", state=AlertState.OPEN
     ).exists():
         return None
-    if monitor.last_success_at:
-        message = _("No poll has succeeded since %(when)s; the stock shown may be out of date.") % {
-            "when": timezone.localtime(monitor.last_success_at).strftime("%Y-%m-%d %H:%M")
-        }
-    else:
-        message = _("No poll has succeeded yet; there is no stock data for this campaign.")
-    if monitor.last_error_message:
-        # Outside the f-string: xgettext does not look into f-strings.
-        last_error = _("Last error:")
-        message = f"{message} {last_error} {monitor.last_error_message}"
+    # Stored as a code with parameters (the page renders it in the reader's language); the
+    # English text goes into ``message`` for CSV, the admin and the audit search.
+    stored_message = stale_alert_stored(monitor)
     return _open_alert(
         campaign,
         kind=AlertKind.STALE,
         now=now,
-        message=message,
+        message=stored_message["text"],
         what_to_check=list(monitor.last_what_to_check or []),
+        stored_message=stored_message,
     )
 
 

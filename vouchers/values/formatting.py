@@ -79,6 +79,19 @@ def format_money(value, currency: str = CURRENCY_EUR, *, decimals: int | None = 
     return f"{amount} {currency}"
 
 
+class MoneyParam:
+    """An amount as a message parameter: a form's message writes it in the language active when
+    it is shown; ``staff_text.stored_errors`` keeps it as an amount (``stored_money``), so a stored
+    message writes it in its reader's language, not the writer's."""
+
+    def __init__(self, value, currency: str = CURRENCY_EUR):
+        self.value = value
+        self.currency = currency
+
+    def __str__(self) -> str:
+        return format_money(self.value, self.currency)
+
+
 def translate_stored(text) -> str:
     """A message stored in the database, translated when it is one of the catalogue's sentences.
 

@@ -16,7 +16,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Campaign, SaleTemplate
-from .formatting import format_money
+from .formatting import MoneyParam
 
 NAME_MAX_LENGTH = 100
 
@@ -27,8 +27,8 @@ def check_amount(campaign: Campaign, amount: Decimal) -> Decimal:
         raise ValidationError(
             _("The amount must be between %(min)s and %(max)s for this campaign."),
             params={
-                "min": format_money(campaign.sale_min_amount),
-                "max": format_money(campaign.sale_max_amount),
+                "min": MoneyParam(campaign.sale_min_amount, campaign.currency),
+                "max": MoneyParam(campaign.sale_max_amount, campaign.currency),
             },
         )
     if amount != amount.quantize(Decimal("0.01")):

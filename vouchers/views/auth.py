@@ -17,6 +17,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .. import staff_text
 from ..access.roles import desk_is_home
 from ..forms.login import PortalAuthenticationForm, PortalPasswordResetForm, PortalSetPasswordForm
 from ..services import accounts
@@ -77,6 +78,8 @@ class PortalPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         with transaction.atomic():
             response = super().form_valid(form)
-            ended = accounts.user_sessions_end(actor=form.user, user=form.user, reason="password reset")
+            ended = accounts.user_sessions_end(
+                actor=form.user, user=form.user, reason=staff_text.SESSIONS_PASSWORD_RESET
+            )
             accounts.password_reset_record(user=form.user, ended_sessions=ended)
         return response

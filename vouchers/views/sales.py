@@ -512,13 +512,13 @@ class BulkResultCsvView(BulkScopedMixin, View):
             if not row.valid:
                 result, code, link, message = _("invalid"), "", "", " ".join(row.display_errors)
             elif sale is None:
-                result, code, link, message = _("not sold"), "", "", row.message
+                result, code, link, message = _("not sold"), "", "", row.display_message
             else:
                 result = sale.shown_state_label
                 plain, _fields = _readable_secrets(sale)
                 code = (format_code(plain) if full else sale.code_masked) if plain else ""
                 link = sale.layout_url if full else ""
-                message = row.message
+                message = row.display_message
             rows.append(
                 [
                     *(row.raw.get(c, "") for c in sales_csv.BULK_COLUMNS),
