@@ -74,13 +74,12 @@ def test_rows_run_in_parallel_bounded_by_the_setting(
     bulk = make_bulk(lina_campaign, marketing, 15)
     meter = InFlight(fake_provider, delay=0.1)
     monkeypatch.setattr(fake_provider, "purchase", meter.purchase)
-    started = time.monotonic()
     assert bulk_svc.bulk_sale_run(bulk_sale_id=bulk.pk) == bulk_svc.RunOutcome.WORKED
-    elapsed = time.monotonic() - started
     bulk.refresh_from_db()
     assert bulk.state == BulkSaleState.FINISHED and bulk.lease_owner == ""
     assert meter.most == 3  # never more than the setting, and really in parallel
-    assert elapsed < 15 * 0.1  # quicker than one row after another
+    # No wall-clock assertion (a loaded machine would make it flaky): three rows seen in flight
+    # at once is the proof; the speed is bench/bench_bulk.py's to measure.
     assert sorted(meter.emails) == sorted(f"row{n}@example.com" for n in range(15))
     assert Sale.objects.filter(bulk_row__bulk_sale=bulk, operation__state="succeeded").count() == 15
     assert set(bulk.rows.values_list("message", flat=True)) == {"Sold."}
