@@ -276,10 +276,9 @@ def stock_poll_dispatch(*, enqueue: Callable[[list[int]], None], now: datetime |
     """Claim every live Allsafe campaign whose poll is due, STOCK_POLL_CHUNK_SIZE at a time, and
     enqueue each chunk (``enqueue(campaign_ids)``) after its claim commits.
 
-    A chunk is claimed in one transaction: ``SELECT … FOR UPDATE SKIP LOCKED`` of its monitors
-    that are still due, then one UPDATE moving their ``next_poll_at`` one interval ahead. A second
-    dispatcher run (a slow beat, a duplicate delivery) skips rows being claimed and finds the
-    claimed ones no longer due. Also opens stale-data alerts for campaigns whose polls stopped
+    A chunk is claimed in one transaction: ``SELECT … FOR UPDATE`` of its monitors that are
+    still due, then one UPDATE moving their ``next_poll_at`` one interval ahead. A second
+    dispatcher run (a slow beat, a duplicate delivery) finds the claimed ones no longer due. Also opens stale-data alerts for campaigns whose polls stopped
     succeeding, even when no poll task gets to run at all. Returns the ids of the campaigns enqueued.
     """
     now = now or timezone.now()
@@ -322,10 +321,16 @@ def _create_missing_monitors(campaigns: list[Campaign]) -> None:
 def _claim_chunk(ids: list[int], intervals: dict[int, int], now: datetime) -> list[int]:
     """Claim the still-due campaigns of ``ids``: the locking read and one UPDATE, one transaction."""
     with transaction.atomic():
+        # Not SKIP LOCKED: a monitor is also locked for a moment by the poll recording its
+        # result and by the alert task, and skipping it would delay its poll a whole interval.
+        # Waiting is short, and in the lock order every writer uses (by pk) it cannot deadlock;
+        # a second dispatcher waits here, then finds the rows no longer due (READ COMMITTED
+        # re-checks the condition on the row it waited for).
         rows = list(
-            StockMonitor.objects.select_for_update(skip_locked=True)
+            StockMonitor.objects.select_for_update()
             .filter(campaign_id__in=ids)
             .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+            .order_by("pk")
             .values_list("pk", "campaign_id")
         )
         if not rows:
