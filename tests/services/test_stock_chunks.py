@@ -281,6 +281,7 @@ def test_poll_locks_are_released_only_by_their_owner_in_redis(settings):
     from django.core.cache import cache
 
     cache.delete("stock-poll-lock:test")
+    assert locking._redis_client() is not None  # SET NX and compare-and-delete, not the fallback
     try:
         _lock_contract()
         # The cache's own add/delete see the same key (what an earlier poll or a test may use).
