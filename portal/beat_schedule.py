@@ -3,13 +3,14 @@
 Kept outside vouchers.tasks on purpose: Celery reads this before Django apps are loaded, and
 importing the tasks package then would fail (it imports models).
 
-Each entry dispatches a small task; fan-out to per-campaign work happens inside the task.
+Each entry dispatches a small task; fan-out to the real work happens inside the task.
 """
 
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict] = {
-    # Stock: every minute, enqueue one poll per Allsafe campaign whose own interval is due.
+    # Stock: every minute, claim the Allsafe campaigns whose own interval is due and enqueue one
+    # chunk poll per STOCK_POLL_CHUNK_SIZE of them (vouchers/tasks/stock.py).
     # A dispatch that waited in the queue for a minute is dropped: the next one does its work.
     "stock-poll-dispatch": {
         "task": "vouchers.tasks.stock.stock_poll_dispatch_task",

@@ -344,10 +344,13 @@ for _provider, _hosts in _PROVIDER_HOSTS.items():
 # Defaults for new campaigns; each campaign may override them.
 PROVIDER_CONNECT_TIMEOUT = _env(env.float, "PROVIDER_CONNECT_TIMEOUT", default=3.05)
 PROVIDER_READ_TIMEOUT = _env(env.float, "PROVIDER_READ_TIMEOUT", default=15.0)
-# Reads (ping, checkcode, availability) are retried this many times on transport errors and
+# Reads (ping, checkcode) are retried this many times on transport errors and
 # 5xx, with exponential backoff from this base plus jitter. Money-moving calls never are.
 PROVIDER_READ_RETRIES = _env(env.int, "PROVIDER_READ_RETRIES", default=2)
 PROVIDER_RETRY_BACKOFF_SECONDS = _env(env.float, "PROVIDER_RETRY_BACKOFF_SECONDS", default=0.3)
+# Connections each process keeps open per provider host (raised to STOCK_POLL_CONCURRENCY if
+# lower, so the poll's threads never open throw-away sockets: "Connection pool is full").
+PROVIDER_HTTP_POOL_SIZE = _env(env.int, "PROVIDER_HTTP_POOL_SIZE", default=32)
 # The longest a cashier waits for a LINA check (checkcode), over all its attempts: a hung check
 # ends with "LINA did not answer; nothing was changed" instead of a minute of silence at the till.
 # Redeems keep the campaign's read timeout and the unknown-outcome path.
@@ -377,8 +380,18 @@ STOCK_HISTORY_DAYS = _env(env.int, "STOCK_HISTORY_DAYS", default=90)
 # exponential backoff from this base plus jitter; the next scheduled poll follows anyway.
 STOCK_POLL_MAX_RETRIES = _env(env.int, "STOCK_POLL_MAX_RETRIES", default=3)
 STOCK_POLL_RETRY_BASE_SECONDS = _env(env.int, "STOCK_POLL_RETRY_BASE_SECONDS", default=20)
+# Polling at scale (docs/performance.md, "Stock polling"): the dispatcher claims due campaigns
+# this many at a time and queues one poll task per chunk; each task makes the chunk's
+# availability calls on this many threads at once (no database access in them) and writes all
+# ledger rows, snapshots and monitors in one transaction.
+STOCK_POLL_CHUNK_SIZE = _env(env.int, "STOCK_POLL_CHUNK_SIZE", default=100)
+STOCK_POLL_CONCURRENCY = _env(env.int, "STOCK_POLL_CONCURRENCY", default=25)
 if STOCK_HISTORY_DAYS < 1:
     raise ImproperlyConfigured("STOCK_HISTORY_DAYS must be at least 1.")
+if not 1 <= STOCK_POLL_CHUNK_SIZE <= 1000:
+    raise ImproperlyConfigured("STOCK_POLL_CHUNK_SIZE must be between 1 and 1000.")
+if not 1 <= STOCK_POLL_CONCURRENCY <= 100:
+    raise ImproperlyConfigured("STOCK_POLL_CONCURRENCY must be between 1 and 100.")
 
 # --- Internationalisation -------------------------------------------------------------------
 

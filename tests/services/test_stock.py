@@ -323,11 +323,11 @@ def test_the_dispatcher_opens_stale_alerts_even_when_no_poll_runs(
     fake_provider.set_stock("Takealot", 100, 50)
     poll(allsafe_campaign)
     later = timezone.now() + timedelta(hours=2)
-    stock_poll_dispatch(enqueue=lambda pk: None, now=later)  # the enqueued polls never run
+    stock_poll_dispatch(enqueue=lambda pks: None, now=later)  # the enqueued polls never run
     [alert] = open_alerts(allsafe_campaign)
     assert alert.kind == AlertKind.STALE
     assert len(mailoutbox) == 2
-    stock_poll_dispatch(enqueue=lambda pk: None, now=later + timedelta(minutes=1))
+    stock_poll_dispatch(enqueue=lambda pks: None, now=later + timedelta(minutes=1))
     assert StockAlert.objects.count() == 1
 
 
@@ -525,8 +525,8 @@ def test_dispatch_fans_out_due_live_allsafe_campaigns_once_per_interval(allsafe_
     now = timezone.now()
     enqueued = []
 
-    def enqueue(pk):
-        enqueued.append(pk)
+    def enqueue(pks):  # one chunk of campaign ids
+        enqueued.extend(pks)
 
     with TestCase.captureOnCommitCallbacks(execute=True):
         claimed = stock_poll_dispatch(enqueue=enqueue, now=now)

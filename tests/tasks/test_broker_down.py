@@ -168,7 +168,7 @@ def test_worker_fan_outs_log_instead_of_failing(dead_broker, allsafe_campaign, c
 
     result = stock_poll_dispatch_task.apply()
     assert result.successful(), result.traceback
-    assert "Could not queue vouchers.tasks.stock.stock_poll_task" in caplog.text
+    assert "Could not queue vouchers.tasks.stock.stock_poll_chunk_task" in caplog.text
 
 
 def test_a_broker_that_never_answers_is_a_message_too_not_a_hung_request(

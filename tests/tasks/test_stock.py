@@ -71,13 +71,13 @@ def test_one_beat_entry_dispatches_polls_every_minute():
     assert app.conf.beat_schedule.keys() >= BEAT_SCHEDULE.keys()
 
 
-def test_dispatch_task_enqueues_one_poll_per_due_campaign(
+def test_dispatch_task_enqueues_one_chunk_poll_per_chunk_of_due_campaigns(
     allsafe_campaign, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
     monkeypatch.setattr(
-        stock_tasks.stock_poll_task, "apply_async", lambda args, **options: sent.append(args[0])
+        stock_tasks.stock_poll_chunk_task, "apply_async", lambda args, **options: sent.append(args[0])
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert stock_tasks.stock_poll_dispatch_task.apply().get() == 1
-    assert sent == [allsafe_campaign.pk]
+    assert sent == [[allsafe_campaign.pk]]

@@ -131,7 +131,14 @@ def mails(tmp_path) -> list[str]:
 
 
 def finished_polls(worker) -> list[str]:
-    return re.findall(r"stock_poll_task\[[^\]]+\] succeeded in [\d.]+s: '(\w+)'", worker.output())
+    """Statuses of finished polls: one-campaign tasks ('succeeded') and chunk tasks ({'succeeded': 1})."""
+    output = worker.output()
+    single = re.findall(r"stock_poll_task\[[^\]]+\] succeeded in [\d.]+s: '(\w+)'", output)
+    chunks = re.findall(r"stock_poll_chunk_task\[[^\]]+\] succeeded in [\d.]+s: \{([^}]*)\}", output)
+    for counts in chunks:
+        for status, n in re.findall(r"'(\w+)': (\d+)", counts):
+            single += [status] * int(n)
+    return single
 
 
 def test_poll_alert_email_and_recovery_on_a_real_worker(celery_worker_process, allsafe_stub, vault, tmp_path):

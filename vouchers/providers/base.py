@@ -33,6 +33,9 @@ class ProviderConfig:
     shared_key: str = field(default="", repr=False)
     connect_timeout: float = 3.05
     read_timeout: float = 15.0
+    #: Retries of a read after a transport error or 5xx; None: PROVIDER_READ_RETRIES. The stock
+    #: poll sets 0: it retries at its task layer instead (vouchers/tasks/stock.py).
+    read_retries: int | None = None
     # LINA [assumed] options (providers.md)
     lina_hash_recipe: str = "md5(md5(password)+ip+key)"
     lina_login_user_field: str = "user"

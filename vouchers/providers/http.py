@@ -96,11 +96,21 @@ def session_for(base_url: str) -> requests.Session:
             session.cookies.set_policy(_NoCookies())
             session.headers["User-Agent"] = "voucher-portal/1 (+requests)"
             # max_retries=0: urllib3 must never resend on its own; retries are decided here.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+            # pool_maxsize: as many kept connections per host as this process runs calls at once
+            # (the stock poll's thread pool, see pool_size()); with fewer, urllib3 opens extra
+            # sockets and throws them away afterwards ("Connection pool is full").
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size(), max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _sessions[base_url] = session
         return session
+
+
+def pool_size() -> int:
+    """Connections kept per host: PROVIDER_HTTP_POOL_SIZE, never fewer than the stock poll's
+    concurrency (STOCK_POLL_CONCURRENCY threads of one process share one session)."""
+    configured = int(getattr(settings, "PROVIDER_HTTP_POOL_SIZE", 32))
+    return max(1, configured, int(getattr(settings, "STOCK_POLL_CONCURRENCY", 1)))
 
 
 # --- Outcome classification --------------------------------------------------------------------
@@ -233,6 +243,7 @@ class Transport:
         read_timeout: float,
         auth: tuple[str, str] | None = None,
         secrets: tuple[str, ...] = (),
+        read_retries: int | None = None,
     ):
         self.provider = provider
         self.campaign_id = campaign_id
@@ -240,7 +251,9 @@ class Transport:
         self.timeout = (connect_timeout, read_timeout)
         self.auth = auth
         self.secrets = tuple(s for s in secrets if s)
-        self.read_retries = max(0, int(getattr(settings, "PROVIDER_READ_RETRIES", 2)))
+        if read_retries is None:  # the caller retries at its own layer when it says 0
+            read_retries = int(getattr(settings, "PROVIDER_READ_RETRIES", 2))
+        self.read_retries = max(0, read_retries)
         self.backoff = max(0.0, float(getattr(settings, "PROVIDER_RETRY_BACKOFF_SECONDS", 0.3)))
 
     @classmethod
@@ -254,6 +267,7 @@ class Transport:
             read_timeout=config.read_timeout,
             auth=auth,
             secrets=secrets,
+            read_retries=getattr(config, "read_retries", None),
         )
 
     def url(self, path: str) -> str:

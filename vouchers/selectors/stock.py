@@ -57,6 +57,18 @@ class ThresholdRules:
                 per_item[(rule.vendor.casefold(), rule.value)] = rule.threshold
         return cls(default=campaign.low_stock_threshold, per_vendor=per_vendor, per_item=per_item)
 
+    @classmethod
+    def for_campaigns(cls, campaigns) -> dict[int, ThresholdRules]:
+        """The rules of many campaigns (campaign id → rules) from one query (a poll chunk)."""
+        rules = {c.pk: cls(default=c.low_stock_threshold, per_vendor={}, per_item={}) for c in campaigns}
+        for rule in StockThreshold.objects.filter(campaign_id__in=list(rules)):
+            target = rules[rule.campaign_id]
+            if rule.value is None:
+                target.per_vendor[rule.vendor.casefold()] = rule.threshold
+            else:
+                target.per_item[(rule.vendor.casefold(), rule.value)] = rule.threshold
+        return rules
+
     def threshold_for(self, vendor: str, value: Decimal) -> int:
         key = vendor.casefold()
         if (key, value) in self.per_item:

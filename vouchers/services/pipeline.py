@@ -197,14 +197,16 @@ def provider_call(
     campaign: Campaign | None = None,
     client: Any = None,
     crashed: type[ProviderError] = CallCrashed,
+    read_retries: int | None = None,
 ) -> Outcome:
     """Run ``call(client)`` with no transaction held and classify the outcome (module docstring).
     The client is built from ``campaign`` unless given (none: nothing sent, ``failed``); ``crashed``
-    is the error recorded when a read breaks on something other than a provider error."""
+    is the error recorded when a read breaks on something other than a provider error;
+    ``read_retries`` goes to the client built here (ProviderConfig.read_retries)."""
     started = time.monotonic()
     if client is None:
         try:
-            client = provider_client(campaign)
+            client = provider_client(campaign, read_retries=read_retries)
         except Exception as exc:  # nothing was sent: a failure, whatever broke
             if not isinstance(exc, ProviderError):
                 logger.exception("Could not build the provider client for campaign %s", campaign.pk)
@@ -296,10 +298,47 @@ def operation_log(
     balance_after: Decimal | None = None,
 ) -> ProviderOperation:
     """Write a finished read operation (check, poll, test) in one insert."""
-    fields = {"response_data": response_data or {}, **_finished(started), **_error_fields(error, kind=kind)}
+    row = operation_log_row(
+        campaign=campaign,
+        user=user,
+        kind=kind,
+        finished=_finished(started),
+        code=code,
+        amount=amount,
+        request_data=request_data,
+        response_data=response_data,
+        error=error,
+        balance_after=balance_after,
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def call_finished(started: float) -> dict[str, Any]:
+    """``finished_at`` and ``duration_ms`` of a call that just ended (for :func:`operation_log_row`):
+    taken when the answer arrives, not when a batch of rows is written later."""
+    return _finished(started)
+
+
+def operation_log_row(
+    *,
+    campaign: Campaign,
+    user,
+    kind: str,
+    finished: dict[str, Any],
+    code: str = "",
+    amount: Decimal | None = None,
+    request_data: dict[str, Any] | None = None,
+    response_data: dict[str, Any] | None = None,
+    error: ProviderError | None = None,
+    balance_after: Decimal | None = None,
+) -> ProviderOperation:
+    """The unsaved row :func:`operation_log` writes; many of them go in with
+    :func:`operation_log_many` (the stock poll of a chunk of campaigns)."""
+    fields = {"response_data": response_data or {}, **finished, **_error_fields(error, kind=kind)}
     if response_data is not None:
         fields["response_data"] = response_data
-    return ProviderOperation.objects.create(
+    return ProviderOperation(
         campaign=campaign,
         user=_user(user),
         kind=kind,
@@ -310,3 +349,9 @@ def operation_log(
         **code_fields(code),
         **fields,
     )
+
+
+def operation_log_many(rows: list[ProviderOperation]) -> list[ProviderOperation]:
+    """Insert finished read rows (from :func:`operation_log_row`) in one statement; the rows get
+    their primary keys (PostgreSQL and SQLite return them)."""
+    return ProviderOperation.objects.bulk_create(rows)

@@ -19,7 +19,7 @@ from ..staff_text import CREDENTIALS_UNREADABLE, CREDENTIALS_UNREADABLE_CHECKS
 
 
 @sensitive_variables("campaign")
-def provider_config(campaign: Campaign) -> ProviderConfig:
+def provider_config(campaign: Campaign, *, read_retries: int | None = None) -> ProviderConfig:
     """Build the client configuration, decrypting credentials only here, only when needed.
 
     Every provider call of every service comes through here, so this is where a base URL off the
@@ -37,6 +37,7 @@ def provider_config(campaign: Campaign) -> ProviderConfig:
         shared_key=campaign.api_shared_key,
         connect_timeout=campaign.connect_timeout,
         read_timeout=campaign.read_timeout,
+        read_retries=read_retries,
         lina_hash_recipe=campaign.lina_hash_recipe,
         lina_login_user_field=campaign.lina_login_user_field,
         lina_login_pass_field=campaign.lina_login_pass_field,
@@ -58,11 +59,11 @@ def _build_client(config: ProviderConfig):
 client_factory = _build_client
 
 
-def provider_client(campaign: Campaign):
+def provider_client(campaign: Campaign, *, read_retries: int | None = None):
     """A client for the campaign's provider (LinaProvider or AllsafeProvider); raises Misconfigured
-    (or another ProviderError) when none can be built."""
+    (or another ProviderError) when none can be built. ``read_retries``: see ProviderConfig."""
     try:
-        config = provider_config(campaign)
+        config = provider_config(campaign, read_retries=read_retries)
     except CredentialDecryptionError as exc:
         raise Misconfigured(CREDENTIALS_UNREADABLE, what_to_check=CREDENTIALS_UNREADABLE_CHECKS) from exc
     return client_factory(config)

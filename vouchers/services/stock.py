@@ -1,10 +1,14 @@
 """Stock monitoring of Allsafe campaigns: polling, history, thresholds and alerts.
 
 Who calls what:
-- the beat entry runs :func:`stock_poll_dispatch` every minute; it claims every live Allsafe
-  campaign whose poll is due and enqueues one poll task per campaign (fan-out);
-- each poll task runs :func:`stock_poll`: one ``availability`` call with no transaction held, then
-  one short transaction that writes the ledger row, the snapshot and the alert changes;
+- the beat entry runs :func:`stock_poll_dispatch` every minute; it claims the live Allsafe
+  campaigns whose poll is due, STOCK_POLL_CHUNK_SIZE at a time, and enqueues one poll task per
+  chunk;
+- each chunk task runs :func:`stock_poll_chunk`: the chunk's ``availability`` calls on a thread
+  pool with no transaction held and no database access, then one transaction that writes every
+  ledger row, snapshot and monitor of the chunk in bulk; the campaigns whose alerts change go to
+  the alert task, :func:`stock_poll_alerts` (alerts, then their e-mail);
+- :func:`stock_poll` is the same for one campaign, alerts and e-mail included, in the caller;
 - :func:`stock_history_cleanup` deletes history older than ``STOCK_HISTORY_DAYS``.
 
 Alerts are never duplicated: opening one is an INSERT guarded by the partial unique constraint
@@ -17,17 +21,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -52,16 +55,23 @@ from ..selectors.stock import ThresholdRules, campaign_admin_emails, stale_after
 from ..staff_text import error_stored, stored, stored_sentence, what_to_check
 from ..values.formatting import format_money
 from .audit import audit_record
-from .pipeline import CallCrashed, operation_log, provider_call
+from .locking import owned_locks_acquire, owned_locks_release
+from .pipeline import (
+    CallCrashed,
+    Outcome,
+    call_finished,
+    operation_log_many,
+    operation_log_row,
+    provider_call,
+)
 
 logger = logging.getLogger(__name__)
 
-# Task time limits sit above the slowest HTTP call a campaign may be configured for
-# (Campaign validators: connect ≤ 60 s, read ≤ 120 s); the poll lock outlives the hard limit so
-# it can never expire while its poll still runs.
+# The one-campaign task's time limits sit above the slowest HTTP call a campaign may be
+# configured for (Campaign validators: connect ≤ 60 s, read ≤ 120 s); chunk tasks get theirs
+# from chunk_time_limits(), and every poll lock outlives its task's hard limit.
 POLL_SOFT_TIME_LIMIT = 60 + 120 + 30
 POLL_TIME_LIMIT = POLL_SOFT_TIME_LIMIT + 30
-POLL_LOCK_SECONDS = POLL_TIME_LIMIT + 30
 #: An alert's e-mail is tried at most this many times (once per poll) when sending fails.
 EMAIL_MAX_ATTEMPTS = 5
 #: A claimed alert e-mail not confirmed as sent after this long is claimed again (see
@@ -170,174 +180,552 @@ def _describe_overrides(overrides: Iterable[ThresholdOverride]) -> list[str]:
 
 
 # --- Polling ------------------------------------------------------------------------------------
+#
+# The dispatcher claims due campaigns a chunk at a time and queues one poll task per chunk; the
+# chunk's availability calls run on a thread pool with no database access; everything they
+# found is written in one transaction (ledger rows, snapshots, levels, monitors in bulk); the
+# few campaigns whose alerts must change (or whose alert e-mail is still owed) go to their own
+# task, :func:`stock_poll_alerts`. docs/performance.md ("Stock polling") has the figures.
 
 
-def stock_poll_dispatch(*, enqueue: Callable[[int], None], now: datetime | None = None) -> list[int]:
-    """Claim every live Allsafe campaign whose poll is due and enqueue its poll after commit.
+def poll_lock_key(campaign_id: int) -> str:
+    """The shared-cache key of a campaign's poll lock (one poll per campaign at a time)."""
+    return f"stock-poll-lock:{campaign_id}"
 
-    A campaign is claimed by moving its ``next_poll_at`` one interval ahead with a conditional
-    UPDATE, so a second dispatcher run in the same minute (a slow beat, a duplicate delivery) finds
-    nothing to claim. Also opens stale-data alerts for campaigns whose polls stopped succeeding,
-    even when no poll task gets to run at all. Returns the ids of the campaigns enqueued.
+
+def chunk_time_limits(chunk_size: int, concurrency: int) -> tuple[int, int, int]:
+    """(soft limit, hard limit, lock TTL) in seconds for a poll task of ``chunk_size`` campaigns.
+
+    The calls run ``concurrency`` at a time, so the slowest possible chunk is ``waves`` rounds of
+    the slowest HTTP call a campaign may be configured for; the lock outlives the hard limit so
+    it cannot expire while its poll still runs (and only its owner releases it anyway).
     """
-    now = now or timezone.now()
-    campaigns = [
-        c
-        for c in Campaign.objects.filter(provider=Provider.ALLSAFE, is_live=True).select_related(
-            "stock_monitor"
-        )
-        if c.is_active_on(timezone.localdate(now))
-    ]
-    claimed: list[int] = []
-    for campaign in campaigns:
-        monitor = _monitor_for(campaign)
-        if monitor.next_poll_at is not None and monitor.next_poll_at > now:
-            continue
-        interval = timedelta(minutes=campaign.poll_interval_minutes)
-        with transaction.atomic():
-            won = StockMonitor.objects.filter(pk=monitor.pk, next_poll_at=monitor.next_poll_at).update(
-                next_poll_at=now + interval
-            )
-            if won:
-                transaction.on_commit(lambda pk=campaign.pk: enqueue(pk))
-                claimed.append(campaign.pk)
-    for campaign in campaigns:
-        monitor = campaign.stock_monitor
-        with transaction.atomic():
-            opened = _open_stale_alert_if_due(campaign=campaign, monitor=monitor, now=now)
-        if opened:
-            stock_alerts_notify(campaign=campaign)
-    return claimed
+    waves = -(-max(1, chunk_size) // max(1, concurrency))
+    soft = waves * (60 + 120) + 60  # + the bulk writes and the claim of the locks
+    return soft, soft + 30, soft + 60
 
 
-def stock_poll(*, campaign_id: int) -> PollResult:
-    """Poll one campaign's availability once and record what came of it.
+@dataclass(frozen=True)
+class PollChunk:
+    """What a chunk poll did: a result per campaign asked for, and the alert work it left."""
 
-    Idempotent and safe to run twice at once: a cache lock (``cache.add`` with a TTL above the
-    task's hard time limit) lets only one poll per campaign call the provider at a time; the
-    other returns ``busy``. The provider is called with no transaction or lock held. The result is
-    written in one short transaction that locks the campaign's monitor row and skips the alert
-    evaluation if a newer poll has already been recorded.
-    """
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None or not campaign.is_allsafe or not campaign.is_active_on():
-        return PollResult(status="skipped")
-    lock_key = f"stock-poll-lock:{campaign.pk}"
-    if not cache.add(lock_key, uuid.uuid4().hex, timeout=POLL_LOCK_SECONDS):
-        logger.info("Stock poll of campaign %s skipped: another poll is running", campaign.pk)
-        return PollResult(status="busy")
-    try:
-        result = _poll_locked(campaign)
-    finally:
-        cache.delete(lock_key)
-    if result.status in ("succeeded", "failed"):
-        sent = stock_alerts_notify(campaign=campaign)
-        result = dataclasses.replace(result, emails_sent=sent)
-    return result
+    results: dict[int, PollResult]
+    #: JSON-ready items for :func:`stock_poll_alerts` (the alert task), one per campaign.
+    alert_work: list[dict]
 
 
-def _poll_locked(campaign: Campaign) -> PollResult:
+@dataclass(frozen=True)
+class _Call:
+    """One availability call as it came back from a pool thread (no database touched there)."""
+
+    campaign: Campaign
+    started_at: datetime
+    outcome: Outcome
+    finished: dict
+
+
+def _call_availability(campaign: Campaign) -> _Call:
+    """Runs in a pool thread: builds the client (decrypts, no query) and calls; never raises."""
     started_at = timezone.now()
-    response: dict = {}
-    # A broken answer or a bug must end as a failed poll, never a dead task.
+    # read_retries=0: one retry layer for polls, the task's (vouchers/tasks/stock.py says why).
     outcome = provider_call(
         kind=OperationKind.POLL,
         campaign=campaign,
-        call=lambda c: _levels(campaign, c.availability(), response),
+        call=lambda c: c.availability(),
         crashed=PollCrashed,
+        read_retries=0,
     )
-    levels, error = outcome.result, outcome.error
-    if error is not None:
-        logger.warning(
-            "Stock poll of campaign %s failed: %s %s %s", campaign.pk, error.code, error.message, error.detail
-        )
-    with transaction.atomic():
-        # One query in the steady state; the first poll of a campaign creates its monitor.
-        monitor = StockMonitor.objects.select_for_update().filter(campaign=campaign).first()
-        if monitor is None:
-            monitor = StockMonitor.objects.select_for_update().get(pk=_monitor_for(campaign).pk)
-        operation = operation_log(
-            campaign=campaign,
-            user=None,
-            kind=OperationKind.POLL,
-            started=outcome.started,
-            request_data={"call": "availability"},
-            response_data=response,
-            error=error,
-        )
-        # A poll that started before the newest recorded one must not undo what that one decided.
-        outdated = monitor.last_poll_at is not None and monitor.last_poll_at > started_at
-        monitor.first_poll_at = monitor.first_poll_at or started_at
-        if not outdated:
-            monitor.last_poll_at = started_at
-        opened: list[int] = []
-        resolved: list[int] = []
-        if levels is not None:
-            snapshot = StockSnapshot.objects.create(
-                campaign=campaign, taken_at=started_at, operation=operation
-            )
-            StockLevel.objects.bulk_create(
-                StockLevel(snapshot=snapshot, vendor=vendor, value=value, remaining=n)
-                for (vendor, value), n in levels.items()
-            )
-            if not outdated:
-                monitor.last_success_at = started_at
-                monitor.consecutive_failures = 0
-                monitor.last_error_code = ""
-                monitor.last_error_message = ""
-                monitor.last_error_stored = {}
-                monitor.last_what_to_check = []
-                open_keys = set(
-                    StockAlert.objects.filter(campaign=campaign, state=AlertState.OPEN).values_list(
-                        "kind", "item_key"
-                    )
-                )
-                _sync_item_alerts(campaign, levels, started_at, opened, resolved, open_keys)
-                for kind in (AlertKind.MISCONFIGURED, AlertKind.STALE):
-                    if (kind, "") in open_keys:
-                        resolved += _resolve_alerts(
-                            campaign,
-                            kind=kind,
-                            item_key="",
-                            now=started_at,
-                            why=stored_sentence(POLL_SUCCEEDED_AGAIN),
-                        )
-        else:
-            monitor.consecutive_failures += 1
-            monitor.last_error_code = error.code
-            # Stored as codes / English sentences, whoever's language the poll ran in (a German
-            # admin's refresh): shown in the reader's language.
-            last_error = error_stored(error)
-            with translation.override("en"):
-                checks = what_to_check(error)
-            monitor.last_error_message = last_error["text"]
-            monitor.last_error_stored = last_error
-            monitor.last_what_to_check = checks
-            if not outdated and isinstance(error, AuthFailed | Misconfigured):
-                alert = _open_alert(
-                    campaign,
-                    kind=AlertKind.MISCONFIGURED,
-                    now=started_at,
-                    message=last_error["text"],
-                    what_to_check=checks,
-                    stored_message=last_error,
-                )
-                opened += [alert.pk] if alert else []
-            if not outdated:
-                alert = _open_stale_alert_if_due(campaign=campaign, monitor=monitor, now=started_at)
-                opened += [alert.pk] if alert else []
-        monitor.save()
+    return _Call(campaign, started_at, outcome, call_finished(outcome.started))
+
+
+def _call_all(campaigns: list[Campaign]) -> list[_Call]:
+    """The chunk's availability calls, STOCK_POLL_CONCURRENCY at a time (one alone: no thread).
+
+    Each process has one pooled HTTP session per base URL, sized to this concurrency
+    (providers/http.pool_size), so the threads reuse connections instead of opening new ones.
+    """
+    workers = min(settings.STOCK_POLL_CONCURRENCY, len(campaigns))
+    if workers <= 1:
+        return [_call_availability(c) for c in campaigns]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stock-poll") as pool:
+        return list(pool.map(_call_availability, campaigns))
+
+
+def _read_answer(call: _Call) -> tuple[dict | None, ProviderError | None, dict]:
+    """(levels, error, response notes) of one call; a broken answer or a bug is a failed poll."""
+    response: dict = {}
+    error = call.outcome.error
     if error is None:
-        return PollResult(status="succeeded", opened=opened, resolved=resolved)
-    retryable = isinstance(error, ProviderUnavailable | RateLimited)
+        try:
+            return _levels(call.campaign, call.outcome.result, response), None, response
+        except ProviderError as exc:
+            error = exc
+        except Exception as exc:
+            logger.exception("poll call ended with an unexpected error")
+            error = PollCrashed(detail=type(exc).__name__)
+    logger.warning(
+        "Stock poll of campaign %s failed: %s %s %s",
+        call.campaign.pk,
+        error.code,
+        error.message,
+        error.detail,
+    )
+    return None, error, response
+
+
+def stock_poll_dispatch(*, enqueue: Callable[[list[int]], None], now: datetime | None = None) -> list[int]:
+    """Claim every live Allsafe campaign whose poll is due, STOCK_POLL_CHUNK_SIZE at a time, and
+    enqueue each chunk (``enqueue(campaign_ids)``) after its claim commits.
+
+    A chunk is claimed in one transaction: ``SELECT … FOR UPDATE`` of its monitors that are
+    still due, then one UPDATE moving their ``next_poll_at`` one interval ahead. A second
+    dispatcher run (a slow beat, a duplicate delivery) finds the claimed ones no longer due.
+    Also opens stale-data alerts for campaigns whose polls stopped succeeding, even when no poll
+    task gets to run at all. Returns the ids of the campaigns enqueued.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    # Plain tuples of the few columns needed, not model instances: at 10,000 campaigns building
+    # the instances was most of the dispatcher's time. Active = live and inside its dates
+    # (Campaign.is_active_on), in SQL.
+    rows = list(
+        Campaign.objects.filter(provider=Provider.ALLSAFE, is_live=True)
+        .filter(Q(starts_on__isnull=True) | Q(starts_on__lte=today))
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+        .values_list(
+            "pk",
+            "poll_interval_minutes",
+            "stale_after_intervals",
+            "stock_monitor__pk",
+            "stock_monitor__next_poll_at",
+            "stock_monitor__last_success_at",
+            "stock_monitor__first_poll_at",
+        )
+        .order_by("pk")
+    )
+    missing = [row[0] for row in rows if row[3] is None]
+    if missing:
+        # First poll of these campaigns: their monitor rows, one insert (a concurrent dispatcher
+        # or poll may create the same rows: ignore_conflicts).
+        StockMonitor.objects.bulk_create(
+            [StockMonitor(campaign_id=pk) for pk in missing], ignore_conflicts=True
+        )
+    due = [pk for pk, _i, _s, _m, next_poll_at, *_rest in rows if next_poll_at is None or next_poll_at <= now]
+    intervals = {pk: interval for pk, interval, *_rest in rows}
+    size = settings.STOCK_POLL_CHUNK_SIZE
+    claimed: list[int] = []
+    for start in range(0, len(due), size):
+        won = _claim_chunk(due[start : start + size], intervals, now)
+        if won:
+            transaction.on_commit(lambda ids=won: enqueue(ids))
+        claimed += won
+    late = [
+        pk
+        for pk, interval, stale_intervals, _m, _next, last_success_at, first_poll_at in rows
+        if (last_success_at or first_poll_at) is not None
+        and now - (last_success_at or first_poll_at) >= timedelta(minutes=interval * stale_intervals)
+    ]
+    _open_stale_alerts(late, now)
+    return claimed
+
+
+def _create_missing_monitors(campaigns: list[Campaign]) -> None:
+    """A monitor row for each campaign polled for the first time (one insert for all of them)."""
+    missing = [c for c in campaigns if not hasattr(c, "stock_monitor")]
+    if not missing:
+        return
+    # ignore_conflicts: a concurrent dispatcher or poll may create the same rows.
+    StockMonitor.objects.bulk_create([StockMonitor(campaign=c) for c in missing], ignore_conflicts=True)
+    monitors = {m.campaign_id: m for m in StockMonitor.objects.filter(campaign__in=missing)}
+    for campaign in missing:
+        campaign.stock_monitor = monitors[campaign.pk]
+
+
+def _claim_chunk(ids: list[int], intervals: dict[int, int], now: datetime) -> list[int]:
+    """Claim the still-due campaigns of ``ids``: the locking read and one UPDATE, one transaction."""
+    with transaction.atomic():
+        # Not SKIP LOCKED: a monitor is also locked for a moment by the poll recording its
+        # result and by the alert task, and skipping it would delay its poll a whole interval.
+        # Waiting is short, and in the lock order every writer uses (by pk) it cannot deadlock;
+        # a second dispatcher waits here, then finds the rows no longer due (READ COMMITTED
+        # re-checks the condition on the row it waited for).
+        rows = list(
+            StockMonitor.objects.select_for_update()
+            .filter(campaign_id__in=ids)
+            .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+            .order_by("pk")
+            .values_list("pk", "campaign_id")
+        )
+        if not rows:
+            return []
+        by_interval: dict[int, list[int]] = {}
+        for pk, campaign_id in rows:
+            by_interval.setdefault(intervals[campaign_id], []).append(pk)
+        StockMonitor.objects.filter(pk__in=[pk for pk, _id in rows]).update(
+            next_poll_at=Case(
+                *(
+                    When(pk__in=pks, then=Value(now + timedelta(minutes=minutes)))
+                    for minutes, pks in by_interval.items()
+                ),
+                output_field=DateTimeField(),
+            )
+        )
+    return sorted(campaign_id for _pk, campaign_id in rows)
+
+
+def _open_stale_alerts(late: list[int], now: datetime) -> None:
+    """Stale-data alerts for the campaigns ``late`` (no successful poll for ``stale_after``; the
+    dispatcher's part). Only those few are read in full."""
+    if not late:
+        return
+    already = set(
+        StockAlert.objects.filter(
+            campaign_id__in=late, kind=AlertKind.STALE, item_key="", state=AlertState.OPEN
+        ).values_list("campaign_id", flat=True)
+    )
+    for campaign in Campaign.objects.filter(pk__in=[pk for pk in late if pk not in already]).select_related(
+        "stock_monitor"
+    ):
+        with transaction.atomic():
+            opened = _open_stale_alert_if_due(campaign=campaign, monitor=campaign.stock_monitor, now=now)
+        if opened:
+            stock_alerts_notify(campaign=campaign)
+
+
+def stock_poll(*, campaign_id: int) -> PollResult:
+    """Poll one campaign's availability once and record what came of it, alerts and e-mail
+    included, in this process (the chunk poll of one campaign, then its alert work at once).
+
+    Idempotent and safe to run twice at once: see :func:`stock_poll_chunk`.
+    """
+    chunk = stock_poll_chunk([campaign_id])
+    result = chunk.results[campaign_id]
+    if result.status not in ("succeeded", "failed"):
+        return result
+    done = stock_poll_alerts(chunk.alert_work)
+    opened, resolved, sent = done.get(campaign_id, ([], [], 0))
+    return dataclasses.replace(result, opened=opened, resolved=resolved, emails_sent=sent)
+
+
+def stock_poll_chunk(campaign_ids: list[int]) -> PollChunk:
+    """Poll a chunk of campaigns once each and record what came of it.
+
+    1. One query reads the campaigns (with their monitors); a campaign that is gone, not Allsafe
+       or not active is ``skipped``.
+    2. Each campaign's poll lock (shared cache, TTL above the task's hard limit) is taken in one
+       round trip; a campaign whose lock someone else holds is ``busy`` and not called.
+    3. The availability calls run concurrently with no transaction, lock row or query.
+    4. One transaction locks the chunk's monitors and writes every ledger row, snapshot and level
+       with bulk inserts and the monitors with one bulk update. A poll that started before the
+       newest one recorded for its campaign must not undo what that one decided: it keeps its
+       ledger row and snapshot but moves neither the monitor's times nor any alert.
+    5. The locks are released, each only if it is still ours (token-checked).
+
+    Alerts are decided afterwards by :func:`stock_poll_alerts`, for the campaigns listed in
+    ``alert_work``: those whose open alerts differ from what this poll saw, whose failure opens
+    one, or whose alert e-mail is still owed. The others (the steady state) cost nothing more.
+    """
+    wanted = list(dict.fromkeys(campaign_ids))
+    results: dict[int, PollResult] = dict.fromkeys(wanted, PollResult(status="skipped"))
+    campaigns = [
+        c
+        for c in Campaign.objects.filter(pk__in=wanted).select_related("stock_monitor").order_by("pk")
+        if c.is_allsafe and c.is_active_on()
+    ]
+    if not campaigns:
+        return PollChunk(results, [])
+    _create_missing_monitors(campaigns)
+    _soft, _hard, lock_ttl = chunk_time_limits(len(campaigns), settings.STOCK_POLL_CONCURRENCY)
+    tokens = owned_locks_acquire([poll_lock_key(c.pk) for c in campaigns], ttl=lock_ttl)
+    mine = [c for c in campaigns if poll_lock_key(c.pk) in tokens]
+    for campaign in campaigns:
+        if campaign not in mine:
+            logger.info("Stock poll of campaign %s skipped: another poll is running", campaign.pk)
+            results[campaign.pk] = PollResult(status="busy")
+    try:
+        calls = _call_all(mine)
+        answers = [(call, *_read_answer(call)) for call in calls]
+        alert_work = _record_chunk(answers, results)
+    finally:
+        owned_locks_release(tokens)
+    return PollChunk(results, alert_work)
+
+
+#: The monitor columns a poll writes (``next_poll_at`` belongs to the dispatcher).
+_MONITOR_FIELDS = [
+    "first_poll_at",
+    "last_poll_at",
+    "last_success_at",
+    "consecutive_failures",
+    "last_error_code",
+    "last_error_message",
+    "last_error_stored",
+    "last_what_to_check",
+]
+
+
+def _record_chunk(answers, results: dict[int, PollResult]) -> list[dict]:
+    """Step 4 of :func:`stock_poll_chunk`; fills ``results`` and returns the alert work."""
+    alert_work: list[dict] = []
+    with transaction.atomic():
+        monitors = {
+            m.campaign_id: m
+            for m in StockMonitor.objects.select_for_update()
+            .filter(campaign_id__in=[call.campaign.pk for call, *_rest in answers])
+            .order_by("pk")  # one lock order for every writer: no deadlock between chunks
+        }
+        operations = operation_log_many(
+            [
+                operation_log_row(
+                    campaign=call.campaign,
+                    user=None,
+                    kind=OperationKind.POLL,
+                    finished=call.finished,
+                    request_data={"call": "availability"},
+                    response_data=response,
+                    error=error,
+                )
+                for call, _levels_seen, error, response in answers
+            ]
+        )
+        snapshots = {
+            call.campaign.pk: StockSnapshot(
+                campaign=call.campaign, taken_at=call.started_at, operation=operation
+            )
+            for (call, levels, _error, _response), operation in zip(answers, operations, strict=True)
+            if levels is not None
+        }
+        StockSnapshot.objects.bulk_create(snapshots.values())
+        StockLevel.objects.bulk_create(
+            [
+                StockLevel(snapshot=snapshots[call.campaign.pk], vendor=vendor, value=value, remaining=n)
+                for call, levels, _error, _response in answers
+                if levels is not None
+                for (vendor, value), n in levels.items()
+            ]
+        )
+        current = []  # (call, levels, error, outdated)
+        steady: dict[int, datetime] = {}  # monitor pk → poll time, for the common case below
+        for call, levels, error, _response in answers:
+            monitor = monitors[call.campaign.pk]
+            started_at = call.started_at
+            outdated = monitor.last_poll_at is not None and monitor.last_poll_at > started_at
+            if levels is not None and not outdated and monitor.first_poll_at is not None:
+                steady[monitor.pk] = started_at
+            monitor.first_poll_at = monitor.first_poll_at or started_at
+            if not outdated:
+                monitor.last_poll_at = started_at
+            if levels is not None:
+                if not outdated:
+                    monitor.last_success_at = started_at
+                    monitor.consecutive_failures = 0
+                    monitor.last_error_code = ""
+                    monitor.last_error_message = ""
+                    monitor.last_error_stored = {}
+                    monitor.last_what_to_check = []
+            else:
+                monitor.consecutive_failures += 1
+                monitor.last_error_code = error.code
+                # Stored as codes / English sentences, whoever's language the poll ran in (a
+                # German admin's refresh): shown in the reader's language.
+                last_error = error_stored(error)
+                with translation.override("en"):
+                    checks = what_to_check(error)
+                monitor.last_error_message = last_error["text"]
+                monitor.last_error_stored = last_error
+                monitor.last_what_to_check = checks
+            results[call.campaign.pk] = _poll_result(error)
+            current.append((call, levels, error, outdated))
+        _save_monitors(monitors.values(), steady)
+        alert_work = _alert_work(current, monitors, snapshots)
+    return alert_work
+
+
+def _save_monitors(monitors: Iterable[StockMonitor], steady: dict[int, datetime]) -> None:
+    """Write the chunk's monitors: the common case (a success after earlier polls: only the two
+    times differ from row to row) as one UPDATE with one CASE, the rest with ``bulk_update``.
+
+    ``bulk_update`` alone builds a CASE per column per row (eight columns): most of a chunk's
+    CPU time in the worker, for values that are the same in almost every row.
+    """
+    if steady:
+        when = Case(*(When(pk=pk, then=Value(at)) for pk, at in steady.items()), output_field=DateTimeField())
+        StockMonitor.objects.filter(pk__in=list(steady)).update(
+            last_poll_at=when,
+            last_success_at=when,
+            consecutive_failures=0,
+            last_error_code="",
+            last_error_message="",
+            last_error_stored={},
+            last_what_to_check=[],
+        )
+    rest = [m for m in monitors if m.pk not in steady]
+    if rest:
+        StockMonitor.objects.bulk_update(rest, _MONITOR_FIELDS)
+
+
+def _poll_result(error: ProviderError | None) -> PollResult:
+    if error is None:
+        return PollResult(status="succeeded")
     return PollResult(
         status="failed",
         error_code=error.code,
-        retryable=retryable,
+        retryable=isinstance(error, ProviderUnavailable | RateLimited),
         retry_at=getattr(error, "retry_at", None),
-        opened=opened,
         error=error,
     )
+
+
+def _alert_work(
+    current, monitors: dict[int, StockMonitor], snapshots: dict[int, StockSnapshot]
+) -> list[dict]:
+    """The campaigns whose alerts this chunk's polls change, or whose alert e-mail is owed.
+
+    Decided in memory from the chunk's open alerts and thresholds (two queries for the chunk)
+    with the same rules :func:`stock_poll_alerts` applies; it re-decides everything under the
+    monitor's lock, so this only has to be sure never to leave out a campaign that needs it.
+    """
+    now = timezone.now()
+    campaigns = [call.campaign for call, *_rest in current]
+    open_alerts: dict[int, dict[tuple[str, str], StockAlert]] = {c.pk: {} for c in campaigns}
+    for alert in StockAlert.objects.filter(campaign__in=campaigns, state=AlertState.OPEN).only(
+        "campaign_id",
+        "kind",
+        "item_key",
+        "remaining",
+        "threshold",
+        "emailed_at",
+        "email_recipients",
+        "email_attempts",
+    ):
+        open_alerts[alert.campaign_id][(alert.kind, alert.item_key)] = alert
+    rules = ThresholdRules.for_campaigns(
+        [call.campaign for call, levels, _error, outdated in current if levels and not outdated]
+    )
+    work = []
+    for call, levels, error, outdated in current:
+        campaign = call.campaign
+        alerts = open_alerts[campaign.pk]
+        mail_owed = any(_mail_owed(alert, now) for alert in alerts.values())
+        change = not outdated and (
+            _levels_change_alerts(levels, alerts, rules.get(campaign.pk))
+            if levels is not None
+            else _failure_opens_alert(campaign, error, monitors[campaign.pk], alerts, call.started_at)
+        )
+        if change or mail_owed:
+            snapshot = snapshots.get(campaign.pk)
+            work.append(
+                {
+                    "campaign": campaign.pk,
+                    "sync": change,
+                    "taken_at": call.started_at.isoformat(),
+                    "snapshot": snapshot.pk if snapshot else None,
+                    "misconfigured": isinstance(error, AuthFailed | Misconfigured),
+                    # The monitor's stored error (written above, in English, as a code): the
+                    # alert task renders nothing itself, so the reader's language decides later.
+                    "message": monitors[campaign.pk].last_error_stored if error is not None else {},
+                    "what_to_check": list(monitors[campaign.pk].last_what_to_check or [])
+                    if error is not None
+                    else [],
+                }
+            )
+    return work
+
+
+def _mail_owed(alert: StockAlert, now: datetime) -> bool:
+    """The candidates of :func:`stock_alerts_notify`: never mailed, or a claim never confirmed."""
+    if alert.email_attempts >= EMAIL_MAX_ATTEMPTS:
+        return False
+    return alert.emailed_at is None or (
+        alert.emailed_at < now - EMAIL_CLAIM_LEASE and alert.email_recipients == 0
+    )
+
+
+def _levels_change_alerts(levels: dict, alerts: dict, rules: ThresholdRules | None) -> bool:
+    """Whether :func:`_sync_item_alerts` (and the resolutions after a success) would change anything."""
+    if (AlertKind.MISCONFIGURED, "") in alerts or (AlertKind.STALE, "") in alerts:
+        return True
+    for (vendor, value), remaining in levels.items():
+        key = stock_item_key(vendor, value)
+        threshold = rules.threshold_for(vendor, value)
+        wanted = wanted_item_alert(remaining, threshold)
+        if any(kind != wanted and (kind, key) in alerts for kind in ITEM_ALERT_KINDS):
+            return True
+        if wanted is None:
+            continue
+        alert = alerts.get((wanted, key))
+        if alert is None or (alert.remaining, alert.threshold) != (remaining, threshold):
+            return True
+    return False
+
+
+def _failure_opens_alert(campaign, error, monitor: StockMonitor, alerts: dict, now: datetime) -> bool:
+    """Whether a failed poll opens a misconfigured or a stale-data alert."""
+    if isinstance(error, AuthFailed | Misconfigured) and (AlertKind.MISCONFIGURED, "") not in alerts:
+        return True
+    since = monitor.last_success_at or monitor.first_poll_at
+    return since is not None and now - since >= stale_after(campaign) and (AlertKind.STALE, "") not in alerts
+
+
+def stock_poll_alerts(work: list[dict]) -> dict[int, tuple[list[int], list[int], int]]:
+    """Open and resolve the alerts the chunk polls in ``work`` call for, then send their e-mail.
+
+    Per campaign one short transaction under its monitor's lock, with the rules the poll itself
+    used to apply: a success matches the item alerts to the snapshot's levels and resolves
+    misconfigured and stale-data alerts; an auth or configuration failure opens a misconfigured
+    alert; a failure past the stale limit opens a stale-data alert. A poll that is no longer the
+    newest of its campaign changes nothing (the newer one decides). Then the owed e-mails go out
+    (:func:`stock_alerts_notify`). Returns campaign id → (opened, resolved, e-mails sent).
+    """
+    if not work:
+        return {}
+    campaigns = Campaign.objects.in_bulk([item["campaign"] for item in work])
+    done: dict[int, tuple[list[int], list[int], int]] = {}
+    for item in work:
+        campaign = campaigns.get(item["campaign"])
+        if campaign is None:
+            continue
+        opened: list[int] = []
+        resolved: list[int] = []
+        if item["sync"]:
+            with transaction.atomic():
+                _sync_poll_alerts(campaign, item, opened, resolved)
+        done[campaign.pk] = (opened, resolved, stock_alerts_notify(campaign=campaign))
+    return done
+
+
+def _sync_poll_alerts(campaign: Campaign, item: dict, opened: list[int], resolved: list[int]) -> None:
+    monitor = StockMonitor.objects.select_for_update().filter(campaign=campaign).first()
+    taken_at = datetime.fromisoformat(item["taken_at"])
+    if monitor is None or monitor.last_poll_at != taken_at:
+        return  # a newer poll has been recorded since: its own alert work decides
+    open_keys = set(
+        StockAlert.objects.filter(campaign=campaign, state=AlertState.OPEN).values_list("kind", "item_key")
+    )
+    if item["snapshot"] is not None:
+        levels: dict[tuple[str, Decimal], int] = {
+            (level.vendor, level.value): level.remaining
+            for level in StockLevel.objects.filter(snapshot_id=item["snapshot"])
+        }
+        _sync_item_alerts(campaign, levels, taken_at, opened, resolved, open_keys)
+        for kind in (AlertKind.MISCONFIGURED, AlertKind.STALE):
+            if (kind, "") in open_keys:
+                resolved += _resolve_alerts(
+                    campaign, kind=kind, item_key="", now=taken_at, why=stored_sentence(POLL_SUCCEEDED_AGAIN)
+                )
+        return
+    if item["misconfigured"]:
+        alert = _open_alert(
+            campaign,
+            kind=AlertKind.MISCONFIGURED,
+            now=taken_at,
+            message=(item["message"] or {}).get("text", ""),
+            what_to_check=item["what_to_check"],
+            stored_message=item["message"] or None,
+        )
+        opened += [alert.pk] if alert else []
+    alert = _open_stale_alert_if_due(campaign=campaign, monitor=monitor, now=taken_at)
+    opened += [alert.pk] if alert else []
 
 
 def _levels(campaign: Campaign, availability, response: dict) -> dict[tuple[str, Decimal], int]:
@@ -433,20 +821,6 @@ def _excerpt(raw) -> str:
     except (TypeError, ValueError):
         text = repr(raw)
     return text[:2000]
-
-
-def _monitor_for(campaign: Campaign) -> StockMonitor:
-    try:
-        return campaign.stock_monitor
-    except StockMonitor.DoesNotExist:
-        pass
-    try:
-        with transaction.atomic():
-            monitor, _created = StockMonitor.objects.get_or_create(campaign=campaign)
-    except IntegrityError:  # created by a concurrent poll or dispatcher
-        monitor = StockMonitor.objects.get(campaign=campaign)
-    campaign.stock_monitor = monitor
-    return monitor
 
 
 # --- Alerts -------------------------------------------------------------------------------------
