@@ -193,8 +193,11 @@ def test_a_stale_stock_alert_is_shown_in_german(
 
 
 def test_a_bulk_batchs_note_and_row_results_are_shown_in_german(
-    page, live_server, marketing, lina_template, fake_provider
+    page, live_server, marketing, lina_template, fake_provider, settings
 ):
+    # One row at a time, so the queued failures meet lines 2 and 3 in order (with rows in
+    # parallel, which line takes which failure is up to the threads; this test is about language).
+    settings.SALES_BULK_CONCURRENCY = 1
     data = csv_file("25,Standard,,,,", "30,Standard,,,,", "35,Standard,,,,")
     bulk = bulk_svc.bulk_sale_create(
         campaign=lina_template.campaign, user=marketing, filename="b.csv", data=data
