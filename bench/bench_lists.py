@@ -55,6 +55,7 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
 import support
@@ -336,6 +337,9 @@ def pages(campaigns) -> list[tuple[str, str, str]]:
     _shop, vault, _elsewhere = campaigns
     today = lina_today()
     day = (today - timedelta(days=30)).isoformat()
+    # The admin's own "This month" link: local midnights with their offsets.
+    month_start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
     ledger, audit, sales = (
         reverse("vouchers:ledger-list"),
         reverse("vouchers:audit-list"),
@@ -380,7 +384,8 @@ def pages(campaigns) -> list[tuple[str, str, str]]:
         (
             "admin: audit, this month",
             "superuser",
-            "/admin/vouchers/auditevent/?created_at__gte=" + today.replace(day=1).isoformat(),
+            "/admin/vouchers/auditevent/?"
+            + urlencode({"created_at__gte": str(month_start), "created_at__lt": str(next_month)}),
         ),
         ("export: ledger CSV", "admin", ledger + "?export=csv"),
         ("export: audit CSV", "admin", audit + "?export=csv"),
