@@ -274,7 +274,7 @@ def load(start: int, stop: int, campaigns, users) -> None:
         "created_at": when,
         "actor_id": f"CASE WHEN {pick} < 55 THEN {cashier} END",
         "actor_name": f"CASE WHEN {pick} < 55 THEN 'lists-cashier' ELSE '' END",
-        "action": f"{actions}[1 + (g * 13) % 8]",
+        "action": f"{actions}[(1 + (g * 13) % 8)::int]",
         "campaign_id": op["campaign_id"],
         "object_type": "'provideroperation'",
         "object_id": "g::text",
@@ -314,7 +314,7 @@ def load(start: int, stop: int, campaigns, users) -> None:
     with connection.cursor() as cursor:
         for lo in range(start, stop, batch):
             hi = min(stop, lo + batch)
-            series = f"generate_series({lo + 1}, {hi}) AS g"
+            series = f"generate_series({lo + 1}::bigint, {hi}::bigint) AS g"  # g * 104729 > 2**31
             cursor.execute(
                 f"INSERT INTO {op_table} ({op_cols}) SELECT {op_exprs} FROM {series} WHERE g % 10 <> 0"  # noqa: S608
             )
