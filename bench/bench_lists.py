@@ -3,7 +3,9 @@
 Target (issue 17, item 4; PRODUCT.md "Speed"): every list page p50 <= 100 ms at a million ledger
 rows, with the same number of SQL queries as at 10,000; CSV exports stream in constant memory.
 
-Run (PostgreSQL required; about 4 min, of which ~1.5 min seeding a million rows)::
+Run (PostgreSQL required; ~10 min at a million rows on this machine: ~2 min seeding, which
+``--keep`` saves next time, ~3 min streaming whole files for the memory figures, which
+``--no-memory`` skips)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_x REDIS_URL=redis://127.0.0.1:6379/10 \\
         .venv/bin/python bench/bench_lists.py [--quick] [--keep]
