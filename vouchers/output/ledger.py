@@ -18,7 +18,7 @@ from ..models import ProviderOperation
 from ..security.redaction import redact
 from ..staff_text import operation_error_text
 from ..values.formatting import format_money, translate_stored
-from .tables import state_badge, to_the_second
+from .tables import CAPPED_TABLE_TEMPLATE, state_badge, to_the_second
 
 #: Characters of a request or answer shown in a table cell (the CSV has them whole).
 SUMMARY_CHARS = 160
@@ -115,6 +115,7 @@ class LedgerTable(tables.Table):
         attrs = {"class": "table ledger"}
         row_attrs = {"data-operation": lambda record: record.pk}
         empty_text = _("No operations match.")
+        template_name = CAPPED_TABLE_TEMPLATE
 
     def render_created_at(self, value):
         return to_the_second(value)

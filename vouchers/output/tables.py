@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.utils import formats, timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -30,15 +32,46 @@ def to_the_second(value) -> str:
     return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {formats.time_format(local, 'H:i:s')}"
 
 
+#: The table template that says when the count stopped at COUNT_CAP.
+CAPPED_TABLE_TEMPLATE = "vouchers/includes/capped_table.html"
+
+#: A list counts its rows up to this many; beyond, it says "more than 10,000" (capped_table.html).
+COUNT_CAP = 10_000
+
+
+def _queryset_of(object_list):
+    """The queryset under a django-tables2 ``BoundRows`` (or the object list itself), else None."""
+    data = getattr(object_list, "data", object_list)
+    data = getattr(data, "data", data)
+    return data if isinstance(data, QuerySet) else None
+
+
 class BoundedPaginator(Paginator):
-    """Pages of 1 to MAX_PER_PAGE rows, whatever ``?per_page=`` asks.
+    """Pages of 1 to MAX_PER_PAGE rows, whatever ``?per_page=`` asks, and a capped count.
 
     django-tables2 takes ``per_page`` from the query string; a negative or enormous value made
     a paginator with no pages and the page a server error (found by tests/forms/test_fuzz.py).
+
+    The count reads at most COUNT_CAP + 1 rows (``SELECT COUNT(*) FROM (… LIMIT 10001)``): an
+    exact ``COUNT(*)`` of a million-row ledger is a full scan on every page view, and nobody
+    pages past the 200th page; they narrow the filters. ``capped`` says the true number is
+    larger; the pages then end at COUNT_CAP rows (an offset the indexes still walk quickly).
     """
+
+    count_cap = COUNT_CAP
 
     def __init__(self, object_list, per_page, *args, **kwargs):
         super().__init__(object_list, min(max(int(per_page), 1), MAX_PER_PAGE), *args, **kwargs)
+        self.capped = False
+
+    @cached_property
+    def count(self) -> int:
+        queryset = _queryset_of(self.object_list)
+        if queryset is None:
+            return super().count
+        found = queryset.order_by()[: self.count_cap + 1].count()
+        self.capped = found > self.count_cap
+        return min(found, self.count_cap)
 
 
 STATE_BADGES = {
@@ -134,6 +167,7 @@ class SaleTable(tables.Table):
         order_by = ("-created_at",)
         attrs = {"class": "table"}
         empty_text = _("No sales match.")
+        template_name = CAPPED_TABLE_TEMPLATE
 
     def render_amount(self, record):
         return format_money(record.amount, record.campaign.currency)
@@ -180,6 +214,7 @@ class AuditEventTable(tables.Table):
         fields = ["created_at", "actor_name", "action", "campaign", "summary"]
         attrs = {"class": "table"}
         order_by = "-created_at"
+        template_name = CAPPED_TABLE_TEMPLATE
 
     def render_created_at(self, value):
         return to_the_second(value)  # the audit trail keeps the seconds

@@ -26,6 +26,24 @@ def sales_for(user) -> QuerySet[Sale]:
     return scope(Sale.objects.with_related(), user)
 
 
+#: What a sales list row and its CSV never read: the encrypted code, QR image (kilobytes a row)
+#: and voucher details, and the ledger's stored request and answer.
+LIST_DEFERRED = (
+    "full_code",
+    "qrcode_png_base64",
+    "voucher_fields",
+    "operation__request_data",
+    "operation__response_data",
+    "operation__staff_text",
+    "operation__resolution_message",
+)
+
+
+def sales_list_for(user) -> QuerySet[Sale]:
+    """Sales of the user's campaigns for the list and its CSV: the columns a row shows only."""
+    return scope(Sale.objects.select_related("campaign", "seller", "operation").defer(*LIST_DEFERRED), user)
+
+
 def sale_for(user, pk: int) -> Sale:
     """One sale of the user's campaigns; Sale.DoesNotExist otherwise (the view turns it into 404)."""
     return sales_for(user).get(pk=pk)

@@ -73,7 +73,10 @@ class FilteredTableView(PortalPermissionMixin, SingleTableMixin, FilterView):
     """A filterable, sortable, paginated list whose ``?export=csv`` is the same list as a file."""
 
     paginator_class = BoundedPaginator
-    paginate_by = 50
+    # The table paginates (with a capped count); ``paginate_by`` would make the ListView
+    # paginate the same queryset a second time, a second count on every page view.
+    paginate_by = None
+    table_pagination = {"per_page": 50}
     csv_filename = "list.csv"
 
     def get(self, request, *args, **kwargs):

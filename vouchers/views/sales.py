@@ -53,6 +53,7 @@ from ..selectors.sales import (
     sale_for,
     sale_with_code,
     sales_for,
+    sales_list_for,
 )
 from ..services import bulk_sales as bulk_service
 from ..services import sale_mail
@@ -299,12 +300,14 @@ class SaleListView(PortalPermissionMixin, SingleTableMixin, FilterView):
     paginator_class = BoundedPaginator
     filterset_class = SaleFilter
     template_name = "vouchers/sale_list.html"
-    paginate_by = 50
+    # The table alone paginates (one capped count): see views/base.FilteredTableView.
+    paginate_by = None
+    table_pagination = {"per_page": 50}
 
     table_class = SaleTable
 
     def get_queryset(self):
-        return sales_for(self.request.user)
+        return sales_list_for(self.request.user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -344,7 +347,7 @@ class SaleExportView(PortalPermissionMixin, View):
     permission_required = VIEW_SALES
 
     def get(self, request, *args, **kwargs):
-        sales = sales_for(request.user)
+        sales = sales_list_for(request.user)
         filterset = SaleFilter(request.GET or None, queryset=sales, request=request)
         if filterset.is_bound:
             sales = filterset.qs if filterset.is_valid() else sales.none()
