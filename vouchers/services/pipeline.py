@@ -136,45 +136,56 @@ def operation_claim(
     """
     row = {"campaign": campaign, "user": _user(user), "kind": kind, "amount": amount, **code_fields(code)}
     row["request_token"] = request_token or None
-    with transaction.atomic():
-        if lock:
-            lock_key(*lock)
-        refusal = refuse() if refuse else None
-        if refusal is None:
-            try:
-                with transaction.atomic():
-                    operation = operation_insert(
-                        **row, state=S.PENDING, request_data=request_data or {}, **(extra or {})
-                    )
-                    if on_claim:
-                        on_claim(operation)
+    refusal = None
+    try:
+        # One transaction and no savepoint: an IntegrityError rolls all of it back, which loses
+        # nothing (the lock and ``refuse()`` only read) and is settled below in a new one.
+        with transaction.atomic():
+            if lock:
+                lock_key(*lock)
+            refusal = refuse() if refuse else None
+            if refusal is None:
+                operation = operation_insert(
+                    **row, state=S.PENDING, request_data=request_data or {}, **(extra or {})
+                )
+                if on_claim:
+                    on_claim(operation)
                 return Claim(operation, created=True)
-            except IntegrityError:
-                existing = operation_replay(request_token)
-                if existing is not None:
-                    return Claim(existing, created=False)
-                refusal = ("CodeBusy", staff_text.CODE_BUSY)
-        error_code, message = refusal
+            refused = _refusal_insert(row, refusal)
+    except IntegrityError:
+        # The token's row was committed meanwhile (a resubmit: show it), or, where the lock is
+        # a no-op (e.g. SQLite), an open redeem of the same code won the partial unique constraint.
+        existing = operation_replay(request_token)
+        if existing is not None:
+            return Claim(existing, created=False)
+        if refusal is not None:  # the refused row itself broke, not for its token: a real error
+            raise
+        refusal = ("CodeBusy", staff_text.CODE_BUSY)
         try:
             with transaction.atomic():
-                refused = ProviderOperation.objects.create(
-                    **row,
-                    state=S.FAILED,
-                    error_code=error_code,
-                    error_message=str(message),
-                    staff_text=staff_text.told(message),
-                    finished_at=timezone.now(),
-                    duration_ms=0,
-                )
+                refused = _refusal_insert(row, refusal)
         except IntegrityError:
-            # The same request token was recorded meanwhile (only possible where the lock is a
-            # no-op, e.g. SQLite): that earlier row is the answer to this resubmit.
+            # The same request token was recorded meanwhile: that row answers this resubmit.
             existing = operation_replay(request_token)
             if existing is None:
                 raise
             return Claim(existing, created=False)
     # Committed: the refused attempt stays in the ledger; a resubmit shows this refusal again.
-    raise Refusal(message, code=error_code, operation=refused)
+    raise Refusal(refusal[1], code=refusal[0], operation=refused)
+
+
+def _refusal_insert(row: dict[str, Any], refusal: tuple[str, object]) -> ProviderOperation:
+    """The failed row that records a refused attempt (nothing was sent)."""
+    error_code, message = refusal
+    return ProviderOperation.objects.create(
+        **row,
+        state=S.FAILED,
+        error_code=error_code,
+        error_message=str(message),
+        staff_text=staff_text.told(message),
+        finished_at=timezone.now(),
+        duration_ms=0,
+    )
 
 
 # --- Call and classify ---------------------------------------------------------------------------
@@ -248,30 +259,47 @@ def _error_fields(error: ProviderError | None, *, kind: str) -> dict[str, Any]:
 
 def operation_finish(
     *,
-    operation_id: int,
+    operation_id: int | None = None,
     outcome: Outcome,
     response_data: dict | None = None,
     fields: dict[str, Any] | None = None,
     after: Callable[[ProviderOperation, bool], None] | None = None,
     audit: Callable[[ProviderOperation, bool], dict[str, Any]],
+    claimed: ProviderOperation | None = None,
 ) -> ProviderOperation:
     """Record ``outcome``, the caller's side rows (``after``) and the audit row in one transaction.
     If someone settled the operation while the call ran, their state stands and only the answer
-    is added (``late=True`` for ``after`` and ``audit``)."""
+    is added (``late=True`` for ``after`` and ``audit``).
+
+    ``claimed``: the claim's own row as inserted (``Claim.operation``), to save re-reading it. The
+    common case, a row still ``pending``, is then one conditional UPDATE: nothing but this call
+    changes a pending row's columns without moving its state, so the claimed copy plus this
+    update is the row. Any other case (moved to ``unknown`` meanwhile, or settled) reads it
+    under a row lock as before.
+    """
+    if claimed is None and operation_id is None:
+        raise TypeError("operation_finish() needs operation_id or claimed")
     with transaction.atomic():
+        if claimed is not None and claimed.state == S.PENDING:
+            operation = claimed
+            values = _record_values(operation, outcome, response_data, fields)
+            if operation_transition(operation, to=outcome.state, only_from=(S.PENDING,), **values):
+                if after:
+                    after(operation, False)
+                audit_record(campaign=operation.campaign, **audit(operation, False))
+                return operation
         operation = (
             ProviderOperation.objects.select_for_update(of=("self",))
             .select_related("user", "campaign")
-            .get(pk=operation_id)
+            .get(pk=claimed.pk if claimed is not None else operation_id)
         )
-        values = {**_finished(outcome.started), **_error_fields(outcome.error, kind=operation.kind)}
-        values.update(fields or {}, **({"response_data": response_data} if response_data is not None else {}))
+        values = _record_values(operation, outcome, response_data, fields)
         # Only a call's own open states take its answer; a person's or the reconcile's decision stands.
         late = not operation_transition(
             operation, to=outcome.state, only_from=(S.PENDING, S.UNKNOWN), **values
         )
         if late:
-            logger.warning("Operation %s was settled before its answer was recorded", operation_id)
+            logger.warning("Operation %s was settled before its answer was recorded", operation.pk)
             values.pop("finished_at")
             ProviderOperation.objects.filter(pk=operation.pk).update(**values)
             for name, value in values.items():
@@ -280,6 +308,15 @@ def operation_finish(
             after(operation, late)
         audit_record(campaign=operation.campaign, **audit(operation, late))
     return operation
+
+
+def _record_values(
+    operation: ProviderOperation, outcome: Outcome, response_data: dict | None, fields: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The columns an outcome sets: finished, the error's and the caller's, the answer."""
+    values = {**_finished(outcome.started), **_error_fields(outcome.error, kind=operation.kind)}
+    values.update(fields or {}, **({"response_data": response_data} if response_data is not None else {}))
+    return values
 
 
 def operation_log(
