@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import sql
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
@@ -75,15 +76,45 @@ def operation_transition(
     is not needed any more.
     """
     allowed = [state for state in ALLOWED_FROM[to] if not only_from or state in only_from]
-    changed = ProviderOperation.objects.filter(pk=operation.pk, state__in=allowed).update(state=to, **fields)
+    rows = ProviderOperation.objects.filter(pk=operation.pk, state__in=allowed)
+    drop_ticket = to != S.UNKNOWN
+    if drop_ticket and connections[rows.db].vendor == "postgresql":
+        changed, drop_ticket = _update_dropping_ticket(rows, {"state": to, **fields}), False
+    else:
+        changed = rows.update(state=to, **fields)
     if not changed:
         return False
     operation.state = to
     for name, value in fields.items():
         setattr(operation, name, value)
-    if to != S.UNKNOWN:
+    if drop_ticket:
         ReconcileTicket.objects.filter(operation_id=operation.pk).delete()
     return True
+
+
+def _update_dropping_ticket(rows, values: dict[str, Any]) -> int:
+    """``rows.update(**values)`` and the moved row's reconcile ticket deleted, in one statement
+    (PostgreSQL: a data-modifying CTE) instead of two round trips; the number of rows moved.
+
+    The UPDATE is Django's own (its SQL and parameters, so field conversion is unchanged); the
+    DELETE takes only rows the UPDATE moved, so a row that had moved on keeps its ticket
+    exactly as before.
+    """
+    query = rows.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    update_sql, params = query.get_compiler(rows.db).as_sql()
+    db = connections[rows.db]
+    quote = db.ops.quote_name
+    ticket, pk = quote(ReconcileTicket._meta.db_table), quote(ProviderOperation._meta.pk.column)
+    statement = (
+        f"WITH moved AS ({update_sql} RETURNING {pk} AS moved_id), "  # noqa: S608 (see below)
+        f"dropped AS (DELETE FROM {ticket} WHERE {quote('operation_id')} IN (SELECT moved_id FROM moved)) "
+        "SELECT count(*) FROM moved"
+    )
+    with db.cursor() as cursor:
+        # Only Django's own SQL and quoted table/column names are put together; values are parameters.
+        cursor.execute(statement, params)
+        return cursor.fetchone()[0]
 
 
 # --- Claim ---------------------------------------------------------------------------------------
