@@ -325,3 +325,66 @@ def test_the_log_guard_finds_a_leak():
         "ABCDEFGH12345678",
         "Shared-Key-never-logged",
     ]
+
+
+# --- The environment, read once per session ---------------------------------------------------
+
+
+class _RecordingAdapter(requests.adapters.HTTPAdapter):
+    """Answers every request itself and keeps the proxies requests chose for it."""
+
+    def __init__(self):
+        super().__init__()
+        self.proxies: list[dict] = []
+
+    def send(self, request, **kwargs):
+        self.proxies.append(dict(kwargs.get("proxies") or {}))
+        response = requests.Response()
+        response.status_code, response._content, response.url = 200, b"{}", request.url
+        return response
+
+
+def _fresh_session(monkeypatch, base_url: str) -> tuple[requests.Session, _RecordingAdapter]:
+    monkeypatch.setattr(http, "_sessions", {})
+    session = session_for(base_url)
+    adapter = _RecordingAdapter()
+    session.mount("https://", adapter)
+    return session, adapter
+
+
+def test_proxies_are_read_once_per_session_and_honoured(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    reads = []
+    real = http.get_environ_proxies
+    monkeypatch.setattr(http, "get_environ_proxies", lambda url: reads.append(url) or real(url))
+    scans = []
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", lambda *a, **k: scans.append(a) or {})
+    session, adapter = _fresh_session(monkeypatch, "https://lina.test/api")
+    for _ in range(3):
+        session.request("POST", "https://lina.test/api/checkcode", data={}, timeout=(1, 1))
+    assert reads == ["https://lina.test/api"]  # once, when the session was made
+    assert scans == []  # requests itself no longer scans the environment per call
+    assert [p.get("https") for p in adapter.proxies] == ["http://proxy.test:3128"] * 3
+    # A changed environment is not seen by this session (a new process reads it again).
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.test:3128")
+    session.request("POST", "https://lina.test/api/checkcode", data={}, timeout=(1, 1))
+    assert adapter.proxies[-1].get("https") == "http://proxy.test:3128"
+
+
+def test_no_proxy_is_honoured_for_the_sessions_host(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "lina.test")
+    session, adapter = _fresh_session(monkeypatch, "https://lina.test/api")
+    session.request("POST", "https://lina.test/api/checkcode", data={}, timeout=(1, 1))
+    assert adapter.proxies == [{}]
+    other, other_adapter = _fresh_session(monkeypatch, "https://allsafe.test/api")
+    other.request("POST", "https://allsafe.test/api/x", data={}, timeout=(1, 1))
+    assert other_adapter.proxies[0].get("https") == "http://proxy.test:3128"
+
+
+def test_a_ca_bundle_from_the_environment_is_kept(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setattr(http, "_sessions", {})
+    assert session_for("https://lina.test/api").verify == "/etc/ssl/certs/ca-certificates.crt"

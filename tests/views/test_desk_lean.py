@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from vouchers.models import Membership, ProviderOperation
+from vouchers.models import AuditEvent, Membership, ProviderOperation, ReconcileTicket
 from vouchers.models.ledger import OperationKind, OperationState
 from vouchers.providers import errors
 from vouchers.values.codes import code_digest, mask_code
@@ -80,8 +80,11 @@ def test_statements_per_check_redeem_and_result_are_few_and_constant(
     assert fragment_check <= 5  # before: 8 (two permission reads, groups, the campaign twice)
     assert page_check <= 5
     # user, access, campaigns, check + request token (one), lock, busy/stale (one), pending row,
-    # reconcile ticket, then the pipeline's record: row, update, ticket, audit (before: 15).
-    assert redeem <= 12
+    # reconcile ticket, then the pipeline's record: the claimed row's update that also deletes
+    # its ticket, the audit row (before: 15; 12 with the record re-reading the row and deleting
+    # the ticket apart; production also ran a savepoint and its release in the claim, see
+    # test_a_redeem_is_two_commits_and_no_savepoint).
+    assert redeem <= 10
     # user, access, the operation, the auto-print setting (before: 6).
     assert result <= 4
 
@@ -142,3 +145,33 @@ def test_the_fragment_header_on_other_desk_pages_changes_nothing(desk, fake_prov
     assert redeemed.status_code == 302
     # A GET of the desk is the page.
     assert "<html" in desk.get(desk_url(), **FRAGMENT).content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_redeem_is_two_commits_and_no_savepoint(client, cashier, lina_campaign, fake_provider, monkeypatch):
+    """Real transactions (no test transaction around them): the claim is committed before the
+    call and the record after it, and neither needs a savepoint (services/pipeline.py)."""
+    fake_provider.add_token(CODE, "50.00")
+    client.force_login(cashier)
+    card = client.post(desk_url(), {"code": CODE}, **FRAGMENT).content.decode()
+    commits = []
+    real_commit = connection.commit
+    monkeypatch.setattr(
+        connection, "commit", lambda: commits.append(fake_provider.calls["redeem"]) or real_commit()
+    )
+    with CaptureQueriesContext(connection) as redeem:
+        response = client.post(redeem_url(), redeem_form(card, "1.00"))
+    assert response.status_code == 302
+    sent = [q["sql"] for q in redeem]
+    assert not [q for q in sent if "SAVEPOINT" in q], sent
+    # One commit before the provider call (the claim), one after (the record), none more.
+    assert commits == [0, 1]
+    # user, access, campaigns, check + token, lock, busy/stale, pending row, ticket; then the
+    # record: the conditional UPDATE of the claimed row that also deletes its ticket, the audit row.
+    assert len([q for q in sent if q not in ("BEGIN", "COMMIT")]) == 10, sent
+    operation = ProviderOperation.objects.get(kind=OperationKind.REDEEM)
+    assert operation.state == OperationState.SUCCEEDED
+    assert operation.balance_after == Decimal("49.00")
+    assert not ReconcileTicket.objects.filter(operation=operation).exists()  # dropped on success
+    assert AuditEvent.objects.filter(action="token.redeemed", object_id=str(operation.pk)).count() == 1

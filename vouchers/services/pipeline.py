@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import sql
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
@@ -75,15 +76,45 @@ def operation_transition(
     is not needed any more.
     """
     allowed = [state for state in ALLOWED_FROM[to] if not only_from or state in only_from]
-    changed = ProviderOperation.objects.filter(pk=operation.pk, state__in=allowed).update(state=to, **fields)
+    rows = ProviderOperation.objects.filter(pk=operation.pk, state__in=allowed)
+    drop_ticket = to != S.UNKNOWN
+    if drop_ticket and connections[rows.db].vendor == "postgresql":
+        changed, drop_ticket = _update_dropping_ticket(rows, {"state": to, **fields}), False
+    else:
+        changed = rows.update(state=to, **fields)
     if not changed:
         return False
     operation.state = to
     for name, value in fields.items():
         setattr(operation, name, value)
-    if to != S.UNKNOWN:
+    if drop_ticket:
         ReconcileTicket.objects.filter(operation_id=operation.pk).delete()
     return True
+
+
+def _update_dropping_ticket(rows, values: dict[str, Any]) -> int:
+    """``rows.update(**values)`` and the moved row's reconcile ticket deleted, in one statement
+    (PostgreSQL: a data-modifying CTE) instead of two round trips; the number of rows moved.
+
+    The UPDATE is Django's own (its SQL and parameters, so field conversion is unchanged); the
+    DELETE takes only rows the UPDATE moved, so a row that had moved on keeps its ticket
+    exactly as before.
+    """
+    query = rows.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    update_sql, params = query.get_compiler(rows.db).as_sql()
+    db = connections[rows.db]
+    quote = db.ops.quote_name
+    ticket, pk = quote(ReconcileTicket._meta.db_table), quote(ProviderOperation._meta.pk.column)
+    statement = (
+        f"WITH moved AS ({update_sql} RETURNING {pk} AS moved_id), "  # noqa: S608 (see below)
+        f"dropped AS (DELETE FROM {ticket} WHERE {quote('operation_id')} IN (SELECT moved_id FROM moved)) "
+        "SELECT count(*) FROM moved"
+    )
+    with db.cursor() as cursor:
+        # Only Django's own SQL and quoted table/column names are put together; values are parameters.
+        cursor.execute(statement, params)
+        return cursor.fetchone()[0]
 
 
 # --- Claim ---------------------------------------------------------------------------------------
@@ -136,45 +167,56 @@ def operation_claim(
     """
     row = {"campaign": campaign, "user": _user(user), "kind": kind, "amount": amount, **code_fields(code)}
     row["request_token"] = request_token or None
-    with transaction.atomic():
-        if lock:
-            lock_key(*lock)
-        refusal = refuse() if refuse else None
-        if refusal is None:
-            try:
-                with transaction.atomic():
-                    operation = operation_insert(
-                        **row, state=S.PENDING, request_data=request_data or {}, **(extra or {})
-                    )
-                    if on_claim:
-                        on_claim(operation)
+    refusal = None
+    try:
+        # One transaction and no savepoint: an IntegrityError rolls all of it back, which loses
+        # nothing (the lock and ``refuse()`` only read) and is settled below in a new one.
+        with transaction.atomic():
+            if lock:
+                lock_key(*lock)
+            refusal = refuse() if refuse else None
+            if refusal is None:
+                operation = operation_insert(
+                    **row, state=S.PENDING, request_data=request_data or {}, **(extra or {})
+                )
+                if on_claim:
+                    on_claim(operation)
                 return Claim(operation, created=True)
-            except IntegrityError:
-                existing = operation_replay(request_token)
-                if existing is not None:
-                    return Claim(existing, created=False)
-                refusal = ("CodeBusy", staff_text.CODE_BUSY)
-        error_code, message = refusal
+            refused = _refusal_insert(row, refusal)
+    except IntegrityError:
+        # The token's row was committed meanwhile (a resubmit: show it), or, where the lock is
+        # a no-op (e.g. SQLite), an open redeem of the same code won the partial unique constraint.
+        existing = operation_replay(request_token)
+        if existing is not None:
+            return Claim(existing, created=False)
+        if refusal is not None:  # the refused row itself broke, not for its token: a real error
+            raise
+        refusal = ("CodeBusy", staff_text.CODE_BUSY)
         try:
             with transaction.atomic():
-                refused = ProviderOperation.objects.create(
-                    **row,
-                    state=S.FAILED,
-                    error_code=error_code,
-                    error_message=str(message),
-                    staff_text=staff_text.told(message),
-                    finished_at=timezone.now(),
-                    duration_ms=0,
-                )
+                refused = _refusal_insert(row, refusal)
         except IntegrityError:
-            # The same request token was recorded meanwhile (only possible where the lock is a
-            # no-op, e.g. SQLite): that earlier row is the answer to this resubmit.
+            # The same request token was recorded meanwhile: that row answers this resubmit.
             existing = operation_replay(request_token)
             if existing is None:
                 raise
             return Claim(existing, created=False)
     # Committed: the refused attempt stays in the ledger; a resubmit shows this refusal again.
-    raise Refusal(message, code=error_code, operation=refused)
+    raise Refusal(refusal[1], code=refusal[0], operation=refused)
+
+
+def _refusal_insert(row: dict[str, Any], refusal: tuple[str, object]) -> ProviderOperation:
+    """The failed row that records a refused attempt (nothing was sent)."""
+    error_code, message = refusal
+    return ProviderOperation.objects.create(
+        **row,
+        state=S.FAILED,
+        error_code=error_code,
+        error_message=str(message),
+        staff_text=staff_text.told(message),
+        finished_at=timezone.now(),
+        duration_ms=0,
+    )
 
 
 # --- Call and classify ---------------------------------------------------------------------------
@@ -250,30 +292,47 @@ def _error_fields(error: ProviderError | None, *, kind: str) -> dict[str, Any]:
 
 def operation_finish(
     *,
-    operation_id: int,
+    operation_id: int | None = None,
     outcome: Outcome,
     response_data: dict | None = None,
     fields: dict[str, Any] | None = None,
     after: Callable[[ProviderOperation, bool], None] | None = None,
     audit: Callable[[ProviderOperation, bool], dict[str, Any]],
+    claimed: ProviderOperation | None = None,
 ) -> ProviderOperation:
     """Record ``outcome``, the caller's side rows (``after``) and the audit row in one transaction.
     If someone settled the operation while the call ran, their state stands and only the answer
-    is added (``late=True`` for ``after`` and ``audit``)."""
+    is added (``late=True`` for ``after`` and ``audit``).
+
+    ``claimed``: the claim's own row as inserted (``Claim.operation``), to save re-reading it. The
+    common case, a row still ``pending``, is then one conditional UPDATE: nothing but this call
+    changes a pending row's columns without moving its state, so the claimed copy plus this
+    update is the row. Any other case (moved to ``unknown`` meanwhile, or settled) reads it
+    under a row lock as before.
+    """
+    if claimed is None and operation_id is None:
+        raise TypeError("operation_finish() needs operation_id or claimed")
     with transaction.atomic():
+        if claimed is not None and claimed.state == S.PENDING:
+            operation = claimed
+            values = _record_values(operation, outcome, response_data, fields)
+            if operation_transition(operation, to=outcome.state, only_from=(S.PENDING,), **values):
+                if after:
+                    after(operation, False)
+                audit_record(campaign=operation.campaign, **audit(operation, False))
+                return operation
         operation = (
             ProviderOperation.objects.select_for_update(of=("self",))
             .select_related("user", "campaign")
-            .get(pk=operation_id)
+            .get(pk=claimed.pk if claimed is not None else operation_id)
         )
-        values = {**_finished(outcome.started), **_error_fields(outcome.error, kind=operation.kind)}
-        values.update(fields or {}, **({"response_data": response_data} if response_data is not None else {}))
+        values = _record_values(operation, outcome, response_data, fields)
         # Only a call's own open states take its answer; a person's or the reconcile's decision stands.
         late = not operation_transition(
             operation, to=outcome.state, only_from=(S.PENDING, S.UNKNOWN), **values
         )
         if late:
-            logger.warning("Operation %s was settled before its answer was recorded", operation_id)
+            logger.warning("Operation %s was settled before its answer was recorded", operation.pk)
             values.pop("finished_at")
             ProviderOperation.objects.filter(pk=operation.pk).update(**values)
             for name, value in values.items():
@@ -282,6 +341,15 @@ def operation_finish(
             after(operation, late)
         audit_record(campaign=operation.campaign, **audit(operation, late))
     return operation
+
+
+def _record_values(
+    operation: ProviderOperation, outcome: Outcome, response_data: dict | None, fields: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The columns an outcome sets: finished, the error's and the caller's, the answer."""
+    values = {**_finished(outcome.started), **_error_fields(outcome.error, kind=operation.kind)}
+    values.update(fields or {}, **({"response_data": response_data} if response_data is not None else {}))
+    return values
 
 
 def operation_log(

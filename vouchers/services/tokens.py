@@ -274,7 +274,7 @@ def token_redeem(
             after = before - amount
         fields, response = {"balance_before": before, "balance_after": after}, safe_answer(result.raw)
     operation = operation_finish(
-        operation_id=claim.operation.pk,
+        claimed=claim.operation,
         outcome=outcome,
         response_data=response,
         fields=fields,
