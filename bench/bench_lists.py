@@ -623,6 +623,12 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the big database and reuse it next run")
     parser.add_argument("--fetches", type=int, default=5, help="fetches per page and round (default 5)")
     parser.add_argument("--no-memory", action="store_true", help="skip the exports' memory measurement")
+    parser.add_argument(
+        "--only",
+        metavar="PATTERN",
+        default="",
+        help="only the pages whose label contains PATTERN (case-insensitive; development runs)",
+    )
     args = parser.parse_args()
     if not support.is_postgres():
         print("List pages benchmark SKIPPED: it needs PostgreSQL (DATABASE_URL=postgres://...).")
@@ -656,7 +662,7 @@ def main() -> int:
                 load(0, size, campaigns, users)
             seconds = time.monotonic() - t0
             fixed_rows(campaigns[0], campaigns[1], users["cashier"])
-            page_list = pages(campaigns)
+            page_list = [p for p in pages(campaigns) if args.only.lower() in p[0].lower()]
             queries = count_queries(page_list, users)
             with gunicorn(tmp) as base:
                 times = measure_http(base, page_list, args.fetches)

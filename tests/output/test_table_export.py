@@ -102,3 +102,22 @@ def test_the_audit_file_is_the_audit_table(client, campaign_admin, lina_campaign
     assert header == [str(c.header) for c in AuditEventTable(()).columns.iterall()]
     assert row[2:] == ["campaign.changed", lina_campaign.name, "Shop renamed"]
     assert "T" in row[0]  # ISO 8601, exact to the second and with the offset
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_rows_stream_from_a_plain_cursor_not_a_holdable_one(
+    client, marketing, fake_provider, lina_template
+):
+    # In autocommit Django declares an iterator's cursor WITH HOLD, which PostgreSQL fills with
+    # the whole result before the first row comes back (seconds at a million rows): the export
+    # reads its rows inside a transaction, where the cursor is a plain streaming one.
+    for amount in ("10", "20", "30"):
+        _sell(lina_template.campaign, marketing, lina_template, amount)
+    client.force_login(marketing)
+    with CaptureQueriesContext(connection) as queries:
+        rows = _rows(client.get(reverse("vouchers:sale-export")))
+    assert len(rows) == 4
+    declared = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DECLARE")]
+    assert len(declared) == 1 and "WITH HOLD" not in declared[0]
+    assert connection.get_autocommit()  # the transaction ended with the file

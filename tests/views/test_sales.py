@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from tests.support.factories import make_user
 from tests.support.sales import csv_file
+from vouchers.access import roles
 from vouchers.models import AuditEvent, BulkSale, Sale, SaleTemplate
 from vouchers.providers.errors import Misconfigured, OutOfStock
 from vouchers.services import bulk_sales as bulk_svc
@@ -440,6 +441,30 @@ def test_sales_list_filters_by_campaign_seller_date_and_kind(
     assert rows(sold_after=today, sold_before=today) == 4
     assert rows(sold_before="2000-01-01") == 0
     assert rows(amount_min="50", amount_max="150") == 1
+
+
+def test_seller_choices_are_who_sold_in_my_campaigns_former_members_included(
+    client, marketing, campaign_admin, superuser, fake_provider, lina_template, allsafe_campaign
+):
+    from vouchers.models import Membership
+
+    # The seller filter's choices come from the sales (a loose index scan), not the memberships:
+    # someone who sold in the campaign and has since left it is still offered, and found.
+    _sell_many(lina_template.campaign, marketing, lina_template, 1)
+    _sell_many(lina_template.campaign, campaign_admin, lina_template, 1)
+    Membership.objects.filter(user=campaign_admin).delete()
+    # Someone of another campaign only, and a member who never sold, are not offered.
+    make_user(roles.MARKETING_MANAGER, allsafe_campaign, username="idle")
+    client.force_login(marketing)
+    response = client.get(reverse("vouchers:sale-list"))
+    offered = list(response.context["filter"].form.fields["seller"].queryset)
+    assert offered == [campaign_admin, marketing]  # ordered by username
+    found = client.get(reverse("vouchers:sale-list"), {"seller": campaign_admin.pk})
+    assert found.context["table"].paginator.count == 1
+    # A viewer of the other campaign alone sees no sellers at all (nobody sold there).
+    client.force_login(make_user(roles.MARKETING_MANAGER, allsafe_campaign, username="vaultonly"))
+    response = client.get(reverse("vouchers:sale-list"))
+    assert list(response.context["filter"].form.fields["seller"].queryset) == []
 
 
 def test_sales_list_is_paginated(client, marketing, fake_provider, lina_template):

@@ -111,6 +111,9 @@ class ProviderOperation(models.Model):
             # first, and the sort by duration, each walk an index instead of sorting every row.
             models.Index(fields=["state", "-created_at"], name="op_state_created"),
             models.Index(fields=["duration_ms"], name="op_duration"),
+            # The capped count of a state filter within the viewer's campaigns: an index-only
+            # scan (~5 ms) instead of fetching every matching row's heap page (~45 ms at 1M).
+            models.Index(fields=["state", "campaign"], name="op_state_campaign"),
         ]
         constraints = [
             # At most one open redeem per code and campaign: a second till is told the code is

@@ -138,6 +138,8 @@ class Sale(models.Model):
         indexes = [
             models.Index(fields=["campaign", "-created_at"], name="sale_campaign_created"),
             models.Index(fields=["seller", "-created_at"], name="sale_seller_created"),
+            # The sellers of the viewer's campaigns (selectors/filters.seller_ids: a loose index scan).
+            models.Index(fields=["campaign", "seller"], name="sale_campaign_seller"),
             # The sales list sorted by amount (ties by time and id, output/tables.then_newest).
             models.Index(fields=["amount", "created_at", "id"], name="sale_amount_created"),
         ]

@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils.encoding import force_str
 from django_tables2 import RequestConfig
@@ -52,8 +53,15 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence])
 
     def lines():
         yield "\ufeff" + writer.writerow([safe_cell(h) for h in header])
-        for row in rows:
-            yield writer.writerow([safe_cell(cell) for cell in row])
+        # A read-only transaction around the rows: outside one (autocommit), Django declares the
+        # iterator's server-side cursor WITH HOLD, and PostgreSQL materialises a holdable cursor's
+        # whole result when its implicit transaction commits, i.e. before the first row: 8-18 s
+        # at a million rows, all of it held on the database server. Inside a transaction the
+        # cursor is a plain one that reads as the download goes (no data is written here; the
+        # transaction ends with the file, or when the client goes away and the generator closes).
+        with transaction.atomic(durable=False):
+            for row in rows:
+                yield writer.writerow([safe_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

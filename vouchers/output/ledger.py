@@ -77,6 +77,13 @@ def operation_amount(operation: ProviderOperation) -> str:
     return format_money(operation.amount, operation.campaign.currency)
 
 
+# The labels of the kinds and states, looked up once: ``get_FOO_display()`` rebuilds the field's
+# flattened choices on every call, twice per row of every ledger page (the labels stay lazy, so
+# each is still translated into the reader's language when drawn).
+KIND_LABELS = dict(ProviderOperation._meta.get_field("kind").flatchoices)
+STATE_LABELS = dict(ProviderOperation._meta.get_field("state").flatchoices)
+
+
 class LedgerTable(tables.Table):
     created_at = tables.Column(verbose_name=_("When"))
     pk = tables.Column(verbose_name=_("Reference"), accessor="pk")
@@ -124,13 +131,13 @@ class LedgerTable(tables.Table):
         return f"#{value}"
 
     def render_kind(self, record):
-        return record.get_kind_display()
+        return KIND_LABELS.get(record.kind, record.kind)
 
     def render_amount(self, record):
         return operation_amount(record) or "—"
 
     def render_state(self, record):
-        return state_badge(record.state, record.get_state_display())
+        return state_badge(record.state, STATE_LABELS.get(record.state, record.state))
 
     def render_duration_ms(self, value):
         return f"{value} ms"

@@ -12,7 +12,8 @@ from datetime import date, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters.constants import EMPTY_VALUES
@@ -37,12 +38,47 @@ def request_campaigns(request):
     return campaigns_for(request.user if request else None)
 
 
+# The distinct sellers of a set of campaigns by a loose index scan of sale_campaign_seller: per
+# campaign, each step asks the index for the next seller id above the last one, so the cost is
+# (campaigns x sellers) index probes, not a pass over every sale (~300 ms at 100,000 sales with
+# a DISTINCT or a per-person EXISTS, which the planner answers with a scan of the whole table).
+# A former member who sold there is found too: the sales, not the memberships, are asked.
+_SELLERS_SQL = """
+WITH RECURSIVE step(campaign_id, seller_id) AS (
+    SELECT c.id, (SELECT min(s.seller_id) FROM {sale} s WHERE s.campaign_id = c.id)
+    FROM unnest(%s::bigint[]) AS c(id)
+  UNION ALL
+    SELECT step.campaign_id,
+           (SELECT min(s.seller_id) FROM {sale} s
+            WHERE s.campaign_id = step.campaign_id AND s.seller_id > step.seller_id)
+    FROM step WHERE step.seller_id IS NOT NULL
+)
+SELECT DISTINCT seller_id FROM step WHERE seller_id IS NOT NULL
+"""
+
+
+def seller_ids(campaign_ids: list[int]) -> list[int]:
+    """The ids of everyone who sold in any of ``campaign_ids`` (current members or not)."""
+    if not campaign_ids:
+        return []
+    if connection.vendor != "postgresql":
+        # Other backends (a developer's SQLite) have no arrays: the plain DISTINCT is correct there.
+        return list(
+            Sale.objects.filter(campaign__in=campaign_ids, seller__isnull=False)
+            .values_list("seller", flat=True)
+            .distinct()
+        )
+    sql = _SELLERS_SQL.format(sale=connection.ops.quote_name(Sale._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(campaign_ids)])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _sellers(request):
-    # EXISTS per person (the sale_seller_created index) rather than a DISTINCT over a join with
-    # every sale: the choices are built on each view of the sales list.
-    campaigns = request_campaigns(request).values("pk")
-    sold = Sale.objects.filter(seller=OuterRef("pk"), campaign__in=campaigns)
-    return get_user_model().objects.filter(Exists(sold)).order_by("username")
+    # The choices are built on each view of the sales list: the few seller ids first (a loose
+    # index scan), then those people by primary key.
+    campaigns = list(request_campaigns(request).values_list("pk", flat=True))
+    return get_user_model().objects.filter(pk__in=seller_ids(campaigns)).order_by("username")
 
 
 def day_start(day: date) -> datetime:
